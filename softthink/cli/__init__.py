@@ -1,0 +1,1 @@
+"""Command line: `softthink <subcommand>`; one module per subcommand."""

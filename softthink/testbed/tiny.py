@@ -1,0 +1,97 @@
+"""Tiny random-init causal LMs built from configs: no downloads, seconds on a CPU.
+
+One builder shared by tests, benchmarks and notebooks. Every architecture gets the same small shape
+(2 layers, hidden 64) and a fixed seed, so a test that builds ``build_tiny_model("llama")`` twice gets the
+same weights twice.
+"""
+from __future__ import annotations
+
+import json
+import tempfile
+from pathlib import Path
+
+import torch
+from transformers import AutoModelForCausalLM, PreTrainedModel, PreTrainedTokenizerFast
+from transformers import GemmaConfig, GPT2Config, LlamaConfig, Qwen2Config
+
+TINY_VOCAB_SIZE = 96
+"""Vocabulary of the tiny byte-level tokenizer: 4 special tokens + printable ASCII (95) - 3 (see below)."""
+
+_SPECIALS = ["<pad>", "<s>", "</s>", "</think>"]
+
+
+def _tiny_config(arch: str, vocab_size: int, tie_embeddings: bool):
+    common = dict(vocab_size=vocab_size, bos_token_id=1, eos_token_id=2, pad_token_id=0)
+    if arch == "llama":
+        return LlamaConfig(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
+                           num_key_value_heads=2, max_position_embeddings=512,
+                           tie_word_embeddings=tie_embeddings, **common)
+    if arch == "qwen2":
+        return Qwen2Config(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
+                           num_key_value_heads=2, max_position_embeddings=512,
+                           tie_word_embeddings=tie_embeddings, **common)
+    if arch == "gpt2":
+        return GPT2Config(n_embd=64, n_layer=2, n_head=4, n_positions=512,
+                          tie_word_embeddings=tie_embeddings, **common)
+    if arch == "gemma":
+        # Gemma multiplies the input embeddings by sqrt(hidden_size) inside the model: the case where a
+        # concept token must go through the model's own embedding path to be right.
+        return GemmaConfig(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
+                           num_key_value_heads=1, head_dim=16, max_position_embeddings=512,
+                           tie_word_embeddings=tie_embeddings, **common)
+    raise ValueError(f"unknown tiny architecture {arch!r}; choose one of {sorted(TINY_ARCHITECTURES)}")
+
+
+TINY_ARCHITECTURES = ("llama", "qwen2", "gpt2", "gemma")
+
+
+def build_tiny_model(arch: str = "llama", *, seed: int = 0, tie_embeddings: bool = False,
+                     dtype: torch.dtype = torch.float32) -> PreTrainedModel:
+    """A 2-layer, hidden-64 random-init causal LM of the given architecture, deterministic in ``seed``.
+
+    ``arch`` is one of ``TINY_ARCHITECTURES``. Its vocabulary matches ``build_tiny_tokenizer()``.
+    The weights are scaled up a little so that the random model's next-token distributions are not all flat:
+    that gives decode tests a mix of low- and high-entropy steps, as real models have.
+    """
+    config = _tiny_config(arch, TINY_VOCAB_SIZE, tie_embeddings)
+    torch.manual_seed(seed)
+    model = AutoModelForCausalLM.from_config(config, dtype=dtype, attn_implementation="eager")
+    with torch.no_grad():
+        for name, param in model.named_parameters():
+            if param.dim() == 2:
+                param.mul_(8.0 if "emb" in name or "wte" in name else 3.0)
+        if not tie_embeddings:
+            model.get_output_embeddings().weight.mul_(8.0)
+    model.eval()
+    return model
+
+
+def build_tiny_tokenizer() -> PreTrainedTokenizerFast:
+    """A character-level tokenizer over printable ASCII with ``</think>`` as one token, and a chat template.
+
+    Ids: 0 ``<pad>``, 1 ``<s>``, 2 ``</s>``, 3 ``</think>``, then the printable characters.
+    """
+    from tokenizers import Tokenizer, models, pre_tokenizers, decoders
+
+    chars = [chr(c) for c in range(32, 127)]
+    vocab = {tok: i for i, tok in enumerate(_SPECIALS)}
+    for ch in chars:
+        if len(vocab) >= TINY_VOCAB_SIZE:
+            break
+        vocab.setdefault(ch, len(vocab))
+    backend = Tokenizer(models.WordLevel(vocab=vocab, unk_token=" "))
+    backend.pre_tokenizer = pre_tokenizers.Split(pattern="", behavior="isolated")
+    backend.decoder = decoders.Fuse()
+    tok = PreTrainedTokenizerFast(tokenizer_object=backend, pad_token="<pad>", bos_token="<s>",
+                                  eos_token="</s>", additional_special_tokens=["</think>"])
+    tok.chat_template = ("{% for m in messages %}{{ m['role'] }}: {{ m['content'] }}\n{% endfor %}"
+                         "{% if add_generation_prompt %}assistant: {% endif %}")
+    return tok
+
+
+def save_tiny(arch: str, directory: str | Path | None = None, **kwargs) -> Path:
+    """Save a tiny model and its tokenizer as a Hugging Face directory (for tests of path-based loading)."""
+    directory = Path(directory or tempfile.mkdtemp(prefix=f"softthink-tiny-{arch}-"))
+    build_tiny_model(arch, **kwargs).save_pretrained(directory)
+    build_tiny_tokenizer().save_pretrained(directory)
+    return directory

@@ -25,3 +25,20 @@ def entropy_from_logits(logits: torch.Tensor, temperature: float = 1.0) -> torch
         raise ValueError(f"temperature must be > 0, got {temperature}. Entropy of a greedy choice is undefined; "
                          "use temperature=1.0 to measure the model's own distribution.")
     return entropy_from_log_probs(torch.log_softmax(logits.float() / temperature, dim=-1))
+
+
+def chunked_entropy(hidden: torch.Tensor, project, chunk_size: int = 512) -> torch.Tensor:
+    """Entropy of ``softmax(project(hidden[i]))`` for each row of ``hidden`` ``[N, H]``, ``chunk_size`` rows at a time.
+
+    ``project`` maps ``[n, H]`` hidden states to ``[n, V]`` logits (an LM head plus any logit post-processing).
+    Only ``chunk_size x V`` logits exist at any time, so the memory is bounded however long the input is.
+    Returns a float32 tensor ``[N]`` on ``hidden``'s device.
+    """
+    if chunk_size < 1:
+        raise ValueError(f"chunk_size must be >= 1, got {chunk_size}. It is the number of positions whose "
+                         "logits are held at once; 256-1024 suits most vocabularies.")
+    out = torch.empty(hidden.shape[0], dtype=torch.float32, device=hidden.device)
+    for start in range(0, hidden.shape[0], chunk_size):
+        stop = start + chunk_size
+        out[start:stop] = entropy_from_logits(project(hidden[start:stop]))
+    return out

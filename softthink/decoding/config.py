@@ -1,0 +1,277 @@
+"""`DecodeConfig`: every decoding knob in one validated dataclass, plus YAML presets.
+
+Precedence when building a config: dataclass defaults < preset YAML (``configs/decode/<name>.yaml``) < explicit
+keyword overrides (``softthink.generate(..., top_p=0.9)``, or ``--set top_p=0.9`` on the command line).
+Unknown keys are errors. Checks that need the tokenizer or the model (is the think marker representable?) run
+later, in `softthink.decoding.markers.resolve_think_marker`, not here.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from softthink.errors import SoftthinkConfigError, unknown_name_message
+
+NOISE_KINDS = ("none", "gumbel", "dirichlet")
+
+
+def _help(default: Any, text: str) -> Any:
+    return field(default=default, metadata={"help": text})
+
+
+@dataclass
+class DecodeConfig:
+    """How to decode. Every field has a default; presets list only what they change.
+
+    The generation has up to two phases. *Thinking* lasts until the think-end marker is the visible token (or is
+    injected by Cold Stop or the thinking budget); *answering* follows, always with discrete tokens. Without a
+    think marker the whole generation is one discrete answering phase.
+    """
+
+    # --- mode -------------------------------------------------------------------------------------------------
+    mode: str = _help("soft", "decode rule for the thinking phase: see softthink.available_modes()")
+    max_new_tokens: int = _help(512, "cap on generated tokens, thinking + answer")
+
+    # --- thinking phase ---------------------------------------------------------------------------------------
+    think_end: str | None = _help(
+        "auto", "marker that ends thinking. 'auto': '</think>' when the tokenizer has it as one token, else no "
+        "thinking phase; any other string (may be several tokens); None: no thinking phase")
+    max_think_tokens: int | None = _help(None, "thinking budget in tokens; when spent the marker is injected")
+    cold_stop_entropy: float | None = _help(
+        None, "Cold Stop: end thinking after `cold_stop_patience` consecutive thinking steps with entropy below "
+        "this many nats (paper: 0.01). None disables")
+    cold_stop_patience: int = _help(256, "Cold Stop patience in consecutive low-entropy thinking steps")
+
+    # --- sampling (thinking phase; the whole generation when there is no thinking phase) ----------------------
+    do_sample: bool = _help(False, "sample discrete tokens; False = greedy")
+    temperature: float = _help(1.0, "softmax temperature; also the temperature of the reported entropy")
+    top_k: int = _help(0, "keep the k most likely tokens; 0 disables")
+    top_p: float = _help(1.0, "nucleus filter in (0, 1]; 1.0 disables")
+    min_p: float = _help(0.0, "drop tokens below min_p * p(top-1), in [0, 1); 0 disables")
+
+    # --- answering phase (None = same as thinking) ------------------------------------------------------------
+    answer_do_sample: bool | None = _help(None, "sample answer tokens; None = same as do_sample")
+    answer_temperature: float | None = _help(None, "answer temperature; None = same as temperature")
+    answer_top_k: int | None = _help(None, "answer top-k; None = same as top_k")
+    answer_top_p: float | None = _help(None, "answer top-p; None = same as top_p")
+    answer_min_p: float | None = _help(None, "answer min-p; None = same as min_p")
+
+    # --- soft thinking ----------------------------------------------------------------------------------------
+    max_topk: int = _help(15, "soft: at most this many tokens in the concept-token mixture (1 = greedy)")
+    entropy_threshold: float | None = _help(
+        None, "gated: soft step when the step's entropy (nats) is >= this, discrete otherwise")
+    noise: str = _help("none", "randomized soft thinking: 'none', 'gumbel' (Gumbel-softmax) or 'dirichlet'")
+    gumbel_tau: float = _help(1.0, "Gumbel-softmax temperature (> 0)")
+    dirichlet_alpha: float = _help(1.0, "Dirichlet concentration scale: weights ~ Dir(alpha * p), > 0")
+
+    # --- other modes (see their rule files) -------------------------------------------------------------------
+    moi_beta: float = _help(1.0, "mixture_of_inputs: concentration of the Bayesian blend (> 0)")
+    swir_window: int = _help(1, "swir: minimum steps to stay in a mode before switching again (>= 1)")
+    swir_max_switches: int | None = _help(None, "swir: cap on mode switches per row; None = unlimited")
+    fork_temperature: float = _help(1.0, "forking_temperature: temperature at forking steps (> 0)")
+    fork_threshold: float = _help(0.672, "forking_temperature: entropy (nats) at or above which a step is a fork")
+
+    # --- output -----------------------------------------------------------------------------------------------
+    stop_strings: list[str] = field(default_factory=list, metadata={
+        "help": "answer stops when the generated text contains one of these"})
+    seed: int | None = _help(0, "random seed for sampling and noise; None = nondeterministic")
+    chat_template: bool = _help(True, "apply the tokenizer's chat template to string prompts when it has one")
+    trace: bool = _help(True, "record per-step entropy, kept tokens and weights")
+
+    def __post_init__(self) -> None:
+        self._normalise()
+        self._check_fields()
+        self._check_relations()
+
+    # -- validation --------------------------------------------------------------------------------------------
+    def _normalise(self) -> None:
+        if isinstance(self.stop_strings, str):
+            self.stop_strings = [self.stop_strings]
+        self.stop_strings = list(self.stop_strings)
+        if isinstance(self.noise, str):
+            self.noise = self.noise.lower()
+        if self.noise is None:
+            self.noise = "none"
+
+    def _fail(self, param: str, rule: str, remedy: str) -> None:
+        value = getattr(self, param)
+        raise SoftthinkConfigError(f"decode.{param} {rule}, got {value!r}. {remedy}", param=param, value=value)
+
+    def _check_fields(self) -> None:
+        from softthink.decoding.rules import available_modes
+
+        if self.mode not in available_modes():
+            raise SoftthinkConfigError(f"decode.mode: {unknown_name_message('decode mode', str(self.mode), available_modes())}",
+                                       param="mode", value=self.mode)
+        _positive_int(self, "max_new_tokens", "Use e.g. 512.")
+        if self.max_think_tokens is not None:
+            _positive_int(self, "max_think_tokens", "Use None for no thinking budget.")
+        if self.cold_stop_entropy is not None and not self.cold_stop_entropy > 0:
+            self._fail("cold_stop_entropy", "must be > 0 nats", "The paper uses 0.01; None disables Cold Stop.")
+        _positive_int(self, "cold_stop_patience", "The paper uses 256.")
+        for prefix in ("", "answer_"):
+            self._check_sampling(prefix)
+        _positive_int(self, "max_topk", "Use 1 for greedy-equivalent soft thinking, 10-20 typically.")
+        if self.entropy_threshold is not None and not self.entropy_threshold >= 0:
+            self._fail("entropy_threshold", "must be >= 0 nats", "0 makes every step soft; None disables gating.")
+        if self.noise not in NOISE_KINDS:
+            self._fail("noise", f"must be one of {NOISE_KINDS}", "Use 'none' for plain Soft Thinking.")
+        for name in ("gumbel_tau", "dirichlet_alpha", "moi_beta", "fork_temperature"):
+            if not getattr(self, name) > 0:
+                self._fail(name, "must be > 0", "Use 1.0 for the default.")
+        _positive_int(self, "swir_window", "Use 1 to allow a switch at every step.")
+        if self.swir_max_switches is not None and (not isinstance(self.swir_max_switches, int) or self.swir_max_switches < 0):
+            self._fail("swir_max_switches", "must be an int >= 0 or None", "None means no cap.")
+        if not self.fork_threshold >= 0:
+            self._fail("fork_threshold", "must be >= 0 nats", "The paper's 80th percentile is 0.672.")
+        if self.seed is not None and not isinstance(self.seed, int):
+            self._fail("seed", "must be an int or None", "Use e.g. 0.")
+        if any(not isinstance(s, str) or not s for s in self.stop_strings):
+            self._fail("stop_strings", "must be non-empty strings", "Remove empty entries.")
+        if self.think_end is not None and (not isinstance(self.think_end, str) or not self.think_end.strip()):
+            self._fail("think_end", "must be a non-empty marker string, 'auto' or None", "Use '</think>'.")
+
+    def _check_sampling(self, prefix: str) -> None:
+        temperature, top_k, top_p, min_p = (getattr(self, prefix + n) for n in ("temperature", "top_k", "top_p", "min_p"))
+        if temperature is not None and not temperature > 0:
+            hint = " For greedy decoding set do_sample=False (the temperature then only scales the reported entropy)."
+            self._fail(prefix + "temperature", "must be > 0", "Use 1.0." + (hint if temperature == 0 else ""))
+        if top_k is not None and (not isinstance(top_k, int) or top_k < 0):
+            self._fail(prefix + "top_k", "must be an int >= 0", "Use 0 to disable top-k filtering.")
+        if top_p is not None and not 0 < top_p <= 1:
+            self._fail(prefix + "top_p", "must be in (0, 1]", "Use 1.0 to disable nucleus filtering.")
+        if min_p is not None and not 0 <= min_p < 1:
+            self._fail(prefix + "min_p", "must be in [0, 1)", "Use 0.0 to disable min-p filtering.")
+
+    def _check_relations(self) -> None:
+        if self.max_think_tokens is not None and self.max_think_tokens >= self.max_new_tokens:
+            raise SoftthinkConfigError(
+                f"decode.max_think_tokens ({self.max_think_tokens}) must be < max_new_tokens ({self.max_new_tokens}) "
+                "so that the answer has room. Raise max_new_tokens or lower max_think_tokens.",
+                param="max_think_tokens", value=self.max_think_tokens)
+        from softthink.decoding.rules import rule_class
+
+        rule_class(self.mode).validate_config(self)
+        unused = rule_class(self.mode).mode_fields_unused(self)
+        if unused:
+            warnings.warn(f"decode: {', '.join(unused)} {'has' if len(unused) == 1 else 'have'} no effect in mode "
+                          f"{self.mode!r}; remove {'it' if len(unused) == 1 else 'them'} or pick a mode that uses "
+                          f"{'it' if len(unused) == 1 else 'them'}.", stacklevel=4)
+
+    # -- derived -----------------------------------------------------------------------------------------------
+    def answer_sampling(self) -> "SamplingParams":
+        """Sampling parameters of the answering phase (None fields fall back to the thinking ones)."""
+        pick = lambda name: getattr(self, name) if getattr(self, "answer_" + name) is None else getattr(self, "answer_" + name)
+        return SamplingParams(*(pick(n) for n in ("do_sample", "temperature", "top_k", "top_p", "min_p")))
+
+    def think_sampling(self) -> "SamplingParams":
+        """Sampling parameters of the thinking phase."""
+        return SamplingParams(self.do_sample, self.temperature, self.top_k, self.top_p, self.min_p)
+
+    def replace(self, **overrides: Any) -> "DecodeConfig":
+        """A validated copy with some fields changed; unknown names raise with suggestions."""
+        _check_keys(overrides, source=None)
+        return dataclasses.replace(self, **overrides)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The fully resolved config, as written beside every run's outputs."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any], *, source: str | None = None) -> "DecodeConfig":
+        """Build from a mapping (e.g. a YAML preset); unknown keys raise naming ``source``."""
+        _check_keys(values, source)
+        try:
+            return cls(**values)
+        except SoftthinkConfigError as err:
+            if source:
+                raise SoftthinkConfigError(f"{err} (in {source})", param=err.param, value=err.value) from None
+            raise
+
+
+@dataclass(frozen=True)
+class SamplingParams:
+    """One phase's discrete sampling parameters."""
+
+    do_sample: bool
+    temperature: float
+    top_k: int
+    top_p: float
+    min_p: float
+
+
+def _positive_int(config: DecodeConfig, name: str, remedy: str) -> None:
+    value = getattr(config, name)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise SoftthinkConfigError(f"decode.{name} must be an int >= 1, got {value!r}. {remedy}", param=name, value=value)
+
+
+def config_field_names() -> list[str]:
+    return [f.name for f in dataclasses.fields(DecodeConfig)]
+
+
+def _check_keys(values: dict[str, Any], source: str | None) -> None:
+    names = config_field_names()
+    for key in values:
+        if key not in names:
+            where = f" (in {source})" if source else ""
+            raise SoftthinkConfigError(f"{unknown_name_message('decode option', key, names)}{where}", param=key)
+
+
+# --- presets --------------------------------------------------------------------------------------------------
+def preset_dirs() -> list[Path]:
+    """Where named presets are looked up: $SOFTTHINK_CONFIG_DIR/decode, then the source tree's configs/decode."""
+    dirs = []
+    if os.environ.get("SOFTTHINK_CONFIG_DIR"):
+        dirs.append(Path(os.environ["SOFTTHINK_CONFIG_DIR"]) / "decode")
+    dirs.append(Path(__file__).resolve().parents[2] / "configs" / "decode")
+    return dirs
+
+
+def available_presets() -> list[str]:
+    """Names of the decode presets found in `preset_dirs()`."""
+    return sorted({p.stem for d in preset_dirs() if d.is_dir() for p in d.glob("*.yaml")})
+
+
+def load_decode_config(name_or_path: str | os.PathLike, **overrides: Any) -> DecodeConfig:
+    """Load a preset by name (``"soft"``) or from a YAML path, then apply ``overrides``.
+
+    A preset may say ``include: other_preset`` to start from another preset and change only some keys.
+    """
+    values = _read_preset(str(name_or_path), seen=())
+    values.update(overrides)
+    return DecodeConfig.from_dict(values, source=str(name_or_path))
+
+
+def _read_preset(name_or_path: str, seen: tuple[str, ...]) -> dict[str, Any]:
+    path = Path(name_or_path)
+    if not (path.suffix in (".yaml", ".yml") and path.is_file()):
+        candidates = [d / f"{name_or_path}.yaml" for d in preset_dirs()]
+        found = [c for c in candidates if c.is_file()]
+        if not found:
+            raise SoftthinkConfigError(
+                f"{unknown_name_message('decode preset', name_or_path, available_presets())} "
+                f"Pass a YAML file path or a name found in {', '.join(str(d) for d in preset_dirs())}.",
+                param="preset", value=name_or_path)
+        path = found[0]
+    if str(path) in seen:
+        raise SoftthinkConfigError(f"decode preset include cycle: {' -> '.join(seen + (str(path),))}", param="include")
+    try:
+        values = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as err:
+        raise SoftthinkConfigError(f"decode preset {path} is not valid YAML: {err}", param="preset") from None
+    if not isinstance(values, dict):
+        raise SoftthinkConfigError(f"decode preset {path} must be a mapping of option: value, got {type(values).__name__}",
+                                   param="preset")
+    base = values.pop("include", None)
+    if base is None:
+        return values
+    merged = _read_preset(str(base), seen + (str(path),))
+    merged.update(values)
+    return merged

@@ -1,0 +1,239 @@
+"""The one decode loop. Every mode runs through it; modes differ only in their per-step rule.
+
+Per step: turn the logits into the phase's distribution and entropy, let the phase's rule decide (visible token +
+weighted tokens to feed back), override with injected marker tokens, update each row's phase and stop state on
+the host (one device-to-host copy per step), drop finished rows, and feed the concept/token embeddings of the
+survivors back through the KV cache.
+"""
+from __future__ import annotations
+
+import inspect
+from dataclasses import dataclass
+
+import torch
+from transformers import DynamicCache
+
+from softthink.analysis.entropy import entropy_from_log_probs
+from softthink.decoding.config import DecodeConfig
+from softthink.decoding.markers import ThinkMarker
+from softthink.decoding.prompts import EncodedBatch
+from softthink.decoding.rules import DecodeRule, Step, StepInput, merge_steps, rule_class
+from softthink.decoding.rules.discrete import Discrete
+from softthink.decoding.state import ActiveBatch, RowRecord
+from softthink.errors import SoftthinkInputError
+
+
+@dataclass
+class LoopResult:
+    """Raw output of `decode`: one `RowRecord` per prompt, and the kept tokens/weights per step if traced."""
+
+    records: list[RowRecord]
+    kept_ids: list[list[list[int]]] | None
+    kept_weights: list[list[list[float]]] | None
+
+
+class StopStringMatcher:
+    """Checks whether the answer text of a row now contains a stop string (decoding only a short tail)."""
+
+    def __init__(self, stop_strings: list[str], tokenizer):
+        self.stop_strings = stop_strings
+        self.tokenizer = tokenizer
+        # A stop string of n characters spans at most n tokens (plus one partially overlapping on each side).
+        self.window = max((len(s) for s in stop_strings), default=0) + 2
+
+    def hit(self, record: RowRecord) -> bool:
+        if not self.stop_strings:
+            return False
+        answer = record.token_ids[record.answer_start:]
+        tail = self.tokenizer.decode(answer[-self.window:], skip_special_tokens=False)
+        return any(s in tail for s in self.stop_strings)
+
+
+class MarkerMatcher:
+    """Detects that the visible tokens just completed the think-end marker."""
+
+    def __init__(self, marker: ThinkMarker, tokenizer):
+        self.marker = marker
+        self.tokenizer = tokenizer
+        self.window = len(marker.token_ids) + 2
+
+    def completed(self, record: RowRecord) -> bool:
+        if self.marker.single_token:
+            return record.token_ids[-1] == self.marker.token_ids[0]
+        # Several tokens: compare text, since the model may spell the marker with other token boundaries.
+        tail = self.tokenizer.decode(record.token_ids[-self.window:], skip_special_tokens=False)
+        return self.marker.text in tail
+
+
+def decode(model, tokenizer, batch: EncodedBatch, config: DecodeConfig, marker: ThinkMarker | None,
+           eos_token_ids: set[int]) -> LoopResult:
+    """Run the decode loop on a left-padded batch. Call inside ``torch.no_grad()`` (``generate`` does)."""
+    device = batch.input_ids.device
+    think_rule: DecodeRule = rule_class(config.mode)(config, config.think_sampling())
+    answer_rule = Discrete(config, config.answer_sampling())
+    think_temperature, answer_temperature = config.temperature, config.answer_sampling().temperature
+    marker_matcher = MarkerMatcher(marker, tokenizer) if marker else None
+    stop_matcher = StopStringMatcher(config.stop_strings, tokenizer)
+    embed = model.get_input_embeddings()
+    forward_args = set(inspect.signature(model.forward).parameters)
+
+    n = batch.input_ids.shape[0]
+    records = [RowRecord(thinking=marker is not None) for _ in range(n)]
+    traced_steps: list[tuple[list[int], torch.Tensor, torch.Tensor]] = []
+
+    active = ActiveBatch(rows=torch.arange(n, device=device), attention_mask=batch.attention_mask,
+                         next_position=batch.attention_mask.sum(-1), cache=DynamicCache(config=model.config),
+                         rule_state=think_rule.init_state(n, device))
+    prefill_positions = (batch.attention_mask.cumsum(-1) - 1).clamp_min(0)
+    logits = _forward(model, forward_args, active, input_ids=batch.input_ids, position_ids=prefill_positions)
+
+    for t in range(config.max_new_tokens):
+        rows = active.rows.tolist()
+        live = [records[r] for r in rows]
+        thinking = [rec.thinking for rec in live]
+
+        # 1. The step's distribution at the phase's temperature, and its entropy.
+        temperature = _row_temperatures(thinking, think_temperature, answer_temperature, device)
+        log_probs = torch.log_softmax(logits.float() / temperature, dim=-1)
+        inputs = StepInput(logits, log_probs.exp(), entropy_from_log_probs(log_probs), active.rule_state)
+        del log_probs
+
+        # 2. The phase's rule decides; injected marker tokens override it.
+        step = _decide(think_rule, answer_rule, inputs, thinking)
+        forced = [bool(rec.forced) for rec in live]
+        if any(forced):
+            forced_tokens = torch.tensor([rec.forced[0] if rec.forced else 0 for rec in live], device=device)
+            step = merge_steps(torch.tensor(forced, device=device), Step.discrete(forced_tokens), step)
+
+        # 3. One device-to-host copy: the visible tokens, entropies and soft flags.
+        synced = torch.stack([step.token_ids.double(), inputs.entropy.double(), step.soft.double()], 1).tolist()
+        if not all(map(_finite, (e for _, e, _ in synced))):
+            _raise_non_finite(logits, rows, t)
+
+        # 4. Host bookkeeping: phases, Cold Stop, budget, EOS, stop strings, length.
+        ended_by_marker = []
+        for rec, was_forced, (token, entropy, soft) in zip(live, forced, synced):
+            ended_by_marker.append(
+                _advance(rec, int(token), entropy, bool(soft), was_forced, config, marker, marker_matcher,
+                         stop_matcher, eos_token_ids, last_step=t + 1 == config.max_new_tokens))
+        # A soft step whose visible token completes the marker feeds the marker token itself.
+        if any(e and s for e, (_, _, s) in zip(ended_by_marker, synced)):
+            ended = torch.tensor(ended_by_marker, device=device)
+            step = merge_steps(ended, Step.discrete(step.token_ids), step)
+            for rec, e in zip(live, ended_by_marker):
+                if e:
+                    rec.soft[-1] = False
+        if config.trace:
+            traced_steps.append((rows, step.kept_ids, step.weights))
+
+        # 5. Drop finished rows, feed the rest.
+        done = [rec.finished for rec in live]
+        if all(done):
+            break
+        mixture = torch.einsum("bk,bkh->bh", step.weights.to(embed.weight.dtype), embed(step.kept_ids))
+        if any(done):
+            keep = torch.tensor([i for i, d in enumerate(done) if not d], device=device)
+            active.select(keep)
+            mixture = mixture[keep]
+        active.attention_mask = torch.cat([active.attention_mask, active.attention_mask.new_ones(len(active.rows), 1)], 1)
+        logits = _forward(model, forward_args, active, inputs_embeds=mixture[:, None, :],
+                          position_ids=active.next_position[:, None])
+        active.next_position = active.next_position + 1
+
+    if not config.trace:
+        return LoopResult(records, None, None)
+    return LoopResult(records, *_collect_trace(traced_steps, n))
+
+
+def _forward(model, forward_args: set[str], active: ActiveBatch, *, position_ids: torch.Tensor,
+             input_ids: torch.Tensor | None = None, inputs_embeds: torch.Tensor | None = None) -> torch.Tensor:
+    """One forward pass through the KV cache; returns the last position's logits ``[b, vocab]``."""
+    kwargs = dict(attention_mask=active.attention_mask, past_key_values=active.cache, use_cache=True)
+    if "position_ids" in forward_args:
+        kwargs["position_ids"] = position_ids
+    if "logits_to_keep" in forward_args:
+        kwargs["logits_to_keep"] = 1  # the prefill needs only the last position's logits
+    out = model(input_ids=input_ids, inputs_embeds=inputs_embeds, **kwargs)
+    return out.logits[:, -1, :]
+
+
+def _row_temperatures(thinking: list[bool], think: float, answer: float, device) -> torch.Tensor | float:
+    if all(thinking) or think == answer:
+        return think
+    if not any(thinking):
+        return answer
+    return torch.tensor([think if th else answer for th in thinking], device=device)[:, None]
+
+
+def _decide(think_rule: DecodeRule, answer_rule: DecodeRule, inputs: StepInput, thinking: list[bool]) -> Step:
+    """Thinking rows follow the mode's rule, answering rows the discrete answer rule."""
+    if all(thinking):
+        return think_rule.step(inputs)
+    if not any(thinking):
+        return answer_rule.step(inputs)
+    mask = torch.tensor(thinking, device=inputs.logits.device)
+    return merge_steps(mask, think_rule.step(inputs), answer_rule.step(inputs))
+
+
+def _advance(rec: RowRecord, token: int, entropy: float, soft: bool, was_forced: bool, config: DecodeConfig,
+             marker: ThinkMarker | None, marker_matcher: MarkerMatcher | None, stop_matcher: StopStringMatcher,
+             eos_token_ids: set[int], last_step: bool) -> bool:
+    """Record one step of one row and update its phase and stop state. Returns True if the model itself just
+    completed the think-end marker (so the loop feeds the marker token rather than a mixture)."""
+    rec.token_ids.append(token)
+    rec.entropy.append(entropy)
+    rec.soft.append(soft)
+    rec.in_thinking.append(rec.thinking)
+    ended_naturally = False
+    if rec.thinking:
+        if was_forced:
+            rec.forced.pop(0)
+            if not rec.forced:
+                _end_thinking(rec, rec.pending_end_reason)
+        elif marker_matcher.completed(rec):
+            ended_naturally = True
+            _end_thinking(rec, "think_marker")
+        else:
+            rec.think_content += 1
+            low = config.cold_stop_entropy is not None and entropy < config.cold_stop_entropy
+            rec.low_entropy_run = rec.low_entropy_run + 1 if low else 0
+            if config.cold_stop_entropy is not None and rec.low_entropy_run >= config.cold_stop_patience:
+                rec.forced, rec.pending_end_reason = list(marker.token_ids), "cold_stop"
+            elif config.max_think_tokens is not None and rec.think_content >= config.max_think_tokens:
+                rec.forced, rec.pending_end_reason = list(marker.token_ids), "think_budget"
+    if token in eos_token_ids and not was_forced:
+        rec.stop_reason = "eos"
+    elif not rec.thinking and len(rec.token_ids) > rec.answer_start and stop_matcher.hit(rec):
+        rec.stop_reason = "stop_string"
+    elif last_step:
+        rec.stop_reason = "max_tokens"
+    return ended_naturally
+
+
+def _end_thinking(rec: RowRecord, reason: str) -> None:
+    rec.thinking = False
+    rec.think_end_reason = reason
+    rec.answer_start = len(rec.token_ids)
+
+
+def _finite(x: float) -> bool:
+    return x == x and x not in (float("inf"), float("-inf"))
+
+
+def _raise_non_finite(logits: torch.Tensor, rows: list[int], t: int) -> None:
+    bad = [r for r, ok in zip(rows, torch.isfinite(logits).all(-1).tolist()) if not ok]
+    raise SoftthinkInputError(
+        f"the model produced non-finite logits (NaN/inf) at generated step {t} for prompt(s) {bad}. This usually "
+        "means a numerically unstable dtype (try torch_dtype=torch.bfloat16 or float32 instead of float16) or "
+        "broken weights; softthink does not silently replace them.")
+
+
+def _collect_trace(steps: list[tuple[list[int], torch.Tensor, torch.Tensor]], n: int):
+    """Per-row lists of the kept tokens and weights of every step, without the zero-weight padding."""
+    ids: list[list[list[int]]] = [[] for _ in range(n)]
+    weights: list[list[list[float]]] = [[] for _ in range(n)]
+    for rows, step_ids, step_weights in steps:
+        for r, row_ids, row_w in zip(rows, step_ids.tolist(), step_weights.tolist()):
+            ids[r].append([i for i, w in zip(row_ids, row_w) if w > 0])
+            weights[r].append([w for w in row_w if w > 0])
+    return ids, weights

@@ -1,0 +1,77 @@
+"""Truncation filters and sampling shared by every decode rule.
+
+softmax(logits / T) -> top-k -> top-p -> min-p -> keep at most ``max_keep`` -> renormalise.
+Each filter keeps a prefix of the tokens sorted by probability, so one ``topk`` call of the final width suffices;
+no full-vocabulary sort happens unless a filter needs the whole tail (sampling with top-p and no top-k).
+Each filter acts on the distribution renormalised over what the previous filters kept: top-p is measured on the
+top-k renormalised distribution; min-p is a ratio to the top-1 probability, so it is unaffected by renormalising.
+"""
+from __future__ import annotations
+
+import torch
+
+
+def truncate_sorted(probs: torch.Tensor, *, top_k: int = 0, top_p: float = 1.0, min_p: float = 0.0,
+                    max_keep: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """Filter a batch of distributions and return the kept tokens, most likely first.
+
+    Args:
+        probs: ``[batch, vocab]`` probabilities (float32, rows summing to 1).
+        top_k: keep the ``top_k`` most likely tokens; 0 disables.
+        top_p: keep the smallest prefix whose renormalised mass reaches ``top_p``; 1.0 disables.
+        min_p: keep tokens with probability >= ``min_p`` x the top-1 probability; 0 disables.
+        max_keep: finally keep at most this many tokens (Soft Thinking's ``max_topk``); None = no cap.
+
+    Returns:
+        ``(ids, weights)``, both ``[batch, K]``: token ids sorted by probability and their renormalised weights,
+        0 for tokens that a filter dropped. The top-1 token is always kept. The input is not modified.
+    """
+    vocab = probs.shape[-1]
+    width = vocab
+    for bound in (top_k or None, max_keep):
+        if bound is not None:
+            width = min(width, bound)
+    values, ids = probs.topk(width, dim=-1, sorted=True)
+    # Mass of the top-k set, so that top-p is measured on the top-k renormalised distribution.
+    if top_k and top_k < vocab:
+        topk_mass = values.sum(-1, keepdim=True) if width == top_k else probs.topk(top_k, dim=-1).values.sum(-1, keepdim=True)
+    else:
+        topk_mass = probs.sum(-1, keepdim=True)
+    renormalised = values / topk_mass
+    keep = torch.ones_like(values, dtype=torch.bool)
+    if top_p < 1.0:
+        mass_before = renormalised.cumsum(-1) - renormalised
+        keep &= mass_before < top_p
+    if min_p > 0.0:
+        keep &= renormalised >= min_p * renormalised[:, :1]
+    keep[:, 0] = True
+    weights = torch.where(keep, values, torch.zeros_like(values))
+    return ids, weights / weights.sum(-1, keepdim=True)
+
+
+def sample_columns(weights: torch.Tensor) -> torch.Tensor:
+    """Draw one column index per row from ``[batch, K]`` weights (torch's global RNG, seeded by the loop)."""
+    return torch.multinomial(weights, num_samples=1).squeeze(-1)
+
+
+def gumbel_softmax_weights(weights: torch.Tensor, tau: float) -> torch.Tensor:
+    """Gumbel-softmax over the kept tokens: ``softmax((log w + g) / tau)``, g ~ Gumbel(0, 1); dropped stay 0."""
+    uniform = torch.rand_like(weights).clamp_(min=1e-20, max=1.0 - 1e-7)
+    gumbel = -torch.log(-torch.log(uniform))
+    logits = (weights.log() + gumbel) / tau  # log 0 = -inf keeps dropped tokens at weight 0
+    return torch.softmax(logits, dim=-1)
+
+
+def dirichlet_weights(weights: torch.Tensor, alpha: float) -> torch.Tensor:
+    """Dirichlet resampling of the kept tokens' weights: ``w' ~ Dir(alpha * w)``; dropped tokens stay 0.
+
+    Larger ``alpha`` concentrates ``w'`` around ``w`` (its mean); small ``alpha`` gives sparse, noisy mixtures.
+    """
+    kept = weights > 0
+    concentration = torch.where(kept, alpha * weights, torch.ones_like(weights))
+    draws = torch._standard_gamma(concentration) * kept
+    total = draws.sum(-1, keepdim=True)
+    # A row whose draws all underflow to 0 keeps its top-1 token: Dir(alpha * w) puts its mass there in that limit.
+    fallback = torch.zeros_like(weights)
+    fallback[:, 0] = 1.0
+    return torch.where(total > 0, draws / total.clamp_min(torch.finfo(draws.dtype).tiny), fallback)

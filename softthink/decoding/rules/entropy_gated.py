@@ -1,0 +1,32 @@
+"""`gated`: Soft Thinking only at forking steps — entropy at or above ``entropy_threshold`` nats — and discrete
+decoding (with the thinking phase's sampling parameters) elsewhere."""
+from __future__ import annotations
+
+from softthink.decoding.rules.base import DecodeRule, Step, StepInput, merge_steps, register_rule
+from softthink.decoding.rules.discrete import Discrete
+from softthink.decoding.rules.soft_thinking import SoftThinking
+from softthink.errors import SoftthinkConfigError
+
+
+@register_rule("gated")
+class EntropyGated(DecodeRule):
+    uses = SoftThinking.uses + ("entropy_threshold",)
+    needs_thinking = True
+
+    def __init__(self, config, sampling):
+        super().__init__(config, sampling)
+        self.inner = SoftThinking(config, sampling)
+        self.fallback = Discrete(config, sampling)
+        self.max_width = self.inner.max_width
+
+    @classmethod
+    def validate_config(cls, config) -> None:
+        if config.entropy_threshold is None:
+            raise SoftthinkConfigError(
+                "decode.entropy_threshold is required by mode 'gated' (soft steps where entropy >= threshold). "
+                "Set it in nats, e.g. 0.672 (the 80th-percentile entropy reported for Qwen3), or use mode 'soft'.",
+                param="entropy_threshold", value=None)
+
+    def step(self, inputs: StepInput) -> Step:
+        gate = inputs.entropy >= self.config.entropy_threshold
+        return merge_steps(gate, self.inner.step(inputs), self.fallback.step(inputs))

@@ -1,0 +1,349 @@
+"""Benchmarks: a decorator registry of loaders, and JSONL benchmarks described by YAML (no code change).
+
+Every loader returns a list of `Problem` (``id``, ``question``, ``answer``; the gold answer normalised for its
+benchmark). Built-in JSONL benchmarks are located in this order:
+
+1. the ``data_dir`` argument (CLI ``--data-dir``),
+2. the ``SOFTTHINK_DATA_DIR`` environment variable,
+3. ``<repo>/../shared/data`` when that folder exists,
+4. the Hugging Face Hub (``datasets.load_dataset``).
+
+When none works, the error names the file looked for and the flag/variable to set.
+"""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import yaml
+
+from softthink.errors import SoftthinkConfigError, SoftthinkDataError, unknown_name_message
+
+DATA_DIR_ENV = "SOFTTHINK_DATA_DIR"
+REPO_ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One benchmark item. ``answer`` is the normalised gold answer; ``meta`` keeps the other source fields."""
+
+    id: str
+    question: str
+    answer: str
+    meta: dict[str, Any] = field(default_factory=dict, compare=False)
+
+    def __getitem__(self, key: str) -> Any:  # problems also read like the dicts of other harnesses
+        if key in ("id", "question", "answer"):
+            return getattr(self, key)
+        return self.meta[key]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "question": self.question, "answer": self.answer, **self.meta}
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Gold-answer formats
+
+def _gold_gsm8k(value: Any) -> str:
+    text = str(value)
+    if "####" not in text:
+        raise ValueError("expected a GSM8K solution ending in '#### <number>'")
+    return text.rsplit("####", 1)[1].strip().replace(",", "")
+
+
+def _gold_aime(value: Any) -> str:
+    text = str(value).strip()
+    if not text.lstrip("-").isdigit():
+        raise ValueError("expected an integer AIME answer such as '025' or 25")
+    return str(int(text))
+
+
+def _gold_amc(value: Any) -> str:
+    number = float(value)
+    return str(int(number)) if number.is_integer() else repr(number)
+
+
+def _gold_plain(value: Any) -> str:
+    text = str(value).strip()
+    if not text:
+        raise ValueError("empty answer")
+    return text
+
+
+ANSWER_FORMATS: dict[str, Callable[[Any], str]] = {
+    "gsm8k": _gold_gsm8k,  # '... #### 1,234' -> '1234'
+    "aime": _gold_aime,    # '025' -> '25'
+    "amc": _gold_amc,      # 27.0 -> '27'
+    "plain": _gold_plain,  # the string as is (MATH answers are LaTeX strings)
+}
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# JSONL benchmarks described by data
+
+_SPEC_KEYS = ("name", "file", "path", "question_field", "answer_field", "id_field", "answer_format", "hub",
+              "prompt", "grader", "description", "split")
+
+
+@dataclass(frozen=True)
+class BenchmarkSpec:
+    """How to read one JSONL benchmark: file, field names, gold format, optional Hub source and defaults.
+
+    ``file`` is looked up in the data dir (built-ins); ``path`` is a direct path (YAML benchmarks; relative to the
+    YAML file). ``question_field`` may list alternatives (the first present one is used). ``{split}`` in ``file``
+    or ``hub.split`` is replaced by the requested split.
+    """
+
+    name: str
+    file: str | None = None
+    path: str | None = None
+    question_field: tuple[str, ...] = ("question",)
+    answer_field: str = "answer"
+    id_field: str | None = None
+    answer_format: str = "plain"
+    hub: dict[str, Any] | None = None
+    prompt: dict[str, Any] | None = None
+    grader: dict[str, Any] | None = None
+    description: str = ""
+    split: str = "test"
+    source: str = "built-in"
+
+    def __post_init__(self) -> None:
+        qf = self.question_field
+        object.__setattr__(self, "question_field", (qf,) if isinstance(qf, str) else tuple(qf))
+        where = f" ({self.source})" if self.source != "built-in" else ""
+        if not self.file and not self.path:
+            raise SoftthinkConfigError(f"benchmark {self.name!r}{where} needs 'path' (a JSONL file) or 'file'.",
+                                       param="path", value=None)
+        if self.answer_format not in ANSWER_FORMATS:
+            raise SoftthinkConfigError(f"benchmark {self.name!r}{where}: "
+                                       + unknown_name_message("answer_format", self.answer_format, ANSWER_FORMATS),
+                                       param="answer_format", value=self.answer_format)
+
+    @classmethod
+    def from_yaml(cls, path: str | Path) -> "BenchmarkSpec":
+        path = Path(path)
+        if not path.is_file():
+            raise SoftthinkDataError(f"benchmark YAML {path} does not exist.")
+        try:
+            data = yaml.safe_load(path.read_text())
+        except yaml.YAMLError as err:
+            raise SoftthinkDataError(f"{path}: invalid YAML: {err}") from err
+        if not isinstance(data, dict):
+            raise SoftthinkDataError(f"{path}: a benchmark YAML must be a mapping with at least 'name' and 'path'.")
+        unknown = sorted(set(data) - set(_SPEC_KEYS))
+        if unknown:
+            raise SoftthinkConfigError(f"{path}: unknown benchmark key(s) {unknown}; allowed: {list(_SPEC_KEYS)}.",
+                                       param=unknown[0], value=data[unknown[0]])
+        for key in ("name", "question_field"):
+            if key not in data:
+                raise SoftthinkConfigError(f"{path}: benchmark YAML needs {key!r}.", param=key, value=None)
+        if data.get("path") and not Path(data["path"]).is_absolute():
+            data["path"] = str((path.parent / data["path"]).resolve())
+        return cls(**data, source=str(path))
+
+    def to_dict(self) -> dict[str, Any]:
+        out = {k: getattr(self, k) for k in _SPEC_KEYS}
+        out["question_field"] = list(self.question_field)
+        return {k: v for k, v in out.items() if v not in (None, "", {})}
+
+
+def resolve_data_dir(data_dir: str | Path | None = None) -> tuple[Path | None, str]:
+    """``(directory, how it was chosen)``: explicit argument > ``$SOFTTHINK_DATA_DIR`` > ``../shared/data``."""
+    if data_dir is not None:
+        return Path(data_dir), "data_dir argument / --data-dir"
+    if os.environ.get(DATA_DIR_ENV):
+        return Path(os.environ[DATA_DIR_ENV]), f"${DATA_DIR_ENV}"
+    if DEFAULT_SHARED_DATA.is_dir():
+        return DEFAULT_SHARED_DATA, "default ../shared/data"
+    return None, "none"
+
+
+def _rows_from_jsonl(path: Path) -> list[tuple[int, dict[str, Any]]]:
+    rows = []
+    with path.open(encoding="utf-8") as handle:
+        for lineno, line in enumerate(handle, 1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as err:
+                raise SoftthinkDataError(f"{path}:{lineno}: invalid JSON ({err.msg} at column {err.colno}).") from err
+            if not isinstance(row, dict):
+                raise SoftthinkDataError(f"{path}:{lineno}: expected a JSON object, got {type(row).__name__}.")
+            rows.append((lineno, row))
+    if not rows:
+        raise SoftthinkDataError(f"{path}: no records (empty file).")
+    return rows
+
+
+def _rows_from_hub(spec: BenchmarkSpec, split: str, looked_for: str) -> list[tuple[int, dict[str, Any]]]:
+    hub = dict(spec.hub or {})
+    remedy = (f"Download the file, then pass --data-dir DIR (data_dir=DIR) or set {DATA_DIR_ENV}=DIR "
+              f"(looked for {looked_for}).")
+    if not hub:
+        raise SoftthinkDataError(f"benchmark {spec.name!r}: data file not found and no Hub source known. {remedy}")
+    hub_split = str(hub.get("split", "{split}")).format(split=split)
+    try:
+        import datasets
+
+        ds = datasets.load_dataset(hub["path"], hub.get("name"), split=hub_split)
+    except Exception as err:  # offline, unknown dataset, auth: all end the same way for the user
+        raise SoftthinkDataError(f"benchmark {spec.name!r}: could not load {hub['path']} ({hub_split}) from the "
+                                 f"Hugging Face Hub: {type(err).__name__}: {err}. {remedy}") from err
+    return [(i + 1, dict(row)) for i, row in enumerate(ds)]
+
+
+def problems_from_rows(spec: BenchmarkSpec, rows: list[tuple[int, dict[str, Any]]], origin: str) -> list[Problem]:
+    """Turn raw records into `Problem`s; every error names ``origin:line`` and the field."""
+    to_gold = ANSWER_FORMATS[spec.answer_format]
+    problems: list[Problem] = []
+    seen: dict[str, int] = {}
+    for index, (lineno, row) in enumerate(rows):
+        where = f"{origin}:{lineno}"
+        qkey = next((k for k in spec.question_field if k in row), None)
+        if qkey is None:
+            raise SoftthinkDataError(f"{where}: record has no question field {list(spec.question_field)} "
+                                     f"(fields: {sorted(row)}). Set question_field in the benchmark spec.")
+        if spec.answer_field not in row:
+            raise SoftthinkDataError(f"{where}: record has no answer field {spec.answer_field!r} "
+                                     f"(fields: {sorted(row)}). Set answer_field in the benchmark spec.")
+        if spec.id_field is not None and spec.id_field not in row:
+            raise SoftthinkDataError(f"{where}: record has no id field {spec.id_field!r} (fields: {sorted(row)}).")
+        question = row[qkey]
+        if not isinstance(question, str) or not question.strip():
+            raise SoftthinkDataError(f"{where}: field {qkey!r} must be a non-empty string, got {question!r:.60}.")
+        try:
+            gold = to_gold(row[spec.answer_field])
+        except (ValueError, TypeError) as err:
+            raise SoftthinkDataError(f"{where}: field {spec.answer_field!r} = {row[spec.answer_field]!r:.80} is not "
+                                     f"a valid {spec.answer_format!r} answer: {err}.") from err
+        pid = str(row[spec.id_field]) if spec.id_field else str(index)
+        if pid in seen:
+            raise SoftthinkDataError(f"{where}: duplicate id {pid!r} (first seen on line {seen[pid]}).")
+        seen[pid] = lineno
+        meta = {k: v for k, v in row.items() if k not in (qkey, spec.id_field)}
+        problems.append(Problem(id=pid, question=question, answer=gold, meta=meta))
+    return problems
+
+
+def load_from_spec(spec: BenchmarkSpec, data_dir: str | Path | None = None, split: str | None = None) -> list[Problem]:
+    """Load a JSONL benchmark from its spec, following the data-dir resolution order."""
+    split = split or spec.split
+    if spec.path:
+        path = Path(spec.path.format(split=split))
+        if not path.is_file():
+            raise SoftthinkDataError(f"benchmark {spec.name!r} ({spec.source}): data file {path} does not exist.")
+        return problems_from_rows(spec, _rows_from_jsonl(path), str(path))
+    filename = spec.file.format(split=split)
+    directory, how = resolve_data_dir(data_dir)
+    if directory is not None:
+        path = directory / filename
+        if path.is_file():
+            return problems_from_rows(spec, _rows_from_jsonl(path), str(path))
+        if how != "default ../shared/data":  # an explicit choice that misses is an error, not a Hub download
+            raise SoftthinkDataError(f"benchmark {spec.name!r}: {path} not found (data dir from {how}). Put "
+                                     f"{filename} there, or unset it to use the Hugging Face Hub.")
+    looked_for = str(directory / filename) if directory else filename
+    return problems_from_rows(spec, _rows_from_hub(spec, split, looked_for), f"hub:{(spec.hub or {}).get('path')}")
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Registry
+
+@dataclass(frozen=True)
+class BenchmarkEntry:
+    """A registered benchmark: its loader plus the prompt/grader defaults a suite starts from."""
+
+    name: str
+    loader: Callable[..., list[Problem]]
+    description: str = ""
+    prompt: dict[str, Any] | None = None
+    grader: dict[str, Any] | None = None
+    spec: BenchmarkSpec | None = None
+
+    def load(self, data_dir: str | Path | None = None, split: str | None = None, **options: Any) -> list[Problem]:
+        return self.loader(data_dir=data_dir, split=split, **options)
+
+
+BENCHMARKS: dict[str, BenchmarkEntry] = {}
+
+
+def register_benchmark(name: str, description: str = "", *, prompt: dict | None = None, grader: dict | None = None,
+                       spec: BenchmarkSpec | None = None):
+    """Decorator: register ``loader(data_dir=None, split=None, **options) -> list[Problem]`` under ``name``."""
+
+    def decorator(loader: Callable[..., list[Problem]]):
+        if name in BENCHMARKS:
+            raise SoftthinkConfigError(f"benchmark {name!r} is already registered.", param="name", value=name)
+        BENCHMARKS[name] = BenchmarkEntry(name, loader, description, prompt, grader, spec)
+        return loader
+
+    return decorator
+
+
+def _register_jsonl(spec: BenchmarkSpec) -> None:
+    @register_benchmark(spec.name, spec.description, prompt=spec.prompt, grader=spec.grader, spec=spec)
+    def _load(data_dir=None, split=None):
+        return load_from_spec(spec, data_dir, split)
+
+
+for _spec in (
+    BenchmarkSpec("gsm8k", file="gsm8k_{split}.jsonl", answer_format="gsm8k",
+                  hub={"path": "openai/gsm8k", "name": "main", "split": "{split}"},
+                  description="GSM8K grade-school math (test 1319, train 7473); gold = number after '####'."),
+    BenchmarkSpec("math500", file="math500.jsonl", question_field=("problem",), id_field="unique_id",
+                  hub={"path": "HuggingFaceH4/MATH-500", "split": "test"},
+                  description="MATH-500 (PRM800K split of MATH); gold = LaTeX answer string."),
+    BenchmarkSpec("aime24", file="aime24.jsonl", question_field=("problem",), id_field="id", answer_format="aime",
+                  hub={"path": "HuggingFaceH4/aime_2024", "split": "train"},
+                  description="AIME 2024 I+II (30); gold = integer, zero padding removed."),
+    BenchmarkSpec("aime25", file="aime25.jsonl", question_field=("problem",), id_field="id", answer_format="aime",
+                  hub={"path": "math-ai/aime25", "split": "test"},
+                  description="AIME 2025 I+II (30); gold = integer."),
+    BenchmarkSpec("amc23", file="amc23.jsonl", question_field=("question", "problem"), id_field="id",
+                  answer_format="amc", hub={"path": "math-ai/amc23", "split": "test"},
+                  description="AMC 2023 (40); gold = float answer written as an integer when integral."),
+):
+    _register_jsonl(_spec)
+
+
+@register_benchmark("testbed", "Synthetic reasoning tasks of softthink.testbed.tasks (options: n, seed).",
+                    prompt={"style": "chat", "template": "{question}"})
+def load_testbed(data_dir=None, split=None, n: int | None = None, seed: int = 0) -> list[Problem]:
+    try:
+        from softthink.testbed.tasks import load_problems
+    except ImportError as err:
+        raise SoftthinkDataError("benchmark 'testbed' needs softthink.testbed.tasks.load_problems, which this "
+                                 f"install does not provide ({err}). Update softthink or pick another benchmark.") from err
+    rows = load_problems(split=split or "test", n=n, seed=seed)
+    spec = BenchmarkSpec("testbed", file="(generated)", id_field="id")
+    return problems_from_rows(spec, list(enumerate(rows, 1)), "softthink.testbed.tasks")
+
+
+def get_benchmark(name_or_yaml: str | Path) -> BenchmarkEntry:
+    """The registered benchmark of that name, or an entry built from a benchmark YAML file."""
+    text = str(name_or_yaml)
+    if text.endswith((".yaml", ".yml")):
+        spec = BenchmarkSpec.from_yaml(text)
+        return BenchmarkEntry(spec.name, lambda data_dir=None, split=None: load_from_spec(spec, data_dir, split),
+                              spec.description, spec.prompt, spec.grader, spec)
+    if text not in BENCHMARKS:
+        raise SoftthinkConfigError(unknown_name_message("benchmark", text, list(BENCHMARKS))
+                                   + " A JSONL benchmark can also be given as a YAML file path.",
+                                   param="benchmark", value=text)
+    return BENCHMARKS[text]
+
+
+def load_benchmark(name_or_yaml: str | Path, data_dir: str | Path | None = None, split: str | None = None,
+                   **options: Any) -> list[Problem]:
+    """Problems (``id``, ``question``, ``answer``) of a built-in benchmark or of a benchmark YAML file.
+
+    ``data_dir`` overrides where JSONL files are looked up (see the module docstring for the order).
+    ``options`` go to the loader (e.g. ``n``/``seed`` for ``testbed``).
+    """
+    return get_benchmark(name_or_yaml).load(data_dir=data_dir, split=split, **options)

@@ -1,0 +1,275 @@
+"""Rule-based grading: answer extraction plus math equivalence (`math-verify`), with a per-item timeout.
+
+One grader for every decode mode and policy, so a gain cannot come from a more lenient judge.
+
+Extraction rules, tried in the order given by ``GraderConfig.rules`` (default: all four, in this order):
+
+- ``boxed``: the content of the last ``\\boxed{...}`` (or ``\\fbox{...}``) with balanced braces;
+- ``answer_is``: the text after the last "the answer is" / "final answer:" up to the end of the sentence;
+- ``hash``: the text after the last ``####`` (GSM8K style);
+- ``last_number``: the last number in the text, a fallback that is always recorded as such.
+
+Every `GradeResult` keeps the extracted string and the rule that extracted it, so a report can tell how many
+answers were only found by the fallback.
+"""
+from __future__ import annotations
+
+import re
+import signal
+import threading
+import warnings
+from dataclasses import asdict, dataclass
+from functools import lru_cache
+from typing import Any
+
+from softthink.errors import SoftthinkConfigError, unknown_name_message
+
+EXTRACTION_RULES = ("boxed", "answer_is", "hash", "last_number")
+
+
+@dataclass(frozen=True)
+class GraderConfig:
+    """Options of the grader (the ``grader:`` block of a suite or benchmark YAML)."""
+
+    rules: tuple[str, ...] = EXTRACTION_RULES
+    """Extraction rules to try, in order. Drop ``last_number`` for a stricter grader."""
+    timeout_seconds: float = 5.0
+    """Wall-clock bound for grading one item (parse + verify). 0 disables it (not recommended)."""
+    float_rounding: int = 6
+    """Decimal places kept when math-verify compares floats."""
+
+    def __post_init__(self) -> None:
+        rules = (self.rules,) if isinstance(self.rules, str) else tuple(self.rules)
+        object.__setattr__(self, "rules", rules)
+        if not rules:
+            raise SoftthinkConfigError("grader.rules must list at least one extraction rule, got []. "
+                                       f"Use any of {list(EXTRACTION_RULES)}.", param="grader.rules", value=rules)
+        for rule in rules:
+            if rule not in EXTRACTION_RULES:
+                raise SoftthinkConfigError("grader.rules: " + unknown_name_message("extraction rule", rule,
+                                                                                   EXTRACTION_RULES),
+                                           param="grader.rules", value=rule)
+        if not isinstance(self.timeout_seconds, (int, float)) or self.timeout_seconds < 0:
+            raise SoftthinkConfigError(f"grader.timeout_seconds must be a number >= 0, got {self.timeout_seconds!r}."
+                                       " Use 0 to disable the per-item timeout.", param="grader.timeout_seconds",
+                                       value=self.timeout_seconds)
+        if not isinstance(self.float_rounding, int) or self.float_rounding < 0:
+            raise SoftthinkConfigError(f"grader.float_rounding must be an int >= 0, got {self.float_rounding!r}.",
+                                       param="grader.float_rounding", value=self.float_rounding)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any] | None) -> "GraderConfig":
+        data = dict(data or {})
+        unknown = sorted(set(data) - {"rules", "timeout_seconds", "float_rounding"})
+        if unknown:
+            raise SoftthinkConfigError(f"unknown grader option(s) {unknown}; allowed: rules, timeout_seconds, "
+                                       "float_rounding.", param="grader", value=unknown)
+        return cls(**data)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"rules": list(self.rules), "timeout_seconds": self.timeout_seconds,
+                "float_rounding": self.float_rounding}
+
+
+@dataclass
+class GradeResult:
+    """The verdict on one completion: ``correct``, what was ``extracted`` and by which ``rule``."""
+
+    correct: bool
+    extracted: str | None
+    rule: str | None
+    gold: str
+    method: str | None = None
+    """``"exact"`` (normalised strings equal), ``"math_verify"`` or None when nothing was compared."""
+    timed_out: bool = False
+    error: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Extraction
+
+_BOX_RE = re.compile(r"\\(?:boxed|fbox)\b")
+_ANSWER_IS_RE = re.compile(r"(?:the\s+)?(?:final\s+)?answer\s*(?:is|:)\s*:?\s*", re.IGNORECASE)
+_HASH_RE = re.compile(r"####\s*")
+_NUMBER_RE = re.compile(r"-?\d[\d,]*(?:\.\d+)?|-?\.\d+")
+
+
+def last_boxed(text: str) -> str | None:
+    """Content of the last ``\\boxed{...}`` with balanced braces (``\\boxed 5`` also works); None if absent."""
+    for match in reversed(list(_BOX_RE.finditer(text))):
+        rest = text[match.end():]
+        stripped = rest.lstrip()
+        if stripped.startswith("{"):
+            start = len(rest) - len(stripped)
+            depth = 0
+            for i, ch in enumerate(rest[start:], start):
+                if ch == "{":
+                    depth += 1
+                elif ch == "}":
+                    depth -= 1
+                    if depth == 0:
+                        return rest[start + 1:i].strip()
+            continue  # unbalanced (truncated output): try an earlier box
+        if rest.startswith(" "):  # "\boxed 5"
+            token = re.match(r"\s+([^\s$.,]+)", rest)
+            if token:
+                return token.group(1)
+    return None
+
+
+def _after_last(regex: re.Pattern[str], text: str) -> str | None:
+    matches = list(regex.finditer(text))
+    if not matches:
+        return None
+    rest = text[matches[-1].end():]
+    line = rest.split("\n", 1)[0]
+    # End of sentence: a period followed by a space or the end, not a decimal point.
+    line = re.split(r"\.(?=\s|$)", line, maxsplit=1)[0]
+    line = line.strip().strip("$").strip()
+    return line or None
+
+
+def _last_number(text: str) -> str | None:
+    numbers = _NUMBER_RE.findall(text)
+    return numbers[-1] if numbers else None
+
+
+_EXTRACTORS = {
+    "boxed": last_boxed,
+    "answer_is": lambda text: _after_last(_ANSWER_IS_RE, text),
+    "hash": lambda text: _after_last(_HASH_RE, text),
+    "last_number": _last_number,
+}
+
+
+def extract_answer(text: str, rules: tuple[str, ...] = EXTRACTION_RULES) -> tuple[str | None, str | None]:
+    """``(extracted, rule)`` for the first rule in ``rules`` that finds an answer, else ``(None, None)``."""
+    for rule in rules:
+        found = _EXTRACTORS[rule](text)
+        if found:
+            return found, rule
+    return None, None
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Normalisation and equivalence
+
+_THOUSANDS_RE = re.compile(r"^-?\d{1,3}(?:,\d{3})+(?:\.\d+)?$")
+_NUMBER_THEN_WORDS_RE = re.compile(r"^(-?[\d.,/]*\d)\s*(?:[A-Za-z]{3,}\.?\s*){1,3}$")  # "18 dollars", "3 hours"
+
+
+def normalize_answer(answer: str) -> str:
+    """Light, safe normalisation before comparison: spaces, ``$``, thousands separators, trailing period, ``\\%``."""
+    s = str(answer).strip()
+    s = s.replace("\\$", "").replace("$", "").replace("\\!", "").strip()
+    s = re.sub(r"\\(?:d|t)frac", r"\\frac", s)
+    s = re.sub(r"\\(?:left|right)\b", "", s)
+    s = s.rstrip(".").strip()
+    s = re.sub(r"\\?%$", "", s).strip()
+    number_then_words = _NUMBER_THEN_WORDS_RE.match(s)
+    if number_then_words:
+        s = number_then_words.group(1)
+    if _THOUSANDS_RE.match(s.replace(" ", "")):
+        s = s.replace(",", "").replace(" ", "")
+    if re.fullmatch(r"-?\d+\.0+", s):
+        s = s.split(".")[0]
+    return s
+
+
+@lru_cache(maxsize=4096)
+def _parse(text: str) -> tuple:
+    from math_verify import parse
+
+    # Wrapped in \boxed{} so that LaTeX and plain expressions alike are taken whole, not searched for.
+    return tuple(parse("\\boxed{" + text + "}", parsing_timeout=None))
+
+
+def _equivalent(pred: str, gold: str, float_rounding: int) -> tuple[bool, str]:
+    if pred == gold:
+        return True, "exact"
+    from math_verify import verify
+
+    gold_parsed, pred_parsed = _parse(gold), _parse(pred)
+    if not gold_parsed or not pred_parsed:
+        return False, "math_verify"
+    ok = verify(list(gold_parsed), list(pred_parsed), float_rounding=float_rounding, timeout_seconds=None)
+    return bool(ok), "math_verify"
+
+
+class GradingTimeout(BaseException):
+    """Raised by the alarm inside one grading call. A BaseException so math-verify's ``except Exception`` lets it
+    through."""
+
+
+_thread_warning_shown = False
+
+
+def _with_timeout(seconds: float, fn, *args):
+    """Run ``fn(*args)`` under a SIGALRM wall-clock bound (main thread only; elsewhere unbounded, with a warning)."""
+    global _thread_warning_shown
+    if seconds <= 0:
+        return fn(*args)
+    if threading.current_thread() is not threading.main_thread():
+        if not _thread_warning_shown:
+            warnings.warn("softthink grading runs outside the main thread: the per-item timeout (SIGALRM) is off. "
+                          "Grade in the main thread to keep it.", RuntimeWarning, stacklevel=3)
+            _thread_warning_shown = True
+        return fn(*args)
+
+    def _raise(signum, frame):
+        raise GradingTimeout()
+
+    old = signal.signal(signal.SIGALRM, _raise)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        return fn(*args)
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, old)
+
+
+def _quiet_math_verify() -> None:
+    # math-verify warns once that its own timeout is off: we bound the whole item ourselves (see _with_timeout).
+    import math_verify.grader
+    import math_verify.parser
+
+    math_verify.parser.TIMEOUT_WARNING_SHOWN = True
+    math_verify.grader.TIMEOUT_WARNING_SHOWN = True
+
+
+def is_equivalent(pred: str, gold: str, config: GraderConfig | None = None) -> bool:
+    """True when the answer strings ``pred`` and ``gold`` are mathematically equivalent (no extraction)."""
+    config = config or GraderConfig()
+    _quiet_math_verify()
+    try:
+        return _with_timeout(config.timeout_seconds, _equivalent, normalize_answer(pred), normalize_answer(gold),
+                             config.float_rounding)[0]
+    except GradingTimeout:
+        return False
+
+
+def grade(completion_text: str, gold_answer: Any, config: GraderConfig | dict | None = None) -> GradeResult:
+    """Grade one completion against a gold answer: extract (recording the rule), then compare.
+
+    ``gold_answer`` is the benchmark's normalised answer string (numbers are accepted too). A comparison that
+    exceeds ``config.timeout_seconds`` counts as incorrect with ``timed_out=True``; any other failure inside
+    math-verify counts as incorrect with ``error`` set. Nothing here raises on odd model output.
+    """
+    if isinstance(config, dict) or config is None:
+        config = GraderConfig.from_dict(config)
+    gold = normalize_answer(str(gold_answer))
+    extracted, rule = extract_answer(completion_text or "", config.rules)
+    if extracted is None:
+        return GradeResult(correct=False, extracted=None, rule=None, gold=gold)
+    _quiet_math_verify()
+    try:
+        correct, method = _with_timeout(config.timeout_seconds, _equivalent, normalize_answer(extracted), gold,
+                                        config.float_rounding)
+    except GradingTimeout:
+        return GradeResult(False, extracted, rule, gold, method="math_verify", timed_out=True)
+    except Exception as err:  # math-verify/sympy internals on pathological strings
+        return GradeResult(False, extracted, rule, gold, method="math_verify", error=f"{type(err).__name__}: {err}")
+    return GradeResult(correct=correct, extracted=extracted, rule=rule, gold=gold, method=method)

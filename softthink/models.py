@@ -1,0 +1,75 @@
+"""Loading a causal LM and its tokenizer from a Hub id, a local directory, a .gguf file or the testbed default,
+and checking that softthink can drive it."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from softthink.errors import SoftthinkInputError
+
+
+def load_model(name_or_path: str, *, device: str | torch.device | None = None, dtype: torch.dtype | str | None = None):
+    """Load ``(model, tokenizer)``.
+
+    Args:
+        name_or_path: ``"testbed"`` (the embedded default model), a Hugging Face Hub id, a local model directory,
+            or a ``.gguf`` file (dequantized by transformers; needs the ``gguf`` package).
+        device: where to put the model; default CUDA when available, else CPU.
+        dtype: torch dtype or its name; default bfloat16 on CUDA (when supported), float32 on CPU.
+    """
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    if dtype is None:
+        dtype = torch.bfloat16 if device.type == "cuda" and torch.cuda.is_bf16_supported() else torch.float32
+    elif isinstance(dtype, str):
+        dtype = getattr(torch, dtype)
+    source = str(name_or_path)
+    kwargs = {}
+    if source == "testbed":
+        from softthink.testbed.default import default_model_path
+
+        source = str(default_model_path())
+    elif source.endswith(".gguf"):
+        path = Path(source)
+        if not path.is_file():
+            raise SoftthinkInputError(f"GGUF file {source} does not exist.")
+        source, kwargs = str(path.parent), {"gguf_file": path.name}
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(source, **kwargs)
+        model = AutoModelForCausalLM.from_pretrained(source, dtype=dtype, **kwargs)
+    except (OSError, ValueError) as err:
+        raise SoftthinkInputError(
+            f"could not load model {name_or_path!r}: {err}\nPass a local model directory, a .gguf file, 'testbed', "
+            "or a Hub id (needs network access or a populated Hugging Face cache).") from err
+    model.to(device).eval()
+    check_model(model)
+    return model, tokenizer
+
+
+def check_model(model) -> None:
+    """Raise `SoftthinkInputError` unless ``model`` is a decoder-only LM with an input-embedding module."""
+    config = getattr(model, "config", None)
+    if config is not None and getattr(config, "is_encoder_decoder", False):
+        raise SoftthinkInputError(
+            f"{type(model).__name__} is an encoder-decoder model; softthink decodes decoder-only causal LMs "
+            "(AutoModelForCausalLM). Use a decoder-only model.")
+    try:
+        embed = model.get_input_embeddings()
+    except (AttributeError, NotImplementedError):
+        embed = None
+    if embed is None or not hasattr(embed, "weight"):
+        raise SoftthinkInputError(
+            f"{type(model).__name__} exposes no input-embedding module (get_input_embeddings()); concept tokens "
+            "are mixtures of input embeddings, so softthink cannot drive this model.")
+
+
+def context_length(model) -> int | None:
+    """The model's maximum sequence length from its config, if it states one."""
+    config = model.config.get_text_config() if hasattr(model.config, "get_text_config") else model.config
+    for name in ("max_position_embeddings", "n_positions", "seq_length"):
+        value = getattr(config, name, None)
+        if isinstance(value, int) and value > 0:
+            return value
+    return None

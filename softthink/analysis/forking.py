@@ -133,15 +133,17 @@ class EntropyStats:
         """A plain-text report: numbers first, then the forking and execution words side by side."""
         how = (f"top {self.quantile:.0%} of tokens" if self.quantile is not None
                else f"entropy > {self.threshold:g} nats")
-        lines = [
-            f"tokens                      {self.n_tokens} in {self.n_texts} text(s)",
-            f"mean entropy                {self.mean:.4f} nats (std {self.std:.4f})",
-            f"share below {self.low:g} nats     {self.share_below_low:.1%}",
-            "percentiles                 " + "  ".join(f"p{k}={v:.3f}" for k, v in self.percentiles.items()),
-            f"80th percentile             {self.p80:.4f} nats",
-            f"forking tokens ({how})  {self.n_forking} (threshold {self.forking_threshold:.4f} nats)",
-            f"entropy mass at forking     {self.forking_mass_share:.1%}",
-            f"entropy mass in top 20%     {self.top_mass_share:.1%}",
+        rows = [
+            ("tokens", f"{self.n_tokens} in {self.n_texts} text(s)"),
+            ("mean entropy", f"{self.mean:.4f} nats (std {self.std:.4f})"),
+            (f"share below {self.low:g} nats", f"{self.share_below_low:.1%}"),
+            ("percentiles (nats)", "  ".join(f"p{k}={v:.3f}" for k, v in self.percentiles.items())),
+            ("80th percentile", f"{self.p80:.4f} nats"),
+            ("forking tokens", f"{self.n_forking} ({how}; threshold {self.forking_threshold:.4f} nats)"),
+            ("entropy mass at forking", f"{self.forking_mass_share:.1%}"),
+            ("entropy mass in top 20%", f"{self.top_mass_share:.1%}"),
+        ]
+        lines = [f"{label:<26}{value}" for label, value in rows] + [
             "",
             f"{'forking words':<28}{'count':>6}    {'execution words':<28}{'count':>6}",
         ]

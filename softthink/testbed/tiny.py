@@ -12,7 +12,7 @@ from pathlib import Path
 
 import torch
 from transformers import AutoModelForCausalLM, PreTrainedModel, PreTrainedTokenizerFast
-from transformers import GemmaConfig, GPT2Config, LlamaConfig, Qwen2Config
+from transformers import Gemma3TextConfig, GemmaConfig, GPT2Config, LlamaConfig, Qwen2Config
 
 TINY_VOCAB_SIZE = 96
 """Vocabulary of the tiny byte-level tokenizer: 4 special tokens + printable ASCII (95) - 3 (see below)."""
@@ -39,10 +39,17 @@ def _tiny_config(arch: str, vocab_size: int, tie_embeddings: bool):
         return GemmaConfig(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
                            num_key_value_heads=1, head_dim=16, max_position_embeddings=512,
                            tie_word_embeddings=tie_embeddings, **common)
+    if arch == "gemma3":
+        # Gemma 3 scales inside its embedding module (Gemma3TextScaledWordEmbedding) and uses sliding-window
+        # attention layers: a window of 16 makes short tests cross it.
+        return Gemma3TextConfig(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
+                                num_key_value_heads=1, head_dim=16, max_position_embeddings=512, sliding_window=16,
+                                layer_types=["sliding_attention", "full_attention"],
+                                tie_word_embeddings=tie_embeddings, **common)
     raise ValueError(f"unknown tiny architecture {arch!r}; choose one of {sorted(TINY_ARCHITECTURES)}")
 
 
-TINY_ARCHITECTURES = ("llama", "qwen2", "gpt2", "gemma")
+TINY_ARCHITECTURES = ("llama", "qwen2", "gpt2", "gemma", "gemma3")
 
 
 def build_tiny_model(arch: str = "llama", *, seed: int = 0, tie_embeddings: bool = False,

@@ -1,0 +1,367 @@
+"""`Suite`: one evaluation grid (models x decode configs x benchmarks x seeds) read from YAML and validated.
+
+A suite YAML may say ``include: base.yaml`` (relative to itself) to start from another suite and change only some
+keys (mappings merge key by key, lists and scalars replace). Overrides such as ``--set samples=4`` or
+``--set benchmarks.0.limit=10`` apply last. Every resolved suite is written beside its results (`Suite.to_dict`).
+
+Example::
+
+    name: smollm2_gsm8k50
+    models:
+      - {label: smollm2-135m-instruct, path: "${SOFTTHINK_MODEL_CACHE:-~/.cache/softthink-models}/SmolLM2-135M-Instruct.Q4_1.gguf"}
+    decode: [discrete, soft, gated]          # presets of configs/decode; or {label, preset, overrides}
+    benchmarks: [{name: gsm8k, limit: 50}]   # built-in names or benchmark YAML paths
+    samples: 1                               # samples per problem, the same in every cell
+    seeds: [0]
+    decode_overrides: {max_new_tokens: 320}  # applied to every decode config
+"""
+from __future__ import annotations
+
+import copy
+import os
+import re
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from softthink.errors import SoftthinkConfigError
+
+_ENV_RE = re.compile(r"\$\{(\w+)(?::-([^}]*))?\}")
+
+
+def expand_path(text: str) -> str:
+    """``${VAR}`` / ``${VAR:-default}`` expansion, then ``~``; an unset variable without default is an error."""
+    def sub(match: re.Match) -> str:
+        name, default = match.group(1), match.group(2)
+        if name in os.environ and os.environ[name]:
+            return os.environ[name]
+        if default is not None:
+            return default
+        raise SoftthinkConfigError(f"environment variable {name} is not set (used in {text!r}). Set it or write "
+                                   f"${{{name}:-default}}.", param=name, value=text)
+
+    return os.path.expanduser(_ENV_RE.sub(sub, text))
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A model/policy of the grid: ``path`` (anything `softthink.load_model` takes) and a ``label`` for tables."""
+
+    label: str
+    path: str
+    hint: str | None = None
+    """Shown when the model fails to load, e.g. how to fetch it."""
+
+    @property
+    def resolved_path(self) -> str:
+        return expand_path(self.path)
+
+
+@dataclass(frozen=True)
+class DecodeSpec:
+    """A decode config of the grid: a preset (name in configs/decode or YAML path) plus overrides."""
+
+    label: str
+    preset: str
+    overrides: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class BenchmarkRef:
+    """A benchmark of the grid with its subset (``limit``/``ids``), loader options and prompt/grader overrides."""
+
+    name: str
+    label: str
+    split: str | None = None
+    limit: int | None = None
+    ids: tuple[str, ...] | None = None
+    options: dict[str, Any] = field(default_factory=dict)
+    prompt: dict[str, Any] = field(default_factory=dict)
+    grader: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One point of the grid."""
+
+    model: ModelSpec
+    decode: DecodeSpec
+    benchmark: BenchmarkRef
+    seed: int
+
+    @property
+    def key(self) -> tuple[str, str, str, int]:
+        return (self.model.label, self.decode.label, self.benchmark.label, self.seed)
+
+    def __str__(self) -> str:
+        return f"{self.model.label} / {self.decode.label} / {self.benchmark.label} / seed {self.seed}"
+
+
+_SUITE_KEYS = ("name", "description", "models", "decode", "benchmarks", "seeds", "samples", "batch_size", "limit",
+               "ids", "decode_overrides", "prompt", "grader", "data_dir", "output_dir", "pass_k", "baseline",
+               "include")
+
+
+@dataclass
+class Suite:
+    """A validated evaluation grid. Build with `Suite.from_yaml` / `Suite.from_dict`; see the module docstring."""
+
+    name: str
+    models: list[ModelSpec]
+    decode: list[DecodeSpec]
+    benchmarks: list[BenchmarkRef]
+    seeds: list[int] = field(default_factory=lambda: [0])
+    samples: int = 1
+    """Samples per problem, identical in every cell (the fairness rule of the harness)."""
+    batch_size: int = 8
+    """Prompts per `softthink.generate` call. 1 makes each sample independent of the rest of the run."""
+    limit: int | None = None
+    """First N problems of every benchmark (a benchmark's own ``limit`` wins)."""
+    ids: list[str] | None = None
+    decode_overrides: dict[str, Any] = field(default_factory=dict)
+    prompt: dict[str, Any] = field(default_factory=dict)
+    grader: dict[str, Any] = field(default_factory=dict)
+    data_dir: str | None = None
+    output_dir: str | None = None
+    """Default ``eval/results/<name>`` (relative to the current directory)."""
+    pass_k: list[int] | None = None
+    """k values for pass@k and maj@k; None = 1 and the powers of two up to ``samples``."""
+    baseline: str | None = None
+    """Decode label that other modes are compared against; None = the first decode config."""
+    description: str = ""
+    source: str | None = None
+
+    def __post_init__(self) -> None:
+        where = f" ({self.source})" if self.source else ""
+
+        def fail(param: str, rule: str, value: Any, remedy: str = "") -> None:
+            raise SoftthinkConfigError(f"suite.{param} {rule}, got {value!r}{where}. {remedy}".rstrip(),
+                                       param=param, value=value)
+
+        if not isinstance(self.name, str) or not re.fullmatch(r"[\w.-]+", self.name):
+            fail("name", "must be a non-empty name of letters, digits, '_', '-', '.'", self.name)
+        for key in ("models", "decode", "benchmarks", "seeds"):
+            if not getattr(self, key):
+                fail(key, "must list at least one entry", getattr(self, key))
+        for key, items in (("models", self.models), ("decode", self.decode), ("benchmarks", self.benchmarks)):
+            labels = [item.label for item in items]
+            dupes = sorted({label for label in labels if labels.count(label) > 1})
+            if dupes:
+                fail(key, "labels must be unique", dupes, "Give each entry its own 'label'.")
+        if any(isinstance(s, bool) or not isinstance(s, int) for s in self.seeds):
+            fail("seeds", "must be a list of ints", self.seeds)
+        if len(set(self.seeds)) != len(self.seeds):
+            fail("seeds", "must not repeat", self.seeds)
+        for key in ("samples", "batch_size"):
+            value = getattr(self, key)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                fail(key, "must be an int >= 1", value)
+        if self.limit is not None and (isinstance(self.limit, bool) or not isinstance(self.limit, int)
+                                       or self.limit < 1):
+            fail("limit", "must be an int >= 1 or null", self.limit, "Use null for all problems.")
+        if self.ids is not None:
+            self.ids = [str(i) for i in self.ids]
+        if self.pass_k is None:
+            self.pass_k = [1] + [2 ** i for i in range(1, 12) if 2 ** i <= self.samples]
+        if any(not isinstance(k, int) or not 1 <= k <= self.samples for k in self.pass_k):
+            fail("pass_k", f"must hold ints in [1, samples={self.samples}]", self.pass_k,
+                 "pass@k needs at least k samples per problem; raise samples or lower k.")
+        labels = [d.label for d in self.decode]
+        if self.baseline is not None and self.baseline not in labels:
+            fail("baseline", f"must be one of the decode labels {labels}", self.baseline)
+        for key in ("decode_overrides", "prompt", "grader"):
+            if not isinstance(getattr(self, key), dict):
+                fail(key, "must be a mapping", getattr(self, key))
+
+    # -- construction ------------------------------------------------------------------------------------------
+    @classmethod
+    def from_yaml(cls, path: str | Path, overrides: dict[str, Any] | None = None) -> "Suite":
+        """Read a suite YAML (following ``include:``), apply dotted ``overrides``, validate."""
+        data = read_suite_yaml(Path(path))
+        apply_overrides(data, overrides or {}, source=str(path))
+        return cls.from_dict(data, source=str(path))
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], source: str | None = None) -> "Suite":
+        data = dict(data)
+        data.pop("include", None)
+        where = f" ({source})" if source else ""
+        unknown = sorted(set(data) - set(_SUITE_KEYS))
+        if unknown:
+            import difflib
+
+            hints = [f"{u!r} (did you mean {difflib.get_close_matches(u, _SUITE_KEYS, n=1)[0]!r}?)"
+                     if difflib.get_close_matches(u, _SUITE_KEYS, n=1) else repr(u) for u in unknown]
+            raise SoftthinkConfigError(f"unknown suite key(s) {', '.join(hints)}{where}. Allowed: "
+                                       f"{', '.join(k for k in _SUITE_KEYS)}.", param=unknown[0])
+        if "name" not in data:
+            raise SoftthinkConfigError(f"suite needs a 'name'{where}.", param="name")
+        data["models"] = [_model(m, i, where) for i, m in enumerate(_as_list(data.get("models"), "models", where))]
+        data["decode"] = [_decode(d, i, where) for i, d in enumerate(_as_list(data.get("decode"), "decode", where))]
+        data["benchmarks"] = [_benchmark(b, i, where)
+                              for i, b in enumerate(_as_list(data.get("benchmarks"), "benchmarks", where))]
+        for key in ("decode_overrides", "prompt", "grader"):
+            if data.get(key) is None:
+                data.pop(key, None)
+        return cls(**data, source=source)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The resolved suite as plain data (written beside the results)."""
+        out = asdict(self)
+        for bench in out["benchmarks"]:
+            if bench["ids"] is not None:
+                bench["ids"] = list(bench["ids"])
+        return out
+
+    # -- the grid ----------------------------------------------------------------------------------------------
+    def cells(self) -> list[Cell]:
+        """All grid points, model-major (so each model is loaded once)."""
+        return [Cell(m, d, b, s) for m in self.models for b in self.benchmarks for d in self.decode
+                for s in self.seeds]
+
+    @property
+    def baseline_label(self) -> str:
+        return self.baseline or self.decode[0].label
+
+    def resolved_output_dir(self) -> Path:
+        return Path(expand_path(self.output_dir)) if self.output_dir else Path("eval") / "results" / self.name
+
+
+def _as_list(value: Any, key: str, where: str) -> list:
+    if value is None:
+        raise SoftthinkConfigError(f"suite needs '{key}'{where}.", param=key)
+    return value if isinstance(value, list) else [value]
+
+
+def _model(entry: Any, index: int, where: str) -> ModelSpec:
+    if isinstance(entry, str):
+        return ModelSpec(label=Path(entry).stem or entry, path=entry)
+    if isinstance(entry, dict) and "path" in entry and set(entry) <= {"label", "path", "hint"}:
+        return ModelSpec(label=str(entry.get("label") or Path(entry["path"]).stem), path=str(entry["path"]),
+                         hint=entry.get("hint"))
+    raise SoftthinkConfigError(f"suite.models[{index}] must be a path or a mapping with 'path' and optional "
+                               f"'label'/'hint', got {entry!r}{where}.", param=f"models[{index}]", value=entry)
+
+
+def _decode(entry: Any, index: int, where: str) -> DecodeSpec:
+    if isinstance(entry, str):
+        return DecodeSpec(label=Path(entry).stem, preset=entry)
+    if isinstance(entry, dict) and "preset" in entry and set(entry) <= {"label", "preset", "overrides"}:
+        overrides = entry.get("overrides") or {}
+        if not isinstance(overrides, dict):
+            raise SoftthinkConfigError(f"suite.decode[{index}].overrides must be a mapping{where}.",
+                                       param=f"decode[{index}].overrides", value=overrides)
+        return DecodeSpec(label=str(entry.get("label") or Path(entry["preset"]).stem), preset=str(entry["preset"]),
+                          overrides=dict(overrides))
+    raise SoftthinkConfigError(f"suite.decode[{index}] must be a preset name/path or a mapping with 'preset' and "
+                               f"optional 'label'/'overrides', got {entry!r}{where}.", param=f"decode[{index}]",
+                               value=entry)
+
+
+_BENCH_KEYS = {"name", "label", "split", "limit", "ids", "options", "prompt", "grader"}
+
+
+def _benchmark(entry: Any, index: int, where: str) -> BenchmarkRef:
+    if isinstance(entry, str):
+        entry = {"name": entry}
+    if not isinstance(entry, dict) or "name" not in entry or not set(entry) <= _BENCH_KEYS:
+        raise SoftthinkConfigError(f"suite.benchmarks[{index}] must be a name/YAML path or a mapping with 'name' "
+                                   f"and optional {sorted(_BENCH_KEYS - {'name'})}, got {entry!r}{where}.",
+                                   param=f"benchmarks[{index}]", value=entry)
+    limit = entry.get("limit")
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
+        raise SoftthinkConfigError(f"suite.benchmarks[{index}].limit must be an int >= 1 or null, got {limit!r}"
+                                   f"{where}.", param=f"benchmarks[{index}].limit", value=limit)
+    ids = entry.get("ids")
+    name = str(entry["name"])
+    return BenchmarkRef(name=name, label=str(entry.get("label") or Path(name).stem), split=entry.get("split"),
+                        limit=limit, ids=tuple(str(i) for i in ids) if ids is not None else None,
+                        options=dict(entry.get("options") or {}), prompt=dict(entry.get("prompt") or {}),
+                        grader=dict(entry.get("grader") or {}))
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# YAML with include, and dotted overrides
+
+def _merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
+    out = copy.deepcopy(base)
+    for key, value in top.items():
+        out[key] = _merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
+    return out
+
+
+def read_suite_yaml(path: Path, _seen: tuple[str, ...] = ()) -> dict[str, Any]:
+    """The suite mapping of ``path`` with its ``include:`` chain merged (base first)."""
+    if not path.is_file():
+        raise SoftthinkConfigError(f"suite file {path} does not exist. Committed suites live in eval/suites/.",
+                                   param="suite", value=str(path))
+    if str(path.resolve()) in _seen:
+        raise SoftthinkConfigError(f"suite include cycle: {' -> '.join(_seen + (str(path),))}", param="include")
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as err:
+        raise SoftthinkConfigError(f"suite file {path} is not valid YAML: {err}", param="suite") from None
+    if not isinstance(data, dict):
+        raise SoftthinkConfigError(f"suite file {path} must be a mapping, got {type(data).__name__}.", param="suite")
+    include = data.pop("include", None)
+    if include is None:
+        return data
+    base = read_suite_yaml((path.parent / include), _seen + (str(path.resolve()),))
+    return _merge(base, data)
+
+
+def parse_set_option(text: str) -> tuple[str, Any]:
+    """``"key.sub=value"`` -> ``("key.sub", value)`` with the value parsed as YAML (``4``, ``[1, 2]``, ``null``)."""
+    if "=" not in text:
+        raise SoftthinkConfigError(f"--set expects key=value, got {text!r}.", param="--set", value=text)
+    key, raw = text.split("=", 1)
+    try:
+        return key.strip(), yaml.safe_load(raw)
+    except yaml.YAMLError:
+        return key.strip(), raw
+
+
+_STRING_ENTRY_KEY = {"models": "path", "decode": "preset", "benchmarks": "name"}
+
+
+def apply_overrides(data: dict[str, Any], overrides: dict[str, Any], source: str | None = None) -> None:
+    """Set dotted keys in place: ``samples``, ``decode_overrides.max_new_tokens``, ``benchmarks.0.limit``."""
+    where = f" (suite {source})" if source else ""
+    for dotted, value in overrides.items():
+        parts = dotted.split(".")
+        if parts[0] not in _SUITE_KEYS:
+            raise SoftthinkConfigError(f"override {dotted!r}: unknown suite key {parts[0]!r}{where}. Allowed: "
+                                       f"{', '.join(_SUITE_KEYS)}.", param=dotted, value=value)
+        container: Any = data
+        for depth, part in enumerate(parts[:-1]):
+            child = _get(container, part, dotted)
+            if child is None:
+                child = {}
+            if isinstance(child, str) and depth == 1 and parts[0] in _STRING_ENTRY_KEY:
+                child = {_STRING_ENTRY_KEY[parts[0]]: child}  # "gsm8k" -> {"name": "gsm8k"}, then set a key
+            if not isinstance(child, (dict, list)):
+                raise SoftthinkConfigError(f"override {dotted!r}: {'.'.join(parts[:depth + 1])} is "
+                                           f"{child!r}, not a mapping or list{where}.", param=dotted, value=value)
+            _put(container, part, child, dotted)
+            container = child
+        _put(container, parts[-1], value, dotted)
+
+
+def _index(container: list, part: str, dotted: str) -> int:
+    if not part.isdigit() or int(part) >= len(container):
+        raise SoftthinkConfigError(f"override {dotted!r}: {part!r} is not an index of a list of {len(container)}.",
+                                   param=dotted)
+    return int(part)
+
+
+def _get(container: Any, part: str, dotted: str) -> Any:
+    return container[_index(container, part, dotted)] if isinstance(container, list) else container.get(part)
+
+
+def _put(container: Any, part: str, value: Any, dotted: str) -> None:
+    if isinstance(container, list):
+        container[_index(container, part, dotted)] = value
+    else:
+        container[part] = value

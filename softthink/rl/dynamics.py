@@ -1,0 +1,144 @@
+"""Entropy dynamics of an RL run: one JSONL row per optimizer step, and the entropy-performance law fit.
+
+Each row holds ``step``, ``reward`` and ``accuracy`` (of the rollouts this step trained on), ``fresh_rollouts``
+(True on the step that generated them; trl reuses one generation batch for ``steps_per_generation /
+gradient_accumulation_steps`` optimizer steps), the mean entropy (nats) of ``entropy_all`` completion tokens,
+``entropy_forking`` (top ``forking_quantile`` of the step's tokens), ``entropy_execution`` (the rest),
+``frac_above`` (fraction above ``entropy_log_threshold``, 0.672 nats by default) and recipe counters.
+
+`fit_entropy_law` fits R = -a * exp(H) + b (Cui et al., 2025) by least squares; it is linear in (a, b).
+"""
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+from transformers import TrainerCallback
+
+from softthink.errors import SoftthinkDataError
+
+_FROM_LOGS = {
+    "reward": "reward",
+    "accuracy": "accuracy",
+    "entropy_all": "entropy/all",
+    "entropy_forking": "entropy/forking",
+    "entropy_execution": "entropy/execution",
+    "frac_above": "entropy/frac_above",
+    "forking_threshold": "entropy/forking_threshold",
+    "loss": "loss",
+    "completion_length": "completions/mean_length",
+    "clip_cov_detached_fraction": "clip_cov/detached_fraction",
+    "kl_cov_penalised_fraction": "kl_cov/penalised_fraction",
+    "kl_cov_penalty": "kl_cov/penalty",
+}
+DYNAMICS_FIELDS = ("step", "fresh_rollouts", *_FROM_LOGS)
+"""Keys of every dynamics row (recipe counters are None for the recipes that do not have them)."""
+
+_CARRIED = ("reward", "accuracy", "completion_length")  # logged by trl only on steps that generate
+
+
+class EntropyDynamicsCallback(TrainerCallback):
+    """Appends one row per logged training step to ``path`` (JSONL). Needs ``logging_steps=1`` for every step.
+
+    On resume, rows after the checkpoint's step are dropped first, so the file has one row per step.
+    """
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self._last_rollout: dict[str, float | None] = {}
+
+    def on_train_begin(self, args, state, control, **kwargs):
+        if not state.is_world_process_zero:
+            return
+        rows = [r for r in read_dynamics(self.path) if r["step"] <= state.global_step] if self.path.exists() else []
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self.path.open("w") as f:
+            for row in rows:
+                f.write(json.dumps(row) + "\n")
+        self._last_rollout = {k: rows[-1].get(k) for k in _CARRIED} if rows else {}
+
+    def on_log(self, args, state, control, logs=None, **kwargs):
+        if not state.is_world_process_zero or not logs or "entropy/all" not in logs:
+            return  # evaluation logs and the end-of-training summary carry no dynamics
+        fresh = "reward" in logs
+        row = {"step": state.global_step, "fresh_rollouts": fresh}
+        for key, log_key in _FROM_LOGS.items():
+            row[key] = _clean(logs.get(log_key))
+        if fresh:
+            self._last_rollout = {k: row[k] for k in _CARRIED}
+        else:
+            row.update(self._last_rollout)
+        with self.path.open("a") as f:
+            f.write(json.dumps(row) + "\n")
+
+
+def _clean(value):
+    if value is None:
+        return None
+    value = float(value)
+    return None if math.isnan(value) else value
+
+
+def read_dynamics(path: str | Path) -> list[dict]:
+    """The rows of a dynamics JSONL file, in step order."""
+    path = Path(path)
+    if not path.exists():
+        raise SoftthinkDataError(f"no dynamics log at {path}; it is written by a softthink RL run "
+                                 "(softthink rl train ...).")
+    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    return sorted(rows, key=lambda r: r["step"])
+
+
+@dataclass(frozen=True)
+class EntropyLaw:
+    """Fit of R = -a * exp(H) + b: coefficients, coefficient of determination and number of points."""
+
+    a: float
+    b: float
+    r2: float
+    n: int
+
+    def predict(self, entropy):
+        return -self.a * np.exp(np.asarray(entropy, dtype=float)) + self.b
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def fit_entropy_law(entropy, reward) -> EntropyLaw:
+    """Least-squares fit of ``reward = -a * exp(entropy) + b``; R^2 = 1 - SS_res / SS_tot.
+
+    Needs at least 3 points with varying entropy. R^2 is NaN when the rewards do not vary (nothing to explain).
+    """
+    h = np.asarray(entropy, dtype=float)
+    r = np.asarray(reward, dtype=float)
+    if h.shape != r.shape or h.ndim != 1:
+        raise SoftthinkDataError(f"entropy and reward must be 1-D and equally long, got {h.shape} and {r.shape}.")
+    keep = np.isfinite(h) & np.isfinite(r)
+    h, r = h[keep], r[keep]
+    if h.size < 3:
+        raise SoftthinkDataError(f"the entropy law needs at least 3 (entropy, reward) points, got {h.size}.")
+    x = -np.exp(h)
+    if np.ptp(x) == 0:
+        raise SoftthinkDataError("all entropies are equal: R = -a exp(H) + b cannot separate a from b.")
+    design = np.stack([x, np.ones_like(x)], axis=1)
+    (a, b), *_ = np.linalg.lstsq(design, r, rcond=None)
+    residual = r - design @ np.array([a, b])
+    ss_tot = float(((r - r.mean()) ** 2).sum())
+    r2 = 1.0 - float((residual ** 2).sum()) / ss_tot if ss_tot > 0 else float("nan")
+    return EntropyLaw(a=float(a), b=float(b), r2=r2, n=int(h.size))
+
+
+def law_points(rows: list[dict]) -> tuple[list[float], list[float]]:
+    """(entropy, reward) pairs for the law: the steps that generated fresh rollouts (on-policy entropy)."""
+    pairs = [(r["entropy_all"], r["reward"]) for r in rows
+             if r.get("fresh_rollouts") and r.get("entropy_all") is not None and r.get("reward") is not None]
+    return [p[0] for p in pairs], [p[1] for p in pairs]
+
+
+def fit_dynamics(rows: list[dict]) -> EntropyLaw:
+    """`fit_entropy_law` on a run's dynamics rows (see `law_points`)."""
+    return fit_entropy_law(*law_points(rows))

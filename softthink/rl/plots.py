@@ -1,0 +1,58 @@
+"""Figures of RL runs: reward and entropy per step, and the entropy-performance law (matplotlib, Agg)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from softthink.rl.dynamics import EntropyLaw, fit_dynamics, law_points
+
+
+def _series(rows: list[dict], key: str) -> tuple[list[int], list[float]]:
+    pairs = [(r["step"], r[key]) for r in rows if r.get(key) is not None]
+    return [p[0] for p in pairs], [p[1] for p in pairs]
+
+
+def plot_dynamics(runs: dict[str, list[dict]], path: str | Path, laws: dict[str, EntropyLaw] | None = None) -> Path:
+    """One figure for one or more runs (label -> dynamics rows): reward, entropy of forking vs execution tokens,
+    fraction of tokens above the threshold, and reward against entropy with the fitted R = -a exp(H) + b."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    laws = dict(laws or {})
+    fig, axes = plt.subplots(2, 2, figsize=(11, 8))
+    ax_reward, ax_entropy, ax_frac, ax_law = axes.flat
+    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for i, (label, rows) in enumerate(runs.items()):
+        c = colours[i % len(colours)]
+        ax_reward.plot(*_series(rows, "reward"), color=c, label=label)
+        ax_entropy.plot(*_series(rows, "entropy_forking"), color=c, label=f"{label} forking")
+        ax_entropy.plot(*_series(rows, "entropy_execution"), color=c, linestyle="--", label=f"{label} execution")
+        ax_frac.plot(*_series(rows, "frac_above"), color=c, label=label)
+        h, r = law_points(rows)
+        ax_law.scatter(h, r, s=10, color=c, alpha=0.6, label=label)
+        law = laws.get(label)
+        if law is None and len(h) >= 3:
+            try:
+                law = laws[label] = fit_dynamics(rows)
+            except ValueError:
+                law = None
+        if law is not None and h:
+            grid = np.linspace(min(h), max(h), 50)
+            ax_law.plot(grid, law.predict(grid), color=c,
+                        label=f"{label}: a={law.a:.3g}, b={law.b:.3g}, R²={law.r2:.2f}")
+    ax_reward.set(title="reward (accuracy) per step", xlabel="step", ylabel="mean reward")
+    ax_entropy.set(title="mean token entropy: forking (top ρ) vs execution", xlabel="step", ylabel="nats")
+    ax_frac.set(title="fraction of tokens above the forking threshold", xlabel="step", ylabel="fraction")
+    ax_law.set(title="R = -a·exp(H) + b", xlabel="mean entropy H (nats)", ylabel="reward R")
+    for ax in axes.flat:
+        if ax.has_data():
+            ax.legend(fontsize=7)
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

@@ -1,0 +1,142 @@
+"""Named RL recipes: YAML files in ``configs/rl/<name>.yaml``.
+
+A recipe file holds flat keys. ``include: other.yaml`` (relative to the file) loads a base first, and the file's
+own keys override it, so a variant lists only what it changes. Keys of `RUN_KEYS` describe the run (model,
+dataset, prompt); every other key is a field of `SofthinkGRPOConfig`. Files whose name starts with ``_`` are bases,
+not recipes. Precedence: config defaults < base < recipe file < explicit overrides (``--set key=value``).
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from softthink.errors import SoftthinkConfigError, unknown_name_message
+
+RECIPE_DIR = Path(os.environ.get("SOFTTHINK_RL_RECIPES", Path(__file__).resolve().parents[2] / "configs" / "rl"))
+"""Where named recipes live (``$SOFTTHINK_RL_RECIPES`` overrides it)."""
+
+RUN_KEYS = {
+    "model": "model path or Hub id; 'testbed' = the softthink testbed checkpoint; 'tiny:<arch>' = random tiny model",
+    "dataset": "'testbed', 'gsm8k' or a .jsonl path with question/answer fields",
+    "dataset_split": "split of the named dataset (default 'train')",
+    "num_problems": "number of problems to train on (default: all)",
+    "prompt_template": "prompt text with the placeholder {question} (default '{question}'; other braces are literal)",
+    "label": "name of the trained policy in evaluation tables (default: the recipe name)",
+    "dry_run_arch": "tiny architecture that stands in for the model in a dry run (default 'llama')",
+}
+
+
+@dataclass
+class Recipe:
+    """A resolved recipe: its name, source file, run keys and `SofthinkGRPOConfig` keyword arguments."""
+
+    name: str
+    path: Path | None
+    run: dict[str, Any] = field(default_factory=dict)
+    config: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def label(self) -> str:
+        return str(self.run.get("label") or self.name)
+
+
+def available_recipes(directory: Path | None = None) -> list[str]:
+    """Names of the recipes in ``directory`` (default `RECIPE_DIR`), bases excluded."""
+    directory = Path(directory or RECIPE_DIR)
+    return sorted(p.stem for p in directory.glob("*.yaml") if not p.name.startswith("_"))
+
+
+def config_fields() -> dict[str, dataclasses.Field]:
+    from softthink.rl.config import SofthinkGRPOConfig
+
+    return {f.name: f for f in dataclasses.fields(SofthinkGRPOConfig) if f.init}
+
+
+def _read(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
+    if path in seen:
+        raise SoftthinkConfigError(f"recipe include cycle: {' -> '.join(str(p) for p in (*seen, path))}")
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as err:
+        raise SoftthinkConfigError(f"recipe file {path} is not valid YAML: {err}") from err
+    if not isinstance(data, dict):
+        raise SoftthinkConfigError(f"recipe file {path} must hold a mapping of keys to values, "
+                                   f"got {type(data).__name__}.")
+    base = data.pop("include", None)
+    if base is None:
+        return data
+    base_path = (path.parent / base).resolve()
+    if not base_path.exists():
+        raise SoftthinkConfigError(f"recipe file {path} includes {base!r}, which does not exist at {base_path}.")
+    return {**_read(base_path, (*seen, path)), **data}
+
+
+def load_recipe(name_or_path: str | Path, overrides: dict[str, Any] | None = None) -> Recipe:
+    """Resolve a recipe by name (``configs/rl/<name>.yaml``) or path, apply ``overrides``, validate the keys.
+
+    Unknown recipe names and unknown keys raise `SoftthinkConfigError` with "did you mean" suggestions.
+    """
+    text = str(name_or_path)
+    if text.endswith((".yaml", ".yml")) or os.sep in text:
+        path = Path(text)
+        if not path.exists():
+            raise SoftthinkConfigError(f"recipe file {path} does not exist.", param="recipe", value=text)
+        name = path.stem
+    else:
+        path = RECIPE_DIR / f"{text}.yaml"
+        if text.startswith("_") or not path.exists():
+            raise SoftthinkConfigError(unknown_name_message("RL recipe", text, available_recipes()),
+                                       param="recipe", value=text)
+        name = text
+    values = _read(path.resolve())
+    values.update(overrides or {})
+    fields = config_fields()
+    run, config = {}, {}
+    for key, value in values.items():
+        if key in RUN_KEYS:
+            run[key] = value
+        elif key in fields:
+            config[key] = value
+        else:
+            where = f"recipe file {path}" if key not in (overrides or {}) else "overrides"
+            raise SoftthinkConfigError(
+                f"{where}: " + unknown_name_message("recipe key", key, [*RUN_KEYS, *fields]),
+                param=key, value=value)
+    return Recipe(name=name, path=path, run=run, config=config)
+
+
+def parse_overrides(items: list[str] | None) -> dict[str, Any]:
+    """Parse ``key=value`` strings (``--set``); values are YAML scalars, coerced to the field's default type."""
+    fields = config_fields()
+    result: dict[str, Any] = {}
+    for item in items or []:
+        key, sep, raw = item.partition("=")
+        key = key.strip()
+        if not sep or not key:
+            raise SoftthinkConfigError(f"override {item!r} must look like key=value, e.g. learning_rate=1e-5.")
+        if key not in fields and key not in RUN_KEYS:
+            raise SoftthinkConfigError(unknown_name_message("recipe key", key, [*RUN_KEYS, *fields]),
+                                       param=key, value=raw)
+        result[key] = _coerce(key, raw, fields.get(key))
+    return result
+
+
+def _coerce(key: str, raw: str, spec: dataclasses.Field | None) -> Any:
+    value = yaml.safe_load(raw) if raw.strip() else None
+    default = spec.default if spec is not None and spec.default is not dataclasses.MISSING else None
+    if isinstance(default, bool):
+        if not isinstance(value, bool):
+            raise SoftthinkConfigError(f"{key}={raw!r}: expected true or false.", param=key, value=raw)
+    elif isinstance(default, float) and isinstance(value, (int, str)) and not isinstance(value, bool):
+        try:
+            value = float(value)  # YAML reads '1e-5' as a string
+        except ValueError:
+            raise SoftthinkConfigError(f"{key}={raw!r}: expected a number.", param=key, value=raw) from None
+    elif isinstance(default, int) and not isinstance(value, int):
+        raise SoftthinkConfigError(f"{key}={raw!r}: expected an integer.", param=key, value=raw)
+    return value

@@ -1,0 +1,63 @@
+"""Shared fixtures: tiny random-init models (fast) and the real SmolLM2-135M-Instruct (slow tests)."""
+from __future__ import annotations
+
+import os
+import subprocess
+from functools import lru_cache
+from pathlib import Path
+
+import pytest
+import torch
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"
+
+torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+
+
+@lru_cache(maxsize=None)
+def tiny(arch: str = "llama", tie_embeddings: bool = False, seed: int = 0):
+    from softthink.testbed.tiny import build_tiny_model
+
+    return build_tiny_model(arch, seed=seed, tie_embeddings=tie_embeddings)
+
+
+@pytest.fixture(scope="session")
+def tiny_tokenizer():
+    from softthink.testbed.tiny import build_tiny_tokenizer
+
+    return build_tiny_tokenizer()
+
+
+def _shared_or_skip(what: str) -> None:
+    """Outside CI a missing ../shared skips; in CI it fails, so a real-model test can never pass by skipping."""
+    message = f"{what} not available (expected under {SHARED})"
+    if os.environ.get("CI"):
+        pytest.fail(message + " — CI must run the real-model tests")
+    pytest.skip(message)
+
+
+@pytest.fixture(scope="session")
+def smollm2_path() -> str:
+    script = SHARED / "models" / "fetch_smollm2.sh"
+    if not script.is_file():
+        _shared_or_skip("fetch_smollm2.sh")
+    out = subprocess.run(["bash", str(script)], capture_output=True, text=True)
+    if out.returncode != 0:
+        _shared_or_skip(f"SmolLM2 ({out.stderr.strip()[-300:]})")
+    return out.stdout.strip().splitlines()[-1]
+
+
+@pytest.fixture(scope="session")
+def smollm2(smollm2_path):
+    import softthink
+
+    return softthink.load_model(smollm2_path, device="cpu", dtype=torch.float32)
+
+
+@pytest.fixture(scope="session")
+def data_dir() -> Path:
+    path = SHARED / "data"
+    if not path.is_dir():
+        _shared_or_skip("benchmark data")
+    return path

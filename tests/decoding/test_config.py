@@ -19,7 +19,7 @@ from softthink.decoding.api import build_config
     ("gumbel_tau", 0, "gumbel_tau must be > 0"),
     ("cold_stop_entropy", -0.1, "cold_stop_entropy must be > 0"),
     ("answer_top_p", 2.0, "answer_top_p must be in (0, 1]"),
-    ("mode", "sofft", "did you mean 'soft'"),,
+    ("mode", "sofft", "did you mean 'soft'"),
 ])
 def test_invalid_values_name_field_and_remedy(field, value, fragment):
     with pytest.raises(SoftthinkConfigError) as info:

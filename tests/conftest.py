@@ -16,10 +16,12 @@ torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
 
 
 @lru_cache(maxsize=None)
-def tiny(arch: str = "llama", tie_embeddings: bool = False, seed: int = 0):
+def tiny(arch: str = "llama", tie_embeddings: bool = False, seed: int = 0, dtype: torch.dtype = torch.float32):
+    """A cached tiny model. Float64 lets equivalence tests use tolerances near 1e-9, so that they test the
+    decoding logic rather than float32 rounding (the tiny models' scaled-up weights amplify rounding)."""
     from softthink.testbed.tiny import build_tiny_model
 
-    return build_tiny_model(arch, seed=seed, tie_embeddings=tie_embeddings)
+    return build_tiny_model(arch, seed=seed, tie_embeddings=tie_embeddings, dtype=dtype)
 
 
 @pytest.fixture(scope="session")

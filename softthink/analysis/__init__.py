@@ -8,35 +8,40 @@ Typical use::
     print(entropy_stats(records).format_table())                # p80 threshold, top-20% mass, forking words
     open("tokens.html", "w").write(entropy_html(records))
     entropy_histogram(records).savefig("hist.png")
-"""
-from softthink.analysis.compare import EntropyComparison, compare_entropies, compare_models
-from softthink.analysis.entropy import chunked_entropy, entropy_from_log_probs, entropy_from_logits
-from softthink.analysis.forking import (
-    DEFAULT_QUANTILE,
-    LOW_ENTROPY,
-    EntropyStats,
-    entropy_stats,
-    forking_mask,
-    forking_masks,
-    forking_threshold,
-)
-from softthink.analysis.from_generation import from_generation, from_generations
-from softthink.analysis.html import entropy_html
-from softthink.analysis.plots import (
-    comparison_boxplot,
-    comparison_histogram,
-    comparison_scatter,
-    entropy_along_sequence,
-    entropy_histogram,
-    token_text_figure,
-)
-from softthink.analysis.records import TokenEntropies
-from softthink.analysis.teacher_forced import token_entropies, token_entropies_from_ids
 
-__all__ = [
-    "DEFAULT_QUANTILE", "LOW_ENTROPY", "EntropyComparison", "EntropyStats", "TokenEntropies",
-    "chunked_entropy", "compare_entropies", "compare_models", "comparison_boxplot", "comparison_histogram",
-    "comparison_scatter", "entropy_along_sequence", "entropy_from_log_probs", "entropy_from_logits",
-    "entropy_histogram", "entropy_html", "entropy_stats", "forking_mask", "forking_masks", "forking_threshold",
-    "from_generation", "from_generations", "token_entropies", "token_entropies_from_ids", "token_text_figure",
-]
+Only the entropy maths is imported eagerly (the decoder uses it on every step); the rest, which pulls in
+matplotlib, is imported on first use.
+"""
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from softthink.analysis.entropy import chunked_entropy, entropy_from_log_probs, entropy_from_logits
+
+_LAZY = {
+    "softthink.analysis.compare": ("EntropyComparison", "compare_entropies", "compare_models"),
+    "softthink.analysis.forking": ("DEFAULT_QUANTILE", "LOW_ENTROPY", "EntropyStats", "entropy_stats",
+                                   "forking_mask", "forking_masks", "forking_threshold"),
+    "softthink.analysis.from_generation": ("from_generation", "from_generations"),
+    "softthink.analysis.html": ("entropy_html",),
+    "softthink.analysis.plots": ("comparison_boxplot", "comparison_histogram", "comparison_scatter",
+                                 "entropy_along_sequence", "entropy_histogram", "token_text_figure"),
+    "softthink.analysis.records": ("TokenEntropies",),
+    "softthink.analysis.teacher_forced": ("token_entropies", "token_entropies_from_ids"),
+}
+_WHERE = {name: module for module, names in _LAZY.items() for name in names}
+
+__all__ = sorted(["chunked_entropy", "entropy_from_log_probs", "entropy_from_logits", *_WHERE])
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _WHERE:
+        raise AttributeError(f"module 'softthink.analysis' has no attribute {name!r}")
+    value = getattr(importlib.import_module(_WHERE[name]), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -16,15 +16,21 @@ def entropy_from_log_probs(log_probs: torch.Tensor) -> torch.Tensor:
     return -(probs * log_probs.masked_fill(probs == 0, 0.0)).sum(dim=-1)
 
 
+def at_least_float32(x: torch.Tensor) -> torch.Tensor:
+    """``x`` in float32, or kept as is when it is already float32/float64 (half precision is too coarse for
+    entropies and probability mixtures)."""
+    return x.to(torch.promote_types(x.dtype, torch.float32))
+
+
 def entropy_from_logits(logits: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
-    """Entropy of ``softmax(logits / temperature)`` over the last dimension, computed in float32.
+    """Entropy of ``softmax(logits / temperature)`` over the last dimension, computed in float32 (or float64).
 
     Works on any leading shape: ``[vocab]``, ``[batch, vocab]`` or ``[batch, length, vocab]``.
     """
     if temperature <= 0:
         raise ValueError(f"temperature must be > 0, got {temperature}. Entropy of a greedy choice is undefined; "
                          "use temperature=1.0 to measure the model's own distribution.")
-    return entropy_from_log_probs(torch.log_softmax(logits.float() / temperature, dim=-1))
+    return entropy_from_log_probs(torch.log_softmax(at_least_float32(logits) / temperature, dim=-1))
 
 
 def chunked_entropy(hidden: torch.Tensor, project, chunk_size: int = 512) -> torch.Tensor:

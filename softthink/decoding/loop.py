@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import torch
 from transformers import DynamicCache
 
-from softthink.analysis.entropy import entropy_from_log_probs
+from softthink.analysis.entropy import at_least_float32, entropy_from_log_probs
 from softthink.decoding.config import DecodeConfig
 from softthink.decoding.markers import ThinkMarker
 from softthink.decoding.prompts import EncodedBatch
@@ -94,7 +94,7 @@ def decode(model, tokenizer, batch: EncodedBatch, config: DecodeConfig, marker: 
 
         # 1. The step's distribution at the phase's temperature, and its entropy.
         temperature = _row_temperatures(thinking, think_temperature, answer_temperature, device)
-        log_probs = torch.log_softmax(logits.float() / temperature, dim=-1)
+        log_probs = torch.log_softmax(at_least_float32(logits) / temperature, dim=-1)
         inputs = StepInput(logits, log_probs.exp(), entropy_from_log_probs(log_probs), active.rule_state)
         del log_probs
 

@@ -57,6 +57,16 @@ def config_fields() -> dict[str, dataclasses.Field]:
     return {f.name: f for f in dataclasses.fields(SofthinkGRPOConfig) if f.init}
 
 
+def unknown_key_message(key: str, fields: dict) -> str:
+    """"unknown recipe key" with close matches; the full list (~250 trl fields) would drown the hint."""
+    import difflib
+
+    close = difflib.get_close_matches(key, [*RUN_KEYS, *fields], n=3)
+    hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+    return (f"unknown recipe key {key!r}.{hint} Valid keys: the run keys {', '.join(RUN_KEYS)}, and the fields of "
+            "softthink.rl.SofthinkGRPOConfig (trl GRPOConfig + recipe fields).")
+
+
 def _read(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
     if path in seen:
         raise SoftthinkConfigError(f"recipe include cycle: {' -> '.join(str(p) for p in (*seen, path))}")
@@ -104,9 +114,7 @@ def load_recipe(name_or_path: str | Path, overrides: dict[str, Any] | None = Non
             config[key] = value
         else:
             where = f"recipe file {path}" if key not in (overrides or {}) else "overrides"
-            raise SoftthinkConfigError(
-                f"{where}: " + unknown_name_message("recipe key", key, [*RUN_KEYS, *fields]),
-                param=key, value=value)
+            raise SoftthinkConfigError(f"{where}: {unknown_key_message(key, fields)}", param=key, value=value)
     return Recipe(name=name, path=path, run=run, config=config)
 
 
@@ -120,23 +128,32 @@ def parse_overrides(items: list[str] | None) -> dict[str, Any]:
         if not sep or not key:
             raise SoftthinkConfigError(f"override {item!r} must look like key=value, e.g. learning_rate=1e-5.")
         if key not in fields and key not in RUN_KEYS:
-            raise SoftthinkConfigError(unknown_name_message("recipe key", key, [*RUN_KEYS, *fields]),
-                                       param=key, value=raw)
+            raise SoftthinkConfigError(unknown_key_message(key, fields), param=key, value=raw)
         result[key] = _coerce(key, raw, fields.get(key))
     return result
 
 
+def _kind(spec: dataclasses.Field | None) -> str | None:
+    """'bool', 'int', 'float' or None, from the field's annotation (``"int | None"`` -> 'int')."""
+    if spec is None:
+        return None
+    annotation = spec.type if isinstance(spec.type, str) else getattr(spec.type, "__name__", str(spec.type))
+    head = annotation.split("|")[0].strip()
+    return head if head in ("bool", "int", "float") else None
+
+
 def _coerce(key: str, raw: str, spec: dataclasses.Field | None) -> Any:
     value = yaml.safe_load(raw) if raw.strip() else None
-    default = spec.default if spec is not None and spec.default is not dataclasses.MISSING else None
-    if isinstance(default, bool):
-        if not isinstance(value, bool):
-            raise SoftthinkConfigError(f"{key}={raw!r}: expected true or false.", param=key, value=raw)
-    elif isinstance(default, float) and isinstance(value, (int, str)) and not isinstance(value, bool):
+    kind = _kind(spec)
+    if value is None or kind is None:
+        return value
+    if kind == "bool" and not isinstance(value, bool):
+        raise SoftthinkConfigError(f"{key}={raw!r}: expected true or false.", param=key, value=raw)
+    if kind == "float" and not isinstance(value, bool):
         try:
-            value = float(value)  # YAML reads '1e-5' as a string
-        except ValueError:
+            return float(value)  # YAML reads '1e-5' as a string
+        except (TypeError, ValueError):
             raise SoftthinkConfigError(f"{key}={raw!r}: expected a number.", param=key, value=raw) from None
-    elif isinstance(default, int) and not isinstance(value, int):
+    if kind == "int" and (isinstance(value, bool) or not isinstance(value, int)):
         raise SoftthinkConfigError(f"{key}={raw!r}: expected an integer.", param=key, value=raw)
     return value

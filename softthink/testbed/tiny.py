@@ -62,7 +62,7 @@ def build_tiny_model(arch: str = "llama", *, seed: int = 0, tie_embeddings: bool
     """
     config = _tiny_config(arch, TINY_VOCAB_SIZE, tie_embeddings)
     torch.manual_seed(seed)
-    model = AutoModelForCausalLM.from_config(config, dtype=dtype, attn_implementation="eager")
+    model = AutoModelForCausalLM.from_config(config, dtype=dtype)
     with torch.no_grad():
         for name, param in model.named_parameters():
             if param.dim() == 2:

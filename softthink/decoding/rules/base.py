@@ -46,7 +46,7 @@ class Step:
     Attributes:
         token_ids: ``[b]`` the visible token of each row (the text the step shows).
         kept_ids: ``[b, K]`` the tokens fed back; ``[b, 1]`` for a discrete step.
-        weights: ``[b, K]`` float32 mixture weights, rows sum to 1 (0 for padding).
+        weights: ``[b, K]`` float32 (or float64) mixture weights, rows sum to 1 (0 for padding).
         soft: ``[b]`` bool, True where the fed input is a concept-token mixture.
     """
 

@@ -1,0 +1,133 @@
+"""Evaluate decode modes x models on math benchmarks, on equal footing.
+
+subcommands:
+  run SUITE.yaml [--set key=value ...]   run a suite (resumes; results in its output dir)
+  validate SUITE.yaml [...]              check suites without loading a model
+  ls                                     list benchmarks, decode presets and committed suites
+  SUITE.yaml [...]                       shorthand for `run SUITE.yaml ...`
+
+examples:
+  softthink eval run eval/suites/quick.yaml
+  softthink eval eval/suites/smollm2_gsm8k50.yaml --limit 5 --set decode_overrides.max_new_tokens=64
+  softthink eval run eval/suites/smollm2_gsm8k50.yaml --set samples=4 --set 'seeds=[0,1]'
+  softthink eval validate eval/suites/*.yaml
+  accelerate launch --num_processes 2 -m softthink.cli.main eval run SUITE.yaml   # data parallel
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+HELP = "evaluate decode modes x models on math benchmarks (run | validate | ls)"
+SUBCOMMANDS = ("run", "validate", "ls")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("argv", nargs=argparse.REMAINDER, metavar="{run,validate,ls} ...",
+                        help="subcommand and its arguments; `softthink eval run -h` for details")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="softthink eval", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="action", required=True)
+    run_p = sub.add_parser("run", help="run a suite", description="Run an evaluation suite (resumable).")
+    run_p.add_argument("suite", help="suite YAML (committed suites live in eval/suites/)")
+    _add_override_args(run_p)
+    run_p.add_argument("--batch-size", type=int, help="prompts per generate call (suite key batch_size)")
+    run_p.add_argument("--output-dir", help="where records and the report go (default eval/results/<name>)")
+    run_p.add_argument("--no-progress", action="store_true", help="hide the progress bars")
+    val_p = sub.add_parser("validate", help="check suites without loading a model",
+                           description="Check suites: presets, benchmarks, data files, subsets (no model load).")
+    val_p.add_argument("suites", nargs="+", help="suite YAML files")
+    _add_override_args(val_p)
+    sub.add_parser("ls", help="list benchmarks, decode presets and suites")
+    return parser
+
+
+def _add_override_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a suite key; dotted for nested keys (benchmarks.0.limit=10); values are YAML")
+    p.add_argument("--limit", type=int, help="first N problems of every benchmark")
+    p.add_argument("--ids", help="comma-separated problem ids")
+    p.add_argument("--data-dir", help="folder of benchmark JSONL files (else $SOFTTHINK_DATA_DIR, ../shared/data, "
+                                      "then the Hugging Face Hub)")
+
+
+def _overrides(args: argparse.Namespace) -> dict:
+    from softthink.eval.suite import parse_set_option
+
+    overrides = dict(parse_set_option(s) for s in args.sets)
+    for key, value in (("limit", args.limit), ("data_dir", args.data_dir),
+                       ("batch_size", getattr(args, "batch_size", None)),
+                       ("output_dir", getattr(args, "output_dir", None))):
+        if value is not None:
+            overrides[key] = value
+    if args.ids:
+        overrides["ids"] = [i.strip() for i in args.ids.split(",") if i.strip()]
+    return overrides
+
+
+def run(args: argparse.Namespace) -> int:
+    argv = list(args.argv)
+    if argv and argv[0] not in SUBCOMMANDS and not argv[0].startswith("-"):
+        argv = ["run"] + argv  # `softthink eval SUITE.yaml` shorthand
+    parsed = build_parser().parse_args(argv)
+    return {"run": _run, "validate": _validate, "ls": _ls}[parsed.action](parsed)
+
+
+def _run(args: argparse.Namespace) -> int:
+    import yaml
+
+    from softthink.eval.report import markdown_table
+    from softthink.eval.runner import load_suite, run as run_suite
+
+    overrides = _overrides(args)
+    suite = load_suite(args.suite, overrides)  # validate (and show) before any model loads
+    print(yaml.safe_dump({"suite": suite.to_dict()}, sort_keys=False, width=120).rstrip())
+    results = run_suite(args.suite, progress=not args.no_progress, **overrides)
+    print()
+    print(markdown_table(results.rows))
+    print(f"\nreport: {results.output_dir / 'report.md'}")
+    for error in results.errors:
+        print(f"error: {error.splitlines()[0]}", file=sys.stderr)
+    return 1 if results.errors else 0
+
+
+def _validate(args: argparse.Namespace) -> int:
+    from softthink.errors import SoftthinkError
+    from softthink.eval.runner import load_suite
+    from softthink.eval.validate import validate_suite
+
+    failed = 0
+    for path in args.suites:
+        try:
+            report = validate_suite(load_suite(path, _overrides(args)))
+        except SoftthinkError as err:
+            print(f"FAIL {path}: {err}")
+            failed += 1
+            continue
+        status = "ok  " if report.ok else "FAIL"
+        print(f"{status} {path}: {report.cells} cells, {report.samples} samples")
+        for error in report.errors:
+            print(f"  error: {error}")
+        for warning in report.warnings:
+            print(f"  warning: {warning}")
+        failed += not report.ok
+    return 1 if failed else 0
+
+
+def _ls(args: argparse.Namespace) -> int:
+    import softthink
+    from softthink.eval.datasets import BENCHMARKS
+
+    print("benchmarks:")
+    for name, entry in BENCHMARKS.items():
+        print(f"  {name:10s} {entry.description}")
+    print("decode presets: " + ", ".join(softthink.available_presets()))
+    print("decode modes:   " + ", ".join(softthink.available_modes()))
+    suites = sorted(Path("eval/suites").glob("*.yaml"))
+    if suites:
+        print("suites (eval/suites/): " + ", ".join(p.name for p in suites))
+    return 0

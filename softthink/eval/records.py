@@ -1,0 +1,151 @@
+"""Per-sample records on disk: one folder per grid cell, named by a hash of everything that shapes a sample.
+
+Layout under a suite's output dir::
+
+    cells/<model>__<decode>__<benchmark>__seed<k>__<hash12>/
+        config.json            resolved cell config (model, decode config, benchmark, prompt, grader, seed)
+        records.jsonl          merged records, in problem order then sample index
+        records.rank<r>.jsonl  what process r appended while running (merged and removed at the end)
+        prompts.jsonl          exact prompt text per prompt hash
+
+A changed config gets a new hash and so a new folder: old results never mix in. Within a folder a record is
+keyed by ``(problem_id, sample_index)``; a rerun skips keys already on disk and drops duplicates, so an
+interrupted run resumes with nothing lost and nothing twice. Records are appended and fsynced batch by batch; a
+line cut short by a crash is dropped (and the batch redone).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import warnings
+from pathlib import Path
+from typing import Any, Iterable
+
+from softthink.errors import SoftthinkDataError
+
+RECORD_SCHEMA_VERSION = 1
+"""Bump when the meaning of a record changes; it is part of every cell hash."""
+
+
+def config_hash(config: Any) -> str:
+    """12 hex digits of the SHA-256 of the canonical JSON of ``config``."""
+    text = json.dumps(config, sort_keys=True, default=str, separators=(",", ":"))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:12]
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^\w.-]+", "-", text).strip("-")[:40] or "x"
+
+
+def record_key(record: dict[str, Any]) -> tuple[str, int]:
+    return (str(record["problem_id"]), int(record["sample_index"]))
+
+
+class CellStore:
+    """The folder of one grid cell: its config, its record shards and its merged records."""
+
+    def __init__(self, root: str | Path, labels: Iterable[str], config: dict[str, Any]):
+        self.config = config
+        self.hash = config_hash(config)
+        self.dir = Path(root) / "cells" / ("__".join(_slug(label) for label in labels) + f"__{self.hash}")
+        self.merged_path = self.dir / "records.jsonl"
+        self.prompts_path = self.dir / "prompts.jsonl"
+
+    def shard_path(self, rank: int) -> Path:
+        return self.dir / f"records.rank{rank}.jsonl"
+
+    def prepare(self) -> None:
+        """Create the folder and write ``config.json`` (checking an existing one has the same content)."""
+        self.dir.mkdir(parents=True, exist_ok=True)
+        path = self.dir / "config.json"
+        if path.exists():
+            existing = json.loads(path.read_text())
+            if config_hash(existing) != self.hash:
+                raise SoftthinkDataError(f"{path} holds a different config than its folder hash {self.hash}; the "
+                                         "folder was edited by hand. Move it away and rerun.")
+            return
+        tmp = path.with_suffix(".json.tmp")
+        tmp.write_text(json.dumps(self.config, indent=2, sort_keys=True, default=str))
+        os.replace(tmp, path)
+
+    # -- reading -----------------------------------------------------------------------------------------------
+    def _files(self) -> list[Path]:
+        files = [self.merged_path] if self.merged_path.exists() else []
+        return files + sorted(self.dir.glob("records.rank*.jsonl"))
+
+    def load(self) -> dict[tuple[str, int], dict[str, Any]]:
+        """All records on disk, keyed by ``(problem_id, sample_index)``; the first copy of a key wins."""
+        records: dict[tuple[str, int], dict[str, Any]] = {}
+        for path in self._files():
+            for record in read_jsonl(path, allow_truncated_tail=True):
+                records.setdefault(record_key(record), record)
+        return records
+
+    def repair_shard(self, rank: int) -> None:
+        """Cut a partial last line (a crash mid-write) so that new appends start on a clean line."""
+        path = self.shard_path(rank)
+        if not path.exists():
+            return
+        data = path.read_bytes()
+        if data and not data.endswith(b"\n"):
+            keep = data.rfind(b"\n") + 1
+            warnings.warn(f"{path}: dropping a partial last record ({len(data) - keep} bytes) left by an interrupted "
+                          "run; its batch is redone.", RuntimeWarning)
+            with path.open("r+b") as handle:
+                handle.truncate(keep)
+
+    # -- writing -----------------------------------------------------------------------------------------------
+    def append(self, rank: int, records: list[dict[str, Any]]) -> None:
+        """Append one batch of records to this process's shard, durably."""
+        with self.shard_path(rank).open("a", encoding="utf-8") as handle:
+            handle.write("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records))
+            handle.flush()
+            os.fsync(handle.fileno())
+
+    def add_prompts(self, prompts: dict[str, str], rank: int = 0) -> None:
+        """Remember the exact text of each prompt hash (one line per new hash)."""
+        path = self.prompts_path if rank == 0 else self.dir / f"prompts.rank{rank}.jsonl"
+        known = {row["prompt_hash"] for row in read_jsonl(path, allow_truncated_tail=True)} if path.exists() else set()
+        new = {h: t for h, t in prompts.items() if h not in known}
+        if new:
+            with path.open("a", encoding="utf-8") as handle:
+                handle.write("".join(json.dumps({"prompt_hash": h, "prompt": t}, ensure_ascii=False) + "\n"
+                                     for h, t in new.items()))
+
+    def merge(self, order: list[str]) -> list[dict[str, Any]]:
+        """Write every record once to ``records.jsonl`` (problem order, then sample index); remove the shards."""
+        position = {pid: i for i, pid in enumerate(order)}
+        records = sorted(self.load().values(),
+                         key=lambda r: (position.get(str(r["problem_id"]), len(position)), str(r["problem_id"]),
+                                        int(r["sample_index"])))
+        tmp = self.merged_path.with_suffix(".jsonl.tmp")
+        with tmp.open("w", encoding="utf-8") as handle:
+            handle.write("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records))
+        os.replace(tmp, self.merged_path)
+        for shard in self.dir.glob("records.rank*.jsonl"):
+            shard.unlink()
+        for extra in sorted(self.dir.glob("prompts.rank*.jsonl")):
+            rows = {row["prompt_hash"]: row["prompt"] for row in read_jsonl(extra, allow_truncated_tail=True)}
+            self.add_prompts(rows, rank=0)
+            extra.unlink()
+        return records
+
+
+def read_jsonl(path: Path, allow_truncated_tail: bool = False) -> list[dict[str, Any]]:
+    """Records of a JSONL file; a bad line is an error naming ``file:line`` (except a cut-off last line)."""
+    lines = path.read_text(encoding="utf-8").split("\n")
+    out = []
+    for lineno, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            out.append(json.loads(line))
+        except json.JSONDecodeError as err:
+            is_tail = lineno == len(lines)  # no newline after it: the writer was interrupted
+            if allow_truncated_tail and is_tail:
+                continue
+            raise SoftthinkDataError(f"{path}:{lineno}: invalid JSON record ({err.msg}). Remove the line or the "
+                                     "file to redo those samples.") from err
+    return out

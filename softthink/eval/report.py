@@ -1,0 +1,278 @@
+"""Reports of a run: the summary table (markdown + CSV), paired comparisons, a plot, and provenance.
+
+Rows pool the seeds of a (model, mode, benchmark): seeds are more samples of the same problems.
+Files written to the suite's output dir: ``report.md``, ``results.csv``, ``summary.json``,
+``suite.resolved.yaml``, ``accuracy_vs_tokens.png``.
+"""
+from __future__ import annotations
+
+import csv
+import datetime as _dt
+import json
+import math
+import platform
+import subprocess
+from collections import defaultdict
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import yaml
+
+from softthink.eval.aggregate import paired_comparison, summarize
+
+if TYPE_CHECKING:
+    from softthink.eval.runner import EvalResults
+
+PLOT_NAME = "accuracy_vs_tokens.png"
+_ROW_KEYS = ("model", "mode", "benchmark")
+
+
+def _pooled(results: "EvalResults") -> dict[tuple[str, str, str], list[dict[str, Any]]]:
+    groups: dict[tuple[str, str, str], list[dict[str, Any]]] = defaultdict(list)
+    for cell in results.cells:
+        groups[cell.cell.key[:3]].extend(cell.records)
+    return groups
+
+
+def build_rows(results: "EvalResults") -> list[dict[str, Any]]:
+    """One summary row per (model, mode, benchmark), in grid order, seeds pooled."""
+    suite = results.suite
+    groups = _pooled(results)
+    errors: dict[tuple[str, str, str], list[str]] = defaultdict(list)
+    for cell in results.cells:
+        if cell.error:
+            errors[cell.cell.key[:3]].append(f"seed {cell.cell.seed}: {cell.error}")
+    pass_k = sorted({k * m for k in suite.pass_k for m in (1, len(suite.seeds))})
+    rows = []
+    for key in dict.fromkeys(c.cell.key[:3] for c in results.cells):
+        row = dict(zip(_ROW_KEYS, key))
+        row["seeds"] = len(suite.seeds)
+        row.update(summarize(groups[key], pass_k))
+        row["errors"] = errors.get(key, [])
+        rows.append(row)
+    return rows
+
+
+def compare_cells(results: "EvalResults") -> list[dict[str, Any]]:
+    """Paired comparisons on the same problems: every mode vs the baseline mode (per model and benchmark), and
+    every model vs the first model (per mode and benchmark) when the grid has several models."""
+    suite = results.suite
+    groups = _pooled(results)
+    out = []
+    models = [m.label for m in suite.models]
+    modes = [d.label for d in suite.decode]
+    for bench in [b.label for b in suite.benchmarks]:
+        for model in models:
+            base = suite.baseline_label
+            for mode in modes:
+                if mode != base and groups.get((model, base, bench)) and groups.get((model, mode, bench)):
+                    out.append({"kind": "mode", "benchmark": bench, "model": model, "a": base, "b": mode,
+                                **paired_comparison(groups[(model, base, bench)], groups[(model, mode, bench)])})
+        for mode in modes:
+            for model in models[1:]:
+                if groups.get((models[0], mode, bench)) and groups.get((model, mode, bench)):
+                    out.append({"kind": "model", "benchmark": bench, "mode": mode, "a": models[0], "b": model,
+                                **paired_comparison(groups[(models[0], mode, bench)], groups[(model, mode, bench)])})
+    return out
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Formatting
+
+def _pct(x: Any) -> str:
+    return "–" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{100 * x:.1f}"
+
+
+def _num(x: Any, digits: int = 1) -> str:
+    return "–" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.{digits}f}"
+
+
+def _k_columns(rows: list[dict[str, Any]]) -> list[str]:
+    keys = sorted({k for r in rows for k in r if k.startswith(("pass@", "maj@"))},
+                  key=lambda k: (k.split("@")[0] != "pass", int(k.split("@")[1])))
+    return [k for k in keys if k not in ("pass@1", "maj@1")]  # both equal accuracy
+
+
+def markdown_table(rows: list[dict[str, Any]]) -> str:
+    """The main table: accuracy with CI, pass@k/maj@k, tokens (all / correct only), Cold Stop, soft steps."""
+    ks = _k_columns(rows)
+    head = (["model", "mode", "benchmark", "problems x samples", "accuracy % [95% CI]"] + [f"{k} %" for k in ks]
+            + ["tokens think / answer / total", "total tokens, correct only", "Cold Stop %", "soft steps %",
+               "no answer %", "tok/s"])
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for r in rows:
+        if not r.get("n_samples"):
+            cells = [r["model"], r["mode"], r["benchmark"], "0"] + ["–"] * (len(head) - 4)
+        else:
+            cells = [r["model"], r["mode"], r["benchmark"], f"{r['n_problems']} x {r['samples_per_problem']}",
+                     f"{_pct(r['accuracy'])} [{_pct(r['ci_low'])}, {_pct(r['ci_high'])}]"]
+            cells += [_pct(r.get(k)) for k in ks]
+            cells += [f"{_num(r['mean_think_tokens'])} / {_num(r['mean_answer_tokens'])} / "
+                      f"{_num(r['mean_total_tokens'])}", _num(r["mean_total_tokens_correct"]),
+                      _pct(r["cold_stop_rate"]), _pct(r["soft_fraction"]), _pct(r["no_answer_rate"]),
+                      _num(r["tokens_per_s"])]
+        lines.append("| " + " | ".join(str(c) for c in cells) + " |")
+    return "\n".join(lines)
+
+
+def comparison_table(comparisons: list[dict[str, Any]]) -> str:
+    head = ["benchmark", "fixed", "A", "B", "problems", "acc A %", "acc B %", "B - A (pp) [95% CI]",
+            "bootstrap p", "McNemar: A only / B only, p"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for c in comparisons:
+        if not c.get("n_problems"):
+            continue
+        fixed = c.get("model") if c["kind"] == "mode" else c.get("mode")
+        mcnemar = (f"{c['a_only']} / {c['b_only']}, p={c['mcnemar_p']:.3f}" if "mcnemar_p" in c else "–")
+        lines.append("| " + " | ".join([
+            c["benchmark"], str(fixed), c["a"], c["b"], str(c["n_problems"]), _pct(c["acc_a"]), _pct(c["acc_b"]),
+            f"{100 * c['diff']:+.1f} [{100 * c['diff_ci_low']:+.1f}, {100 * c['diff_ci_high']:+.1f}]",
+            f"{c['bootstrap_p']:.3f}", mcnemar]) + " |")
+    return "\n".join(lines)
+
+
+def write_csv(rows: list[dict[str, Any]], path: Path) -> None:
+    flat = [{k: (json.dumps(v) if isinstance(v, (dict, list)) else v) for k, v in r.items()} for r in rows]
+    fields = list(dict.fromkeys(k for r in flat for k in r))
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.DictWriter(handle, fieldnames=fields)
+        writer.writeheader()
+        writer.writerows(flat)
+
+
+def plot_accuracy_vs_tokens(rows: list[dict[str, Any]], path: Path, title: str = "") -> None:
+    """Accuracy (with 95% CI) against mean generated tokens; colour = mode, marker = model; one panel per
+    benchmark."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    benches = list(dict.fromkeys(r["benchmark"] for r in rows))
+    modes = list(dict.fromkeys(r["mode"] for r in rows))
+    models = list(dict.fromkeys(r["model"] for r in rows))
+    markers = "osD^vP*X"
+    colours = plt.get_cmap("tab10")
+    fig, axes = plt.subplots(1, len(benches), figsize=(5.5 * len(benches), 4.2), squeeze=False)
+    for ax, bench in zip(axes[0], benches):
+        for r in rows:
+            if r["benchmark"] != bench or not r.get("n_samples"):
+                continue
+            colour = colours(modes.index(r["mode"]) % 10)
+            acc = 100 * r["accuracy"]
+            err = [[acc - 100 * r["ci_low"]], [100 * r["ci_high"] - acc]]
+            ax.errorbar(r["mean_total_tokens"], acc, yerr=err, fmt=markers[models.index(r["model"]) % len(markers)],
+                        color=colour, capsize=4, markersize=8,
+                        label=f"{r['mode']}" + (f" / {r['model']}" if len(models) > 1 else ""))
+            ax.annotate(r["mode"], (r["mean_total_tokens"], acc), textcoords="offset points", xytext=(6, 4),
+                        fontsize=8, color=colour)
+        ax.set_title(bench)
+        ax.set_xlabel("mean generated tokens per sample")
+        ax.set_ylabel("accuracy % (95% CI)")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8, loc="best")
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# Provenance and files
+
+def provenance() -> dict[str, Any]:
+    """Git commit, library versions, platform and time of the run."""
+    import importlib.metadata as md
+
+    def version(name: str) -> str | None:
+        try:
+            return md.version(name)
+        except md.PackageNotFoundError:
+            return None
+
+    def git(*args: str) -> str | None:
+        try:
+            return subprocess.run(["git", *args], capture_output=True, text=True, timeout=10,
+                                  cwd=Path(__file__).resolve().parent).stdout.strip() or None
+        except (OSError, subprocess.SubprocessError):
+            return None
+
+    return {"time": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+            "git_commit": git("rev-parse", "HEAD"), "git_dirty": bool(git("status", "--porcelain", "--", ".")),
+            "python": platform.python_version(), "platform": platform.platform(),
+            "versions": {n: version(n) for n in ("softthink", "torch", "transformers", "math-verify", "accelerate")}}
+
+
+def reproduce_command(results: "EvalResults", overrides: dict[str, Any]) -> str:
+    source = results.suite.source or "SUITE.yaml"
+    sets = " ".join(f"--set {k}={json.dumps(v) if not isinstance(v, str) else v}" for k, v in overrides.items())
+    return f"softthink eval run {source} {sets}".strip()
+
+
+def write_report(results: "EvalResults", overrides: dict[str, Any] | None = None) -> Path:
+    """Write every report file of ``results`` to its output dir; returns the path of ``report.md``."""
+    out = results.output_dir
+    out.mkdir(parents=True, exist_ok=True)
+    overrides = overrides or {}
+    suite = results.suite
+    prov = provenance()
+    cells = [{"model": c.cell.model.label, "mode": c.cell.decode.label, "benchmark": c.cell.benchmark.label,
+              "seed": c.cell.seed, "hash": c.hash, "dir": str(c.dir) if c.dir else None, "generated": c.generated,
+              "resumed": c.resumed, "error": c.error, "summary": c.summary} for c in results.cells]
+    resolved = {"suite": suite.to_dict(), "overrides": overrides, "provenance": prov,
+                "cells": [{k: c[k] for k in ("model", "mode", "benchmark", "seed", "hash")} for c in cells],
+                "decode_configs": {c.cell.decode.label: c.config["decode"] for c in results.cells if c.config}}
+    (out / "suite.resolved.yaml").write_text(yaml.safe_dump(resolved, sort_keys=False, allow_unicode=True))
+    (out / "summary.json").write_text(json.dumps({"rows": results.rows, "comparisons": results.comparisons,
+                                                  "cells": cells}, indent=2, default=str))
+    write_csv(results.rows, out / "results.csv")
+    if any(r.get("n_samples") for r in results.rows):
+        plot_accuracy_vs_tokens(results.rows, out / PLOT_NAME, title=suite.name)
+    (out / "report.md").write_text(render_markdown(results, prov, overrides))
+    return out / "report.md"
+
+
+def render_markdown(results: "EvalResults", prov: dict[str, Any], overrides: dict[str, Any]) -> str:
+    suite = results.suite
+    decode = {c.cell.decode.label: c.config["decode"] for c in results.cells if c.config}
+    keys = ("mode", "max_new_tokens", "think_end", "do_sample", "temperature", "top_p", "top_k", "max_topk",
+            "entropy_threshold", "cold_stop_entropy", "cold_stop_patience", "stop_strings")
+    prompt = next((c.config["prompt"] for c in results.cells if c.config), {})
+    grader = next((c.config["grader"] for c in results.cells if c.config), {})
+    lines = [f"# {suite.name}", "", suite.description.strip(), "",
+             f"Run {prov['time']} at commit `{prov['git_commit']}`{' (uncommitted changes)' if prov['git_dirty'] else ''}"
+             f"; python {prov['python']}, " + ", ".join(f"{k} {v}" for k, v in prov["versions"].items() if v) + ".",
+             "", "## Setup", "",
+             f"- models: " + "; ".join(f"`{m.label}` = `{m.path}`" for m in suite.models),
+             f"- benchmarks: " + "; ".join(f"`{b.label}`" + (f" (first {b.limit or suite.limit})"
+                                                             if (b.limit or suite.limit) else "")
+                                           for b in suite.benchmarks),
+             f"- samples per problem: {suite.samples}; seeds: {suite.seeds}; batch size: {suite.batch_size}",
+             f"- prompt: style `{prompt.get('style')}`, template `{json.dumps(prompt.get('template'))}`",
+             f"- grader: rules {grader.get('rules')}, math-verify equivalence, {grader.get('timeout_seconds')} s "
+             "per-item timeout", "", "| decode label | " + " | ".join(keys) + " |", "|" + "---|" * (len(keys) + 1)]
+    for label, cfg in decode.items():
+        lines.append(f"| {label} | " + " | ".join(f"`{cfg.get(k)!r}`" for k in keys) + " |")
+    lines += ["", "## Results", "", markdown_table(results.rows), "",
+              "Accuracy is the mean over all samples; its CI is Wilson's with one sample per problem, else a "
+              "bootstrap over problems. Tokens are means per sample. Cold Stop % = samples whose thinking was "
+              "ended by Cold Stop; soft steps % = mean share of thinking steps fed as concept tokens.", ""]
+    if results.comparisons:
+        lines += ["## Paired comparisons (same problems)", "", comparison_table(results.comparisons), "",
+                  "B - A is the difference in per-problem accuracy, with a paired bootstrap CI over problems; "
+                  "McNemar's exact test when each problem has one sample per side.", ""]
+    if any(r.get("n_samples") for r in results.rows):
+        lines += [f"![accuracy vs tokens]({PLOT_NAME})", ""]
+    lines += ["## Answer extraction and stopping", "", "| model | mode | benchmark | extraction rule counts | "
+              "stop reasons | grader timeouts |", "|---|---|---|---|---|---|"]
+    for r in results.rows:
+        lines.append(f"| {r['model']} | {r['mode']} | {r['benchmark']} | {json.dumps(r.get('rules', {}))} | "
+                     f"{json.dumps(r.get('stop_reasons', {}))} | {r.get('grader_timeouts', 0)} |")
+    errors = results.errors
+    if errors:
+        lines += ["", "## Errors", ""] + [f"- {e.splitlines()[0]}" for e in errors]
+    lines += ["", "## Reproduce", "", "```", reproduce_command(results, overrides), "```", "",
+              "Records: `cells/<model>__<mode>__<benchmark>__seed<k>__<hash>/records.jsonl`; the exact prompts are "
+              "in `prompts.jsonl` beside them, the resolved configs in `suite.resolved.yaml`.", ""]
+    return "\n".join(lines)

@@ -112,7 +112,11 @@ def train(recipe: str | Path, model_path: str | None = None, dataset: str | None
 def dry_run(recipe: str | Path, output_dir: str | Path, **overrides: Any) -> TrainResult:
     """Validate ``recipe`` as written (its config must construct), then train one step on a tiny random model of
     the recipe's ``dry_run_arch`` with `DRY_RUN_OVERRIDES` (same objective, tiny sizes)."""
+    import torch
+
     spec = load_recipe(recipe, overrides)
+    if not torch.cuda.is_available():  # bf16 / GPU settings only construct on a CPU when told it is one
+        spec.config.setdefault("use_cpu", True)
     _make_config(spec, Path(output_dir) / "validate")  # the real recipe's config, as written
     tiny = load_recipe(recipe, {**overrides, **DRY_RUN_OVERRIDES})
     tiny.run["model"] = f"tiny:{spec.run.get('dry_run_arch', 'llama')}"

@@ -107,7 +107,7 @@ def token_entropies_from_ids(model, tokenizer, token_ids: Sequence[Sequence[int]
 
 def token_strings(tokenizer, ids: Sequence[int]) -> list[str]:
     """Each token decoded on its own (``" world"`` rather than ``"Ġworld"``); ids as strings without a tokenizer."""
-    if tokenizer is None:
+    if tokenizer is None or not ids:  # (batch_decode([]) would return one empty string)
         return [str(i) for i in ids]
     return tokenizer.batch_decode([[i] for i in ids], skip_special_tokens=False,
                                   clean_up_tokenization_spaces=False)
@@ -227,6 +227,10 @@ def _entropies_forward(model, input_ids, attention_mask, spans, chunk_size) -> l
         keep = torch.arange(s, min(s + width, stop), device=input_ids.device)
         logits = model(input_ids=input_ids, attention_mask=attention_mask, logits_to_keep=keep,
                        use_cache=False).logits
+        if logits.shape[1] != len(keep):
+            raise SoftthinkInputError(f"{type(model).__name__} ignored logits_to_keep ({logits.shape[1]} positions "
+                                      f"returned, {len(keep)} asked for); its entropies cannot be computed chunk by "
+                                      "chunk. Use a transformers causal LM class that supports it.")
         ents[:, s:s + len(keep)] = entropy_from_logits(logits).cpu()
     return [ents[r, a:b].tolist() for r, (a, b) in enumerate(spans)]
 
@@ -294,7 +298,8 @@ def _last_hidden_state(model, input_ids, attention_mask) -> torch.Tensor:
 
 
 def _require_logits_to_keep(model) -> None:
-    if "logits_to_keep" not in inspect.signature(model.forward).parameters:
+    params = inspect.signature(model.forward).parameters
+    if "logits_to_keep" not in params and not any(p.kind is p.VAR_KEYWORD for p in params.values()):
         raise SoftthinkInputError(f"{type(model).__name__}.forward has no `logits_to_keep` argument, so its entropies "
                                   "cannot be computed chunk by chunk. Use a transformers causal LM class that has it "
                                   "(transformers >= 4.50), or method='head' if its base model + LM head reproduce it.")

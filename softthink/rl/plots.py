@@ -45,7 +45,8 @@ def plot_dynamics(runs: dict[str, list[dict]], path: str | Path, laws: dict[str,
                         label=f"{label}: a={law.a:.3g}, b={law.b:.3g}, R²={law.r2:.2f}")
     ax_reward.set(title="reward (accuracy) per step", xlabel="step", ylabel="mean reward")
     ax_entropy.set(title="mean token entropy: forking (top ρ) vs execution", xlabel="step", ylabel="nats")
-    ax_frac.set(title="fraction of tokens above the forking threshold", xlabel="step", ylabel="fraction")
+    ax_frac.set(title="fraction of tokens above entropy_log_threshold (default 0.672 nats)", xlabel="step",
+                ylabel="fraction")
     ax_law.set(title="R = -a·exp(H) + b", xlabel="mean entropy H (nats)", ylabel="reward R")
     for ax in axes.flat:
         if ax.has_data():

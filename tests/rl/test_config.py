@@ -11,7 +11,8 @@ from softthink.rl.recipes import available_recipes, load_recipe, parse_overrides
 
 
 def make(tmp_path, **kw):
-    return SofthinkGRPOConfig(output_dir=str(tmp_path), use_cpu=True, bf16=False, report_to="none", **kw)
+    return SofthinkGRPOConfig(output_dir=str(tmp_path), use_cpu=True, bf16=False, report_to="none",
+                              activation_checkpointing=False, **kw)
 
 
 def test_forking_recipe_sets_trl_top_entropy_quantile(tmp_path):
@@ -159,3 +160,17 @@ def test_model_without_chat_template_is_a_clear_error(tiny_tokenizer):
     bare.chat_template = None
     with pytest.raises(SoftthinkInputError, match="no chat template"):
         check_chat_template(bare, "my-base-model")
+
+
+# -- CLI -------------------------------------------------------------------------------------------------------
+
+def test_cli_lists_recipes_and_reports_bad_input_without_traceback(capsys):
+    from softthink.cli.main import main
+
+    assert main(["rl", "list"]) == 0
+    listed = capsys.readouterr().out
+    assert "forking" in listed and "qwen2.5-1.5b-gsm8k-kl_cov" in listed
+    assert main(["rl", "train", "--recipe", "forkin", "--output", "unused"]) == 2
+    assert "did you mean 'forking'" in capsys.readouterr().err.lower()
+    assert main(["rl", "train", "--recipe", "forking", "--output", "unused", "--set", "max_steps=x"]) == 2
+    assert "expected an integer" in capsys.readouterr().err

@@ -3,6 +3,7 @@ resumes after an interruption; the real-GPU recipes pass a one-step dry run."""
 from __future__ import annotations
 
 import json
+import zlib
 from types import SimpleNamespace
 
 import pytest
@@ -16,9 +17,9 @@ FAST = dict(max_steps=2, per_device_train_batch_size=4, gradient_accumulation_st
             num_generations=4, max_completion_length=8, num_problems=8, learning_rate=1e-2, save_steps=1)
 
 
-def seven_grade(text, gold):
-    """Fake grader with reward variance on a random model: 'correct' when the completion contains a 7."""
-    return SimpleNamespace(correct="7" in text, extracted=text[-1:] or None, rule="fake")
+def coin_grade(text, gold):
+    """Fake grader with reward variance on a random model: 'correct' for about half of all texts (by hash)."""
+    return SimpleNamespace(correct=zlib.crc32(text.encode()) % 2 == 0, extracted=text[-1:] or None, rule="fake")
 
 
 @pytest.fixture
@@ -32,7 +33,7 @@ def problems(tmp_path):
 def run(recipe, problems, out, **kw):
     from softthink.rl import CorrectnessReward, train
 
-    return train(recipe, "tiny:llama", problems, out, reward=CorrectnessReward(seven_grade), progress=False,
+    return train(recipe, "tiny:llama", problems, out, reward=CorrectnessReward(coin_grade), progress=False,
                  **{**FAST, **kw})
 
 
@@ -89,7 +90,7 @@ def test_interrupted_training_resumes_from_the_last_checkpoint(tmp_path, problem
 
     out = tmp_path / "run"
     with pytest.raises(KeyboardInterrupt):
-        train("kl_cov", "tiny:llama", problems, out, reward=CorrectnessReward(seven_grade), progress=False,
+        train("kl_cov", "tiny:llama", problems, out, reward=CorrectnessReward(coin_grade), progress=False,
               callbacks=[Crash()], **{**FAST, "max_steps": 4, "save_steps": 2})
     assert (out / "checkpoint-2").is_dir() and not (out / "checkpoint-3").exists()
     assert [r["step"] for r in read_dynamics(out / "dynamics.jsonl")] == [1, 2]

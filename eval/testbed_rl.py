@@ -1,0 +1,214 @@
+"""Testbed RL experiment: the four recipes at equal compute, then every policy and the base model through the
+evaluation harness under discrete / soft / gated decoding with equal samples. Writes eval/results/testbed_rl.md.
+
+Stages (each resumable: rerun the same command after an interruption):
+
+1. train   `softthink.rl.train(recipe, output_dir=OUT/<recipe>)` for full, forking, clip_cov, kl_cov, all with the
+           shared budget of configs/rl/_testbed.yaml (same steps, rollouts, generation length, learning rate).
+2. eval    one `softthink.eval.run` grid: {base, full, forking, clip_cov, kl_cov} x {discrete, soft, gated} on the
+           testbed test split, the same problems and samples in every cell.
+3. report  per-recipe dynamics and entropy-law fits, figures, the eval table -> eval/results/testbed_rl.md and
+           eval/results/testbed_rl/.
+
+Reproduce (from the repository root):
+
+    python eval/testbed_rl.py --out runs/testbed_rl              # all stages
+    python eval/testbed_rl.py --out runs/testbed_rl --stage report
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import time
+from pathlib import Path
+
+RECIPES = ("full", "forking", "clip_cov", "kl_cov")
+MODES = ("discrete", "soft", "gated")
+REPO = Path(__file__).resolve().parents[1]
+RESULTS_MD = REPO / "eval" / "results" / "testbed_rl.md"  # figures and summary.json go to eval/results/testbed_rl/
+
+
+def stage_train(out: Path, model: str, overrides: dict) -> None:
+    from softthink.rl import train
+
+    for recipe in RECIPES:
+        run_dir = out / recipe
+        timing_path = run_dir / "timing.json"
+        timing = json.loads(timing_path.read_text()) if timing_path.exists() else {"seconds": 0.0, "sessions": 0}
+        start = time.time()
+        print(f"[testbed_rl] training {recipe} -> {run_dir}", flush=True)
+        result = train(recipe, model, output_dir=run_dir, **overrides)
+        timing = {"seconds": timing["seconds"] + time.time() - start, "sessions": timing["sessions"] + 1,
+                  "global_step": result.global_step}
+        timing_path.write_text(json.dumps(timing, indent=2) + "\n")
+        print(f"[testbed_rl] {recipe}: step {result.global_step}, {timing['seconds'] / 60:.1f} min in total",
+              flush=True)
+
+
+def suite_dict(out: Path, model: str, problems: int, samples: int, max_new_tokens: int, batch_size: int) -> dict:
+    models = [{"label": "base", "path": model}]
+    models += [{"label": recipe, "path": str(out / recipe)} for recipe in RECIPES]
+    return {
+        "name": "testbed_rl",
+        "description": "Testbed base model and its four RL policies (equal compute) x discrete/soft/gated.",
+        "models": models, "decode": list(MODES), "benchmarks": [{"name": "testbed", "limit": problems}],
+        "samples": samples, "seeds": [0], "batch_size": batch_size,
+        "decode_overrides": {"max_new_tokens": max_new_tokens}, "output_dir": str(out / "eval"),
+    }
+
+
+def stage_eval(out: Path, model: str, problems: int, samples: int, max_new_tokens: int, batch_size: int):
+    from softthink.eval import Suite, run
+
+    suite = Suite.from_dict(suite_dict(out, model, problems, samples, max_new_tokens, batch_size), source=__file__)
+    results = run(suite)
+    if results.errors:
+        raise SystemExit("eval cells failed:\n" + "\n".join(results.errors))
+    return results
+
+
+# ---------------------------------------------------------------------------------------------------- report
+
+def _fmt(x, digits=3):
+    return "–" if x is None or x != x else f"{x:.{digits}f}"
+
+
+def _mean(rows, key, sl=slice(None)):
+    values = [r[key] for r in rows[sl] if r.get(key) is not None]
+    return sum(values) / len(values) if values else None
+
+
+def dynamics_section(out: Path, fig_dir: Path) -> tuple[list[str], dict]:
+    from softthink.rl.dynamics import fit_dynamics, fit_entropy_law, law_points, read_dynamics
+    from softthink.rl.plots import plot_dynamics
+
+    runs = {r: read_dynamics(out / r / "dynamics.jsonl") for r in RECIPES}
+    laws, lines = {}, []
+    for recipe, rows in runs.items():
+        try:
+            laws[recipe] = fit_dynamics(rows)
+        except ValueError as err:
+            print(f"[testbed_rl] no law fit for {recipe}: {err}")
+        plot_dynamics({recipe: rows}, fig_dir / f"dynamics_{recipe}.png", laws={recipe: laws[recipe]}
+                      if recipe in laws else None)
+    plot_dynamics(runs, fig_dir / "dynamics_all.png", laws=laws)
+    h_all, r_all = [], []
+    for rows in runs.values():
+        h, r = law_points(rows)
+        h_all += h
+        r_all += r
+    pooled = fit_entropy_law(h_all, r_all)
+
+    k = 5  # first / last k steps
+    lines += ["| recipe | steps | wall time (min) | reward first→last 5 steps | entropy all first→last | "
+              "forking first→last | execution first→last | frac > 0.672 first→last | recipe counter (mean) |",
+              "|---|---|---|---|---|---|---|---|---|"]
+    for recipe, rows in runs.items():
+        timing = json.loads((out / recipe / "timing.json").read_text())
+        counter = {"clip_cov": "clip_cov_detached_fraction", "kl_cov": "kl_cov_penalised_fraction"}.get(recipe)
+        counter_text = f"{counter.split('_', 2)[2]} {_fmt(_mean(rows, counter), 5)}" if counter else "–"
+        pair = lambda key: f"{_fmt(_mean(rows, key, slice(0, k)))} → {_fmt(_mean(rows, key, slice(-k, None)))}"
+        lines.append(f"| {recipe} | {len(rows)} | {timing['seconds'] / 60:.1f} | {pair('reward')} | "
+                     f"{pair('entropy_all')} | {pair('entropy_forking')} | {pair('entropy_execution')} | "
+                     f"{pair('frac_above')} | {counter_text} |")
+    lines += ["", "Entropy-performance law R = -a·exp(H) + b, fitted on the steps that generated rollouts "
+              "(R = their mean reward, H = mean token entropy of the policy on them):", "",
+              "| fit | a | b | R² | points |", "|---|---|---|---|---|"]
+    for name, law in [*laws.items(), ("all four pooled", pooled)]:
+        lines.append(f"| {name} | {law.a:.4g} | {law.b:.4g} | {_fmt(law.r2)} | {law.n} |")
+    summary = {"laws": {k: v.to_dict() for k, v in laws.items()}, "pooled_law": pooled.to_dict()}
+    return lines, summary
+
+
+def eval_section(out: Path, fig_dir: Path) -> tuple[list[str], list[dict]]:
+    summary = json.loads((out / "eval" / "summary.json").read_text())
+    rows = summary["rows"]
+    lines = ["| policy | mode | accuracy | 95% CI | samples | mean tokens (think / answer / total) | "
+             "mean entropy | no-answer rate |", "|---|---|---|---|---|---|---|---|"]
+    for row in rows:
+        lines.append(
+            f"| {row['model']} | {row['mode']} | {100 * row['accuracy']:.1f}% | "
+            f"[{100 * row['ci_low']:.1f}, {100 * row['ci_high']:.1f}] ({row['ci_method']}) | {row['n_samples']} | "
+            f"{_fmt(row['mean_think_tokens'], 1)} / {_fmt(row['mean_answer_tokens'], 1)} / "
+            f"{_fmt(row['mean_total_tokens'], 1)} | {_fmt(row['mean_entropy'])} | {_fmt(row['no_answer_rate'])} |")
+    comparisons = [c for c in summary.get("comparisons", []) if c.get("kind") == "model"]
+    if comparisons:
+        keys = ["acc_a", "acc_b", "diff", "diff_ci_low", "diff_ci_high", "bootstrap_p"]
+        lines += ["", "Paired comparisons of each policy against the base model (same problems and samples):", "",
+                  "| mode | policy | " + " | ".join(keys) + " |", "|---|---|" + "---|" * len(keys)]
+        for c in comparisons:
+            lines.append(f"| {c['mode']} | {c['b']} | " + " | ".join(_fmt(c.get(k)) for k in keys) + " |")
+    for name in ("report.md", "accuracy_vs_tokens.png", "results.csv"):
+        if (out / "eval" / name).exists():
+            shutil.copy(out / "eval" / name, fig_dir / f"eval_{name}")
+    return lines, rows
+
+
+def stage_report(out: Path, report: Path, command: str, notes: str) -> Path:
+    fig_dir = report.with_suffix("")
+    fig_dir.mkdir(parents=True, exist_ok=True)
+    dyn_lines, dyn_summary = dynamics_section(out, fig_dir)
+    eval_lines, eval_rows = eval_section(out, fig_dir)
+    provenance = json.loads((out / "full" / "softthink_rl.json").read_text())
+    config, config_model = provenance["config"], provenance["run"]["model"]
+    budget = {k: config.get(k) for k in ("max_steps", "per_device_train_batch_size", "gradient_accumulation_steps",
+                                         "steps_per_generation", "num_generations", "max_completion_length",
+                                         "learning_rate", "temperature", "loss_type", "epsilon", "epsilon_high",
+                                         "beta", "seed")}
+    md = ["# Testbed RL: full vs forking vs Clip-Cov vs KL-Cov", "",
+          "Generated by `eval/testbed_rl.py`; every number below was produced by the command at the end.", "",
+          "## Setup", "",
+          f"Base policy: `{config_model}` ('testbed' = the shipped testbed model). RL data: "
+          "testbed train split; reward = `softthink.eval.grade` correctness (1/0). One shared budget for all four "
+          "recipes (configs/rl/_testbed.yaml and the overrides below):", "",
+          "```json", json.dumps(budget, indent=2), "```", "",
+          notes, "",
+          "## Training dynamics", "", *dyn_lines, "",
+          f"![all recipes]({fig_dir.name}/dynamics_all.png)", "",
+          *[f"![{r}]({fig_dir.name}/dynamics_{r}.png)" for r in RECIPES], "",
+          "## Evaluation: every policy x {discrete, soft, gated}", "", *eval_lines, "",
+          f"![accuracy vs tokens]({fig_dir.name}/eval_accuracy_vs_tokens.png)", "",
+          "## Reproduce", "", "```bash", command, "```", ""]
+    report.write_text("\n".join(md))
+    (fig_dir / "summary.json").write_text(json.dumps({**dyn_summary, "eval_rows": eval_rows, "budget": budget},
+                                                     indent=2, default=str) + "\n")
+    return report
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", default="runs/testbed_rl", help="run directory (checkpoints, eval records)")
+    parser.add_argument("--stage", choices=("all", "train", "eval", "report"), default="all")
+    parser.add_argument("--model", default="testbed", help="base policy (default: the shipped testbed model)")
+    parser.add_argument("--report", default=str(RESULTS_MD), help="where to write the markdown report "
+                        "(figures go to the same path without .md)")
+    parser.add_argument("--max-steps", type=int, default=None, help="override the recipes' max_steps (all four)")
+    parser.add_argument("--problems", type=int, default=200, help="testbed test problems in the eval")
+    parser.add_argument("--samples", type=int, default=2, help="samples per problem in every eval cell")
+    parser.add_argument("--max-new-tokens", type=int, default=160)
+    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--notes", default="", help="free text for the report's setup section")
+    args = parser.parse_args(argv)
+    out = Path(args.out)
+    overrides = {"max_steps": args.max_steps} if args.max_steps else {}
+    if args.stage in ("all", "train"):
+        stage_train(out, args.model, overrides)
+    if args.stage in ("all", "eval"):
+        stage_eval(out, args.model, args.problems, args.samples, args.max_new_tokens, args.batch_size)
+    if args.stage in ("all", "report"):
+        given = argv if argv is not None else sys.argv[1:]
+        kept, skip = [], False
+        for item in given:  # the reproduce command runs every stage
+            if skip or item == "--stage" or item.startswith("--stage="):
+                skip = item == "--stage"
+                continue
+            kept.append(item)
+        command = "python eval/testbed_rl.py " + " ".join(kept)
+        print(stage_report(out, Path(args.report), command, args.notes))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

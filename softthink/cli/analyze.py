@@ -29,7 +29,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("input", metavar="FILE_OR_TEXT", help="a .txt or .jsonl file, or the text itself")
     parser.add_argument("--model", required=True,
                         help="what softthink.load_model accepts: HF directory, Hub id, .gguf file or 'testbed'")
-    parser.add_argument("--tokenizer", help="tokenizer to use instead of the model's (directory or Hub id)")
+    parser.add_argument("--tokenizer", help="tokenizer to use instead of the model's (directory, Hub id or .gguf)")
     parser.add_argument("--compare", metavar="MODEL",
                         help="a second model (e.g. the RL policy) scored on the same texts; forking positions "
                              "are defined under --model")
@@ -108,7 +108,9 @@ def load(spec: str, tokenizer: str | None = None, *, device: str | None = None, 
     if tokenizer:
         from transformers import AutoTokenizer
 
-        tok = AutoTokenizer.from_pretrained(tokenizer)
+        path = Path(tokenizer)
+        tok = (AutoTokenizer.from_pretrained(str(path.parent), gguf_file=path.name) if path.suffix == ".gguf"
+               else AutoTokenizer.from_pretrained(tokenizer))
     return model, tok
 
 

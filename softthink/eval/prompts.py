@@ -2,14 +2,14 @@
 
 Styles:
 
-- ``chat`` (default, instruct models): one user message ``template.format(question=...)`` (plus an optional system
-  message) through the tokenizer's chat template; the default template asks for step-by-step reasoning and a
-  final answer in ``\\boxed{}``.
+- ``chat`` (default, instruct models): one user message, the ``template`` with ``{question}`` filled in (plus an
+  optional system message), through the tokenizer's chat template; the default template asks for step-by-step
+  reasoning and a final answer in ``\\boxed{}``.
 - ``think`` (reasoning models): like ``chat``, then ``think_open`` (``"<think>\\n"``) opened after the generation
   prompt unless the template already opened it.
 - ``few_shot`` (base models): plain text, ``n_shots`` GSM8K-train exemplars in the ``Question: / Answer:`` format
   ending in "The answer is N.", then the question; stops at the next ``"\\n\\nQuestion:"``.
-- ``plain``: ``template.format(question=...)`` as plain text, no chat template.
+- ``plain``: the filled ``template`` as plain text, no chat template.
 """
 from __future__ import annotations
 
@@ -96,6 +96,11 @@ class PromptSpec:
         return out
 
 
+def fill_template(template: str, question: str) -> str:
+    """``template`` with ``{question}`` replaced; other braces (``\\boxed{}``) stay as written."""
+    return template.replace("{question}", question)
+
+
 def prompt_hash(text: str) -> str:
     """Short stable hash of an exact prompt text (16 hex digits of SHA-256)."""
     return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
@@ -123,7 +128,7 @@ class PromptBuilder:
 
     def model_input(self, question: str) -> str | list[dict[str, str]]:
         """What is passed to `softthink.generate`: chat messages for ``chat``, a string otherwise."""
-        body = self.spec.resolved_template.format(question=question)
+        body = fill_template(self.spec.resolved_template, question)
         if self.spec.style == "chat":
             return self._messages(body)
         if self.spec.style == "think":
@@ -133,7 +138,7 @@ class PromptBuilder:
                 text += self.spec.think_open
             return self._without_duplicate_bos(text)
         if self.spec.style == "few_shot":
-            shots = "".join(self.spec.resolved_template.format(question=q) + " " + a + "\n\n"
+            shots = "".join(fill_template(self.spec.resolved_template, q) + " " + a + "\n\n"
                             for q, a in self.exemplars)
             return shots + body
         return body

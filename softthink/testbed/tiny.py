@@ -14,10 +14,9 @@ import torch
 from transformers import AutoModelForCausalLM, PreTrainedModel, PreTrainedTokenizerFast
 from transformers import Gemma3TextConfig, GemmaConfig, GPT2Config, LlamaConfig, Qwen2Config
 
-TINY_VOCAB_SIZE = 96
-"""Vocabulary of the tiny byte-level tokenizer: 4 special tokens + printable ASCII (95) - 3 (see below)."""
-
-_SPECIALS = ["<pad>", "<s>", "</s>", "</think>"]
+_SPECIALS = ["<pad>", "<s>", "</s>", "<unk>", "</think>"]
+TINY_VOCAB_SIZE = len(_SPECIALS) + 95
+"""Vocabulary of the tiny character-level tokenizer: 5 special tokens + the 95 printable ASCII characters."""
 
 
 def _tiny_config(arch: str, vocab_size: int, tie_embeddings: bool):
@@ -66,31 +65,32 @@ def build_tiny_model(arch: str = "llama", *, seed: int = 0, tie_embeddings: bool
     with torch.no_grad():
         for name, param in model.named_parameters():
             if param.dim() == 2:
-                param.mul_(8.0 if "emb" in name or "wte" in name else 3.0)
+                is_embedding = "emb" in name or "wte" in name
+                # A tied embedding is also the output head: scale it less, or every step is near one-hot.
+                param.mul_((5.0 if tie_embeddings else 8.0) if is_embedding else 3.0)
         if not tie_embeddings:
             model.get_output_embeddings().weight.mul_(8.0)
     model.eval()
     return model
 
 
-def build_tiny_tokenizer() -> PreTrainedTokenizerFast:
+def build_tiny_tokenizer(*, think_token: bool = True) -> PreTrainedTokenizerFast:
     """A character-level tokenizer over printable ASCII with ``</think>`` as one token, and a chat template.
 
-    Ids: 0 ``<pad>``, 1 ``<s>``, 2 ``</s>``, 3 ``</think>``, then the printable characters.
+    Ids: 0 ``<pad>``, 1 ``<s>``, 2 ``</s>``, 3 ``<unk>``, 4 ``</think>``, then the printable characters.
+    ``think_token=False`` leaves ``</think>`` out of the special tokens (it then encodes as 8 characters), for
+    tests of models without a think marker.
     """
     from tokenizers import Tokenizer, models, pre_tokenizers, decoders
 
-    chars = [chr(c) for c in range(32, 127)]
     vocab = {tok: i for i, tok in enumerate(_SPECIALS)}
-    for ch in chars:
-        if len(vocab) >= TINY_VOCAB_SIZE:
-            break
-        vocab.setdefault(ch, len(vocab))
-    backend = Tokenizer(models.WordLevel(vocab=vocab, unk_token=" "))
+    for code in range(32, 127):
+        vocab[chr(code)] = len(vocab)
+    backend = Tokenizer(models.WordLevel(vocab=vocab, unk_token="<unk>"))
     backend.pre_tokenizer = pre_tokenizers.Split(pattern="", behavior="isolated")
     backend.decoder = decoders.Fuse()
-    tok = PreTrainedTokenizerFast(tokenizer_object=backend, pad_token="<pad>", bos_token="<s>",
-                                  eos_token="</s>", additional_special_tokens=["</think>"])
+    tok = PreTrainedTokenizerFast(tokenizer_object=backend, pad_token="<pad>", bos_token="<s>", eos_token="</s>",
+                                  unk_token="<unk>", additional_special_tokens=["</think>"] if think_token else [])
     tok.chat_template = ("{% for m in messages %}{{ m['role'] }}: {{ m['content'] }}\n{% endfor %}"
                          "{% if add_generation_prompt %}assistant: {% endif %}")
     return tok

@@ -163,7 +163,8 @@ def train(cfg: TrainConfig, out_dir: str | Path = CHECKPOINT_DIR, *, minutes: fl
     optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
                                    {"params": no_decay, "weight_decay": 0.0}],
                                   lr=cfg.learning_rate, betas=(0.9, 0.95))
-    log = {"config": dataclasses.asdict(cfg), "records": [], "evals": [], "elapsed_s": 0.0}
+    # elapsed_s is wall-clock time; cpu_s is this process's CPU time (on a shared machine, the fairer measure)
+    log = {"config": dataclasses.asdict(cfg), "records": [], "evals": [], "elapsed_s": 0.0, "cpu_s": 0.0}
     step = 0
     state_path = out_dir / STATE_FILE
     if resume and state_path.exists():
@@ -186,12 +187,17 @@ def train(cfg: TrainConfig, out_dir: str | Path = CHECKPOINT_DIR, *, minutes: fl
                     "optimizer": optimizer.state_dict(), "step": step, "log": log}, state_path)
 
     model.train()
-    start, run_steps = time.time(), 0
-    elapsed_before = log["elapsed_s"]
+    start, cpu_start, run_steps = time.time(), time.process_time(), 0
+    elapsed_before, cpu_before = log["elapsed_s"], log["cpu_s"]
+
+    def clocks():
+        log["elapsed_s"] = round(elapsed_before + time.time() - start, 1)
+        log["cpu_s"] = round(cpu_before + time.process_time() - cpu_start, 1)
+
     bar = tqdm(total=cfg.max_steps, initial=step, disable=not progress, desc="train", unit="step")
     while step < cfg.max_steps:
         if (minutes is not None and time.time() - start > 60 * minutes) or run_steps == stop_after_steps:
-            log["elapsed_s"] = elapsed_before + time.time() - start
+            clocks()
             save_state()
             bar.close()
             print(f"stopped at step {step}/{cfg.max_steps}; rerun the same command to resume")
@@ -214,17 +220,18 @@ def train(cfg: TrainConfig, out_dir: str | Path = CHECKPOINT_DIR, *, minutes: fl
         bar.update(1)
         bar.set_postfix(loss=f"{loss.item():.3f}", ms=f"{1000 * (time.time() - t0):.0f}")
         if step % cfg.log_interval == 0 or step == cfg.max_steps:
+            clocks()
             log["records"].append({"step": step, "loss": round(loss.item(), 4), "lr": lr,
                                    "ms_per_step": round(1000 * (time.time() - t0), 1),
-                                   "elapsed_s": round(elapsed_before + time.time() - start, 1)})
+                                   "elapsed_s": log["elapsed_s"], "cpu_s": log["cpu_s"]})
         if step % cfg.eval_interval == 0 or step == cfg.max_steps:
             log["evals"].append({"step": step, "val_loss": round(validation_loss(model, val_batch), 4)})
             bar.write(f"step {step}: val loss {log['evals'][-1]['val_loss']:.4f}")
         if step % cfg.save_interval == 0 and step < cfg.max_steps:
-            log["elapsed_s"] = elapsed_before + time.time() - start
+            clocks()
             save_state()
     bar.close()
-    log["elapsed_s"] = round(elapsed_before + time.time() - start, 1)
+    clocks()
     log["num_parameters"] = num_params
     if cfg.final_eval_problems:
         from softthink.testbed.quality import greedy_accuracy
@@ -236,7 +243,8 @@ def train(cfg: TrainConfig, out_dir: str | Path = CHECKPOINT_DIR, *, minutes: fl
     tokenizer.save_pretrained(out_dir)
     (out_dir / "training_log.json").write_text(json.dumps(log, indent=1) + "\n")
     state_path.unlink(missing_ok=True)
-    print(f"done: {step} steps in {log['elapsed_s'] / 60:.1f} min; model saved to {out_dir}")
+    print(f"done: {step} steps in {log['elapsed_s'] / 60:.1f} min wall clock, {log['cpu_s'] / 60:.1f} CPU-min; "
+          f"model saved to {out_dir}")
     return log
 
 

@@ -51,8 +51,8 @@ class TrainResult:
 def load_policy(model: str):
     """(model or Hub id / path for trl, tokenizer) for a recipe's ``model`` key.
 
-    'tiny:<arch>' builds a random tiny model, 'testbed' is the softthink testbed checkpoint, a ``.gguf`` file goes
-    through `softthink.load_model`; anything else is a Hugging Face directory or Hub id that trl loads itself
+    'tiny:<arch>' builds a random tiny model, 'testbed' is the softthink testbed checkpoint, a ``.gguf`` file is
+    loaded by `softthink.load_model` and copied into a trainable float model; anything else is a Hugging Face directory or Hub id that trl loads itself
     (with ``model_init_kwargs``).
     """
     if model.startswith("tiny:"):
@@ -72,7 +72,8 @@ def load_policy(model: str):
     if model.endswith(".gguf"):
         import softthink
 
-        return softthink.load_model(model)
+        quantized, tokenizer = softthink.load_model(model, device="cpu")
+        return _trainable_copy(quantized), tokenizer
     from transformers import AutoTokenizer
 
     try:
@@ -81,6 +82,22 @@ def load_policy(model: str):
         raise SoftthinkConfigError(f"cannot load a tokenizer from {model!r}: {err}", param="model",
                                    value=model) from err
     return model, tokenizer
+
+
+def _trainable_copy(model):
+    """A plain float copy of a model transformers loaded from GGUF: the Trainer refuses models marked quantized
+    (even dequantized ones), and they cannot be saved; the copy trains and saves as a normal HF model."""
+    import copy
+
+    from transformers import AutoModelForCausalLM
+
+    config = copy.deepcopy(model.config)
+    if hasattr(config, "quantization_config"):
+        del config.quantization_config
+    fresh = AutoModelForCausalLM.from_config(config, dtype=model.dtype)
+    fresh.load_state_dict(model.state_dict(), strict=True)
+    fresh.generation_config = copy.deepcopy(model.generation_config)
+    return fresh
 
 
 def train(recipe: str | Path, model_path: str | None = None, dataset: str | None = None,

@@ -12,8 +12,13 @@ def entropy_from_log_probs(log_probs: torch.Tensor) -> torch.Tensor:
 
     Tokens with probability 0 (``-inf`` log-prob) contribute 0, not NaN.
     """
+    return probs_and_entropy(log_probs)[1]
+
+
+def probs_and_entropy(log_probs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(exp(log_probs), entropy)`` with one exponentiation, for callers that need both."""
     probs = log_probs.exp()
-    return -(probs * log_probs.masked_fill(probs == 0, 0.0)).sum(dim=-1)
+    return probs, -(probs * log_probs.masked_fill(probs == 0, 0.0)).sum(dim=-1)
 
 
 def at_least_float32(x: torch.Tensor) -> torch.Tensor:

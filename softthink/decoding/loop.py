@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import torch
 from transformers import DynamicCache
 
-from softthink.analysis.entropy import at_least_float32, entropy_from_log_probs
+from softthink.analysis.entropy import at_least_float32, probs_and_entropy
 from softthink.decoding.config import DecodeConfig
 from softthink.decoding.markers import ThinkMarker
 from softthink.decoding.prompts import EncodedBatch
@@ -95,7 +95,7 @@ def decode(model, tokenizer, batch: EncodedBatch, config: DecodeConfig, marker: 
         # 1. The step's distribution at the phase's temperature, and its entropy.
         temperature = _row_temperatures(thinking, think_temperature, answer_temperature, device)
         log_probs = torch.log_softmax(at_least_float32(logits) / temperature, dim=-1)
-        inputs = StepInput(logits, log_probs.exp(), entropy_from_log_probs(log_probs), active.rule_state)
+        inputs = StepInput(logits, *probs_and_entropy(log_probs), active.rule_state)
         del log_probs
 
         # 2. The phase's rule decides; injected marker tokens override it.

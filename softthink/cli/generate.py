@@ -1,0 +1,53 @@
+"""Decode one or more prompts and print the text and a compact entropy trace.
+
+examples:
+  softthink generate --model testbed "3 5 7 -> 22"
+  softthink generate --model ~/.cache/softthink-models/SmolLM2-135M-Instruct.Q4_1.gguf --mode soft \\
+      --set think_end='\\boxed' --set max_new_tokens=128 "What is 15 + 27?"
+  softthink generate --model Qwen/Qwen3-0.6B --config soft_cold_stop --json "Solve x^2 = 4"
+"""
+from __future__ import annotations
+
+import argparse
+import json
+
+from softthink.cli.options import add_config_arguments, parse_overrides
+
+HELP = "decode prompts with a decode mode (soft, gated, discrete, ...)"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("prompts", nargs="+", help="one or more prompts (decoded as a batch)")
+    parser.add_argument("--model", required=True, help="'testbed', a local directory, a .gguf file, or a Hub id")
+    parser.add_argument("--mode", help="decode mode (overrides the preset's)")
+    add_config_arguments(parser, "decode")
+    parser.add_argument("--json", action="store_true", help="print the whole Generation(s) as JSON")
+    parser.add_argument("--device", help="cpu, cuda, cuda:1 ... (default: cuda if available)")
+
+
+def run(args: argparse.Namespace) -> int:
+    import softthink
+    from softthink.decoding.api import build_config
+
+    config = build_config(args.config, args.mode, parse_overrides(args.set))
+    if not args.json:
+        changed = {k: v for k, v in config.to_dict().items() if v != getattr(softthink.DecodeConfig, k, v)}
+        print(f"# decode config: {json.dumps(changed)}")
+    model, tokenizer = softthink.load_model(args.model, device=args.device)
+    gens = softthink.generate(model, list(args.prompts), tokenizer=tokenizer, config=config)
+    if args.json:
+        print(json.dumps([g.to_dict() for g in gens], indent=1))
+        return 0
+    for prompt, g in zip(args.prompts, gens):
+        print(f"\n=== {prompt}")
+        print(g.text)
+        print(f"--- {g.think_tokens} thinking + {g.answer_tokens} answer tokens, {g.soft_steps} soft steps, "
+              f"stop: {g.stop_reason}, thinking ended by: {g.think_end_reason}")
+        print(f"--- entropy (nats) per step, * = soft: {format_trace(g)}")
+    return 0
+
+
+def format_trace(g, limit: int = 48) -> str:
+    """``0.12* 1.30* 0.00 ...`` for the first ``limit`` steps."""
+    parts = [f"{h:.2f}{'*' if s else ''}" for h, s in zip(g.trace.entropy[:limit], g.trace.soft[:limit])]
+    return " ".join(parts) + (" ..." if g.num_tokens > limit else "")

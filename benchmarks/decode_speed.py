@@ -1,7 +1,7 @@
 """Decode speed: model.generate (greedy) vs softthink discrete / soft / gated, on the same model and prompts.
 
 Prints generated tokens per second (median of --repeats runs, methods interleaved so that machine noise hits all
-of them alike) and ratios: softthink discrete / model.generate, soft / discrete, gated / discrete.
+of them alike) and ratios: softthink discrete / model.generate, and every other mode / discrete.
 
   python benchmarks/decode_speed.py                        # tiny random Llama + SmolLM2-135M, batch 1 and 8
   python benchmarks/decode_speed.py --models tiny --repeats 3
@@ -92,6 +92,15 @@ def main() -> None:
             "gated": lambda p: time_softthink(model, tokenizer, p, args.max_new_tokens,
                                               dict(SOFT, mode="gated", entropy_threshold=0.672, do_sample=True,
                                                    think_end=marker)),
+            "mixture_of_inputs": lambda p: time_softthink(model, tokenizer, p, args.max_new_tokens,
+                                                          dict(SOFT, mode="mixture_of_inputs", do_sample=True,
+                                                               think_end=marker)),
+            "swir": lambda p: time_softthink(model, tokenizer, p, args.max_new_tokens,
+                                             dict(SOFT, mode="swir", swir_window=16, think_end=marker)),
+            "forking_temperature": lambda p: time_softthink(
+                model, tokenizer, p, args.max_new_tokens,
+                dict(mode="forking_temperature", do_sample=True, temperature=0.6, top_p=0.95, top_k=30,
+                     fork_temperature=1.0, think_end=marker)),
         }
         for batch in args.batch_sizes:
             prompts = (PROMPTS * (batch // len(PROMPTS) + 1))[:batch]
@@ -106,13 +115,14 @@ def main() -> None:
             rows.append((name, batch, med))
             print(f"{name:8s} batch {batch}: " + ", ".join(f"{m} {v:.1f} tok/s" for m, v in med.items()), flush=True)
 
-    print("\n| model | batch | model.generate tok/s | discrete tok/s | soft tok/s | gated tok/s | discrete / generate "
-          "| soft / discrete | gated / discrete |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    modes = [m for m in rows[0][2] if m not in ("model.generate", "discrete")]
+    print("\n| model | batch | model.generate tok/s | discrete tok/s | discrete / generate | "
+          + " | ".join(f"{m} / discrete" for m in modes) + " |")
+    print("|---|---|---|---|---|" + "---|" * len(modes))
     for name, batch, m in rows:
-        print(f"| {name} | {batch} | {m['model.generate']:.1f} | {m['discrete']:.1f} | {m['soft']:.1f} | "
-              f"{m['gated']:.1f} | {m['discrete'] / m['model.generate']:.2f}x | {m['soft'] / m['discrete']:.2f}x | "
-              f"{m['gated'] / m['discrete']:.2f}x |")
+        print(f"| {name} | {batch} | {m['model.generate']:.1f} | {m['discrete']:.1f} | "
+              f"{m['discrete'] / m['model.generate']:.2f}x | "
+              + " | ".join(f"{m[mode] / m['discrete']:.2f}x" for mode in modes) + " |")
     print(f"\nmedian of {args.repeats} interleaved runs, {args.max_new_tokens} new tokens max, "
           f"{args.threads} threads, torch {torch.__version__}")
 

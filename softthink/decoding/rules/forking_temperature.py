@@ -1,0 +1,40 @@
+"""`forking_temperature` (discrete): sample forking tokens hotter than the rest ("Beyond the 80/20 Rule").
+
+A step whose entropy (at the base ``temperature``) is at least ``fork_threshold`` nats is a fork and is sampled
+from softmax(logits / ``fork_temperature``); every other step from softmax(logits / ``temperature``). The shared
+top-k / top-p / min-p filters apply to both. Only discrete tokens are fed.
+"""
+from __future__ import annotations
+
+import torch
+
+from softthink.decoding.processors import sample_columns, truncate_sorted
+from softthink.decoding.rules.base import DecodeRule, Step, StepInput, register_rule
+from softthink.errors import SoftthinkConfigError
+
+
+def forking_probs(logits: torch.Tensor, base_probs: torch.Tensor, entropy: torch.Tensor, threshold: float,
+                  fork_temperature: float) -> torch.Tensor:
+    """Row-wise: softmax(logits / fork_temperature) at forks (entropy >= threshold), ``base_probs`` elsewhere."""
+    fork = entropy >= threshold
+    hot = torch.softmax(logits.to(base_probs.dtype) / fork_temperature, dim=-1)
+    return torch.where(fork[:, None], hot, base_probs)
+
+
+@register_rule("forking_temperature")
+class ForkingTemperature(DecodeRule):
+    uses = ("fork_temperature", "fork_threshold")
+
+    @classmethod
+    def validate_config(cls, config) -> None:
+        if not config.do_sample:
+            raise SoftthinkConfigError(
+                "decode.do_sample must be True in mode 'forking_temperature' (it samples forks at "
+                "fork_temperature); set do_sample=True, or use mode 'discrete' for greedy decoding.",
+                param="do_sample", value=config.do_sample)
+
+    def step(self, inputs: StepInput) -> Step:
+        s, c = self.sampling, self.config
+        probs = forking_probs(inputs.logits, inputs.probs, inputs.entropy, c.fork_threshold, c.fork_temperature)
+        ids, weights = truncate_sorted(probs, top_k=s.top_k, top_p=s.top_p, min_p=s.min_p)
+        return Step.discrete(ids.gather(1, sample_columns(weights)[:, None]).squeeze(1))

@@ -26,6 +26,7 @@ from pathlib import Path
 
 RECIPES = ("full", "forking", "clip_cov", "kl_cov")
 MODES = ("discrete", "soft", "gated")
+BIN = 10  # rollout steps per point in the binned law fit
 REPO = Path(__file__).resolve().parents[1]
 RESULTS_MD = REPO / "eval" / "results" / "testbed_rl.md"  # figures and summary.json go to eval/results/testbed_rl/
 
@@ -80,26 +81,35 @@ def _mean(rows, key, sl=slice(None)):
     return sum(values) / len(values) if values else None
 
 
+def _try(fit, *args):
+    """A law fit, or None (with the reason printed) when there are too few points."""
+    try:
+        return fit(*args)
+    except ValueError as err:
+        print(f"[testbed_rl] no law fit: {err}")
+        return None
+
+
 def dynamics_section(out: Path, fig_dir: Path) -> tuple[list[str], dict]:
     from softthink.rl.dynamics import fit_dynamics, fit_entropy_law, law_points, read_dynamics
     from softthink.rl.plots import plot_dynamics
 
     runs = {r: read_dynamics(out / r / "dynamics.jsonl") for r in RECIPES}
-    laws, lines = {}, []
+    laws = {recipe: _try(fit_dynamics, rows) for recipe, rows in runs.items()}
+    lines = []
     for recipe, rows in runs.items():
-        try:
-            laws[recipe] = fit_dynamics(rows)
-        except ValueError as err:
-            print(f"[testbed_rl] no law fit for {recipe}: {err}")
-        plot_dynamics({recipe: rows}, fig_dir / f"dynamics_{recipe}.png", laws={recipe: laws[recipe]}
-                      if recipe in laws else None)
-    plot_dynamics(runs, fig_dir / "dynamics_all.png", laws=laws)
-    h_all, r_all = [], []
-    for rows in runs.values():
-        h, r = law_points(rows)
-        h_all += h
-        r_all += r
-    pooled = fit_entropy_law(h_all, r_all)
+        plot_dynamics({recipe: rows}, fig_dir / f"dynamics_{recipe}.png",
+                      laws={recipe: laws[recipe]} if laws[recipe] else None)
+    plot_dynamics(runs, fig_dir / "dynamics_all.png", laws={k: v for k, v in laws.items() if v})
+    pooled = {}
+    for bin_size in (1, BIN):
+        h_all, r_all = [], []
+        for rows in runs.values():
+            h, r = law_points(rows, bin_size)
+            h_all += h
+            r_all += r
+        pooled[bin_size] = _try(fit_entropy_law, h_all, r_all)
+    binned = {recipe: _try(fit_dynamics, rows, BIN) for recipe, rows in runs.items()}
 
     k = 5  # first / last k steps
     lines += ["| recipe | steps | wall time (min) | reward first→last 5 steps | entropy all first→last | "
@@ -114,11 +124,18 @@ def dynamics_section(out: Path, fig_dir: Path) -> tuple[list[str], dict]:
                      f"{pair('entropy_all')} | {pair('entropy_forking')} | {pair('entropy_execution')} | "
                      f"{pair('frac_above')} | {counter_text} |")
     lines += ["", "Entropy-performance law R = -a·exp(H) + b, fitted on the steps that generated rollouts "
-              "(R = their mean reward, H = mean token entropy of the policy on them):", "",
-              "| fit | a | b | R² | points |", "|---|---|---|---|---|"]
-    for name, law in [*laws.items(), ("all four pooled", pooled)]:
-        lines.append(f"| {name} | {law.a:.4g} | {law.b:.4g} | {_fmt(law.r2)} | {law.n} |")
-    summary = {"laws": {k: v.to_dict() for k, v in laws.items()}, "pooled_law": pooled.to_dict()}
+              "(R = their mean reward over 32 completions, H = mean token entropy of the policy on them). "
+              f"'binned' averages {BIN} consecutive rollouts per point to reduce the reward's sampling noise:", "",
+              "| fit | a | b | R² | points | binned a | binned b | binned R² | binned points |",
+              "|---|---|---|---|---|---|---|---|---|"]
+    for name, law, law_b in [*((r, laws.get(r), binned.get(r)) for r in RECIPES),
+                             ("all four pooled", pooled[1], pooled[BIN])]:
+        cells = [f"{x.a:.4g} | {x.b:.4g} | {_fmt(x.r2)} | {x.n}" if x else "– | – | – | –" for x in (law, law_b)]
+        lines.append(f"| {name} | {cells[0]} | {cells[1]} |")
+    as_dict = lambda law: law.to_dict() if law else None
+    summary = {"laws": {k: as_dict(v) for k, v in laws.items()},
+               "binned_laws": {k: as_dict(v) for k, v in binned.items()}, "bin_size": BIN,
+               "pooled_law": as_dict(pooled[1]), "pooled_binned_law": as_dict(pooled[BIN])}
     return lines, summary
 
 

@@ -13,6 +13,15 @@ A recipe decides which completion tokens carry policy gradient, on top of trl's 
 
 Defaults are the papers': rho = 0.2; Clip-Cov r = 2e-4, band (1, 5); KL-Cov k = 2e-3 (their Qwen2.5-7B setting;
 2e-4 for 32B), beta = 1.
+
+Where this follows trl rather than the papers' code (stated so results can be compared):
+- the forking threshold is the quantile of the current micro-batch's token entropies (trl's
+  ``get_high_entropy_mask``), not of the whole rollout batch;
+- Clip-Cov and KL-Cov select tokens per micro-batch (as the reference verl code does) and keep trl's clipped
+  surrogate underneath; the reference KL-Cov code drops the PPO ratio clip. Both penalties act only on off-policy
+  updates (``log p != log p_old``): with ``steps_per_generation == gradient_accumulation_steps`` and
+  ``num_iterations == 1`` every update is on-policy, so KL-Cov adds nothing and the PPO clip never binds.
+- entropies are those trl computes: of the policy at the rollout ``temperature``.
 """
 from __future__ import annotations
 

@@ -132,13 +132,20 @@ def fit_entropy_law(entropy, reward) -> EntropyLaw:
     return EntropyLaw(a=float(a), b=float(b), r2=r2, n=int(h.size))
 
 
-def law_points(rows: list[dict]) -> tuple[list[float], list[float]]:
-    """(entropy, reward) pairs for the law: the steps that generated fresh rollouts (on-policy entropy)."""
+def law_points(rows: list[dict], bin_size: int = 1) -> tuple[list[float], list[float]]:
+    """(entropy, reward) pairs for the law: the steps that generated fresh rollouts (on-policy entropy).
+
+    ``bin_size > 1`` averages consecutive groups of that many rollout steps (a trailing partial group is dropped),
+    trading points for less sampling noise in each reward.
+    """
     pairs = [(r["entropy_all"], r["reward"]) for r in rows
              if r.get("fresh_rollouts") and r.get("entropy_all") is not None and r.get("reward") is not None]
-    return [p[0] for p in pairs], [p[1] for p in pairs]
+    if bin_size > 1:
+        pairs = [tuple(np.mean(pairs[i:i + bin_size], axis=0)) for i in range(0, len(pairs) - bin_size + 1,
+                                                                               bin_size)]
+    return [float(p[0]) for p in pairs], [float(p[1]) for p in pairs]
 
 
-def fit_dynamics(rows: list[dict]) -> EntropyLaw:
+def fit_dynamics(rows: list[dict], bin_size: int = 1) -> EntropyLaw:
     """`fit_entropy_law` on a run's dynamics rows (see `law_points`)."""
-    return fit_entropy_law(*law_points(rows))
+    return fit_entropy_law(*law_points(rows, bin_size))

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from softthink.errors import SoftthinkDataError
-from softthink.rl.dynamics import EntropyDynamicsCallback, fit_dynamics, fit_entropy_law, read_dynamics
+from softthink.rl.dynamics import (EntropyDynamicsCallback, fit_dynamics, fit_entropy_law, law_points,
+                                   read_dynamics)
 
 
 def test_law_fit_recovers_known_coefficients():
@@ -74,6 +75,9 @@ def test_fit_dynamics_uses_fresh_rollout_steps_only(tmp_path):
             row["reward"] = 123.0  # would wreck the fit if used
     law = fit_dynamics(rows)
     assert law.n == 4 and law.a == pytest.approx(0.5) and law.b == pytest.approx(1.0)
+    h, r = law_points(rows, bin_size=2)  # rollout steps 1,3 | 5,7
+    assert h == pytest.approx([0.3, 0.7]) and r == pytest.approx([np.mean([-0.5 * np.exp(x) + 1 for x in p])
+                                                                  for p in ((0.2, 0.4), (0.6, 0.8))])
 
 
 def test_plot_dynamics_writes_a_png(tmp_path):

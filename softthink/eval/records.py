@@ -57,7 +57,9 @@ class CellStore:
         return self.dir / f"records.rank{rank}.jsonl"
 
     def prepare(self) -> None:
-        """Create the folder and write ``config.json`` (checking an existing one has the same content)."""
+        """Create the folder and write ``config.json`` (checking an existing one has the same content).
+
+        Safe to call from every process at once: the file is written whole and moved into place."""
         self.dir.mkdir(parents=True, exist_ok=True)
         path = self.dir / "config.json"
         if path.exists():
@@ -66,7 +68,7 @@ class CellStore:
                 raise SoftthinkDataError(f"{path} holds a different config than its folder hash {self.hash}; the "
                                          "folder was edited by hand. Move it away and rerun.")
             return
-        tmp = path.with_suffix(".json.tmp")
+        tmp = path.with_suffix(f".json.{os.getpid()}.tmp")
         tmp.write_text(json.dumps(self.config, indent=2, sort_keys=True, default=str))
         os.replace(tmp, path)
 

@@ -148,6 +148,7 @@ def plot_accuracy_vs_tokens(rows: list[dict[str, Any]], path: Path, title: str =
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    rows = [r for r in rows if r.get("n_samples")]
     benches = list(dict.fromkeys(r["benchmark"] for r in rows))
     modes = list(dict.fromkeys(r["mode"] for r in rows))
     models = list(dict.fromkeys(r["model"] for r in rows))
@@ -156,7 +157,7 @@ def plot_accuracy_vs_tokens(rows: list[dict[str, Any]], path: Path, title: str =
     fig, axes = plt.subplots(1, len(benches), figsize=(5.5 * len(benches), 4.2), squeeze=False)
     for ax, bench in zip(axes[0], benches):
         for r in rows:
-            if r["benchmark"] != bench or not r.get("n_samples"):
+            if r["benchmark"] != bench:
                 continue
             colour = colours(modes.index(r["mode"]) % 10)
             acc = 100 * r["accuracy"]

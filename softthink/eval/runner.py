@@ -273,9 +273,7 @@ class Runner:
         result.config = self.cell_config(cell, cfg, prompt, grader, self.benchmark(cell)[1], entry)
         store = CellStore(self.output_dir, cell.key[:3] + (f"seed{cell.seed}",), result.config)
         result.hash, result.dir = store.hash, store.dir
-        if self.is_main:
-            store.prepare()
-        self._barrier()
+        store.prepare()
         store.repair_shard(self.process_index)
         done = store.load()
         plan = plan_batches(problems, self.suite.samples, self.suite.batch_size)

@@ -146,7 +146,7 @@ def test_math500_reference_solutions_score_at_least_99(data_dir):
 
 def test_gold_answers_do_not_match_other_problems(data_dir):
     """The grader is not trivially lenient: a solution graded against another problem's answer fails."""
-    rows = [json.loads(line) for line in (data_dir / "math500.jsonl").read_text().splitlines()[:100]]
+    rows = [json.loads(line) for line in (data_dir / "math500.jsonl").read_text().splitlines()[:40]]
     shifted = sum(grade(a["solution"], b["answer"]).correct for a, b in zip(rows, rows[1:] + rows[:1])
                   if a["answer"] != b["answer"])
-    assert shifted <= 3
+    assert shifted <= 1

@@ -90,21 +90,26 @@ def _try(fit, *args):
         return None
 
 
-def dynamics_section(out: Path, fig_dir: Path) -> tuple[list[str], dict]:
+def dynamics_section(out: Path, fig_dir: Path, extra: dict[str, Path]) -> tuple[list[str], dict]:
     from softthink.rl.dynamics import fit_dynamics, fit_entropy_law, law_points, read_dynamics
     from softthink.rl.plots import plot_dynamics
 
-    runs = {r: read_dynamics(out / r / "dynamics.jsonl") for r in RECIPES}
+    dirs = {**{r: out / r for r in RECIPES}, **extra}
+    runs = {label: read_dynamics(d / "dynamics.jsonl") for label, d in dirs.items()}
     laws = {recipe: _try(fit_dynamics, rows) for recipe, rows in runs.items()}
     lines = []
-    for recipe, rows in runs.items():
-        plot_dynamics({recipe: rows}, fig_dir / f"dynamics_{recipe}.png",
+    for recipe in RECIPES:
+        plot_dynamics({recipe: runs[recipe]}, fig_dir / f"dynamics_{recipe}.png",
                       laws={recipe: laws[recipe]} if laws[recipe] else None)
-    plot_dynamics(runs, fig_dir / "dynamics_all.png", laws={k: v for k, v in laws.items() if v})
+    main_runs = {r: runs[r] for r in RECIPES}
+    plot_dynamics(main_runs, fig_dir / "dynamics_all.png", laws={k: laws[k] for k in RECIPES if laws[k]})
+    if extra:
+        plot_dynamics({k: runs[k] for k in extra}, fig_dir / "dynamics_extra.png",
+                      laws={k: laws[k] for k in extra if laws[k]})
     pooled = {}
     for bin_size in (1, BIN):
         h_all, r_all = [], []
-        for rows in runs.values():
+        for rows in main_runs.values():
             h, r = law_points(rows, bin_size)
             h_all += h
             r_all += r
@@ -116,8 +121,10 @@ def dynamics_section(out: Path, fig_dir: Path) -> tuple[list[str], dict]:
               "forking first→last | execution first→last | frac > 0.672 first→last | recipe counter (mean) |",
               "|---|---|---|---|---|---|---|---|---|"]
     for recipe, rows in runs.items():
-        timing = json.loads((out / recipe / "timing.json").read_text())
-        counter = {"clip_cov": "clip_cov_detached_fraction", "kl_cov": "kl_cov_penalised_fraction"}.get(recipe)
+        timing_path = dirs[recipe] / "timing.json"
+        timing = json.loads(timing_path.read_text()) if timing_path.exists() else {"seconds": float("nan")}
+        counter = {"clip_cov": "clip_cov_detached_fraction", "kl_cov": "kl_cov_penalised_fraction"}.get(
+            json.loads((dirs[recipe] / "softthink_rl.json").read_text())["recipe"])
         counter_text = f"{counter.split('_', 2)[2]} {_fmt(_mean(rows, counter), 5)}" if counter else "–"
         pair = lambda key: f"{_fmt(_mean(rows, key, slice(0, k)))} → {_fmt(_mean(rows, key, slice(-k, None)))}"
         lines.append(f"| {recipe} | {len(rows)} | {timing['seconds'] / 60:.1f} | {pair('reward')} | "
@@ -128,7 +135,7 @@ def dynamics_section(out: Path, fig_dir: Path) -> tuple[list[str], dict]:
               f"'binned' averages {BIN} consecutive rollouts per point to reduce the reward's sampling noise:", "",
               "| fit | a | b | R² | points | binned a | binned b | binned R² | binned points |",
               "|---|---|---|---|---|---|---|---|---|"]
-    for name, law, law_b in [*((r, laws.get(r), binned.get(r)) for r in RECIPES),
+    for name, law, law_b in [*((r, laws.get(r), binned.get(r)) for r in runs),
                              ("all four pooled", pooled[1], pooled[BIN])]:
         cells = [f"{x.a:.4g} | {x.b:.4g} | {_fmt(x.r2)} | {x.n}" if x else "– | – | – | –" for x in (law, law_b)]
         lines.append(f"| {name} | {cells[0]} | {cells[1]} |")
@@ -163,10 +170,10 @@ def eval_section(out: Path, fig_dir: Path) -> tuple[list[str], list[dict]]:
     return lines, rows
 
 
-def stage_report(out: Path, report: Path, command: str, notes: str) -> Path:
+def stage_report(out: Path, report: Path, command: str, notes: str, extra: dict[str, Path]) -> Path:
     fig_dir = report.with_suffix("")
     fig_dir.mkdir(parents=True, exist_ok=True)
-    dyn_lines, dyn_summary = dynamics_section(out, fig_dir)
+    dyn_lines, dyn_summary = dynamics_section(out, fig_dir, extra)
     eval_lines, eval_rows = eval_section(out, fig_dir)
     provenance = json.loads((out / "full" / "softthink_rl.json").read_text())
     config, config_model = provenance["config"], provenance["run"]["model"]
@@ -185,6 +192,8 @@ def stage_report(out: Path, report: Path, command: str, notes: str) -> Path:
           "## Training dynamics", "", *dyn_lines, "",
           f"![all recipes]({fig_dir.name}/dynamics_all.png)", "",
           *[f"![{r}]({fig_dir.name}/dynamics_{r}.png)" for r in RECIPES], "",
+          *([f"Extra runs ({', '.join(extra)}), not part of the equal-compute comparison:", "",
+             f"![extra runs]({fig_dir.name}/dynamics_extra.png)", ""] if extra else []),
           "## Evaluation: every policy x {discrete, soft, gated}", "", *eval_lines, "",
           f"![accuracy vs tokens]({fig_dir.name}/eval_accuracy_vs_tokens.png)", "",
           "## Reproduce", "", "```bash", command, "```", ""]
@@ -206,7 +215,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--samples", type=int, default=2, help="samples per problem in every eval cell")
     parser.add_argument("--max-new-tokens", type=int, default=160)
     parser.add_argument("--batch-size", type=int, default=16)
-    parser.add_argument("--notes", default="", help="free text for the report's setup section")
+    parser.add_argument("--notes-file", help="markdown file whose text goes into the report's setup section")
+    parser.add_argument("--extra-run", action="append", default=[], metavar="LABEL=DIR",
+                        help="another finished run to show in the dynamics table and an extra figure")
     args = parser.parse_args(argv)
     out = Path(args.out)
     overrides = {"max_steps": args.max_steps} if args.max_steps else {}
@@ -223,7 +234,9 @@ def main(argv: list[str] | None = None) -> int:
                 continue
             kept.append(item)
         command = "python eval/testbed_rl.py " + " ".join(kept)
-        print(stage_report(out, Path(args.report), command, args.notes))
+        notes = Path(args.notes_file).read_text() if args.notes_file else ""
+        extra = {item.split("=", 1)[0]: Path(item.split("=", 1)[1]) for item in args.extra_run}
+        print(stage_report(out, Path(args.report), command, notes, extra))
     return 0
 
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import FakeGenerate
+from tests.eval.conftest import FakeGenerate
 from softthink.eval import Suite, run
 from softthink.eval.datasets import Problem
 from softthink.eval.runner import derive_seed, plan_batches, select_problems, shard_batches

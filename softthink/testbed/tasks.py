@@ -84,11 +84,14 @@ class Difficulty:
 
 
 DIFFICULTIES: dict[str, Difficulty] = {
-    "easy": Difficulty(search_max_x=8, search_max_coef=5, search_max_const=10, sum_max_terms=3, sum_max_value=9),
-    "medium": Difficulty(),
-    "hard": Difficulty(search_max_x=20, search_max_coef=12, search_max_const=40, sum_min_terms=4,
-                       sum_max_terms=5, sum_max_value=50),
+    "easy": Difficulty(),
+    "medium": Difficulty(search_max_x=16, search_max_coef=12, search_max_const=30, sum_min_terms=3,
+                         sum_max_terms=5, sum_max_value=40),
+    "hard": Difficulty(search_max_x=24, search_max_coef=15, search_max_const=50, sum_min_terms=4,
+                       sum_max_terms=6, sum_max_value=60),
 }
+DEFAULT_DIFFICULTY = "medium"
+"""The difficulty the shipped testbed model was trained at, and that ``load_problems`` serves."""
 
 
 def resolve_difficulty(difficulty: str | Difficulty) -> Difficulty:
@@ -206,7 +209,7 @@ def make_dataset(split: str = "train", n: int | None = None, seed: int = 0,
         raise SoftthinkConfigError(f"tasks={tasks!r} selects no task with a positive weight; choose from {TASKS}.",
                                    param="tasks", value=tasks)
     name = difficulty if isinstance(difficulty, str) else repr(difficulty)
-    rng = random.Random(f"softthink-testbed:{split}:{seed}:{name}")
+    rng = random.Random(f"softthink-testbed:{split}:{seed}:{d!r}")  # by value: renaming a preset keeps its data
     problems, seen, attempts = [], set(), 0
     while len(problems) < n:
         attempts += 1
@@ -225,8 +228,8 @@ def make_dataset(split: str = "train", n: int | None = None, seed: int = 0,
 
 
 def load_problems(split: str = "test", n: int | None = None, seed: int = 0) -> list[dict]:
-    """The testbed problems at the shipped model's difficulty ("medium"); see ``make_dataset``."""
-    return make_dataset(split, n, seed, difficulty="medium")
+    """The testbed problems at the shipped model's difficulty (``DEFAULT_DIFFICULTY``); see ``make_dataset``."""
+    return make_dataset(split, n, seed, difficulty=DEFAULT_DIFFICULTY)
 
 
 # --------------------------------------------------------------------------------------------- verification

@@ -30,7 +30,7 @@ from tqdm import tqdm
 from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerBase
 
 from softthink.errors import SoftthinkConfigError
-from softthink.testbed.tasks import load_problems, make_dataset, resolve_difficulty
+from softthink.testbed.tasks import DEFAULT_DIFFICULTY, make_dataset, resolve_difficulty
 from softthink.testbed.tokenizer import build_tokenizer
 
 from softthink.testbed.default import CHECKPOINT_DIR
@@ -42,13 +42,13 @@ class TrainConfig:
     """Every setting of a training run; saved as ``train_config.json`` next to the model."""
 
     seed: int = 0
-    difficulty: str = "medium"  # a preset of softthink.testbed.tasks.DIFFICULTIES
+    difficulty: str = DEFAULT_DIFFICULTY  # a preset of softthink.testbed.tasks.DIFFICULTIES
     # model (LlamaConfig)
     hidden_size: int = 192
     intermediate_size: int = 512
     num_hidden_layers: int = 4
     num_attention_heads: int = 4
-    max_position_embeddings: int = 256  # tokens; prompt + completion of the longest problem is ~140
+    max_position_embeddings: int = 384  # tokens; prompt + completion of the longest problem is ~250
     # optimisation
     max_steps: int = 2000
     batch_size: int = 64  # sequences per step
@@ -180,7 +180,8 @@ def train(cfg: TrainConfig, out_dir: str | Path = CHECKPOINT_DIR, *, minutes: fl
     (out_dir / "train_config.json").write_text(json.dumps(dataclasses.asdict(cfg), indent=2) + "\n")
     num_params = sum(p.numel() for p in model.parameters())
     print(f"testbed model: {num_params / 1e6:.2f}M parameters, vocabulary {len(tokenizer)}, writing to {out_dir}")
-    val_batch = make_batch(load_problems("val", 128, seed=cfg.seed), tokenizer)  # fixed, for a comparable loss
+    # a fixed validation batch, so the losses are comparable across steps
+    val_batch = make_batch(make_dataset("val", 128, seed=cfg.seed, difficulty=cfg.difficulty), tokenizer)
 
     def save_state():
         torch.save({"config": dataclasses.asdict(cfg), "model": model.state_dict(),
@@ -237,7 +238,7 @@ def train(cfg: TrainConfig, out_dir: str | Path = CHECKPOINT_DIR, *, minutes: fl
         from softthink.testbed.quality import greedy_accuracy
         model.eval()
         log["final_val_greedy_accuracy"] = greedy_accuracy(
-            model, tokenizer, load_problems("val", cfg.final_eval_problems, seed=cfg.seed))
+            model, tokenizer, make_dataset("val", cfg.final_eval_problems, seed=cfg.seed, difficulty=cfg.difficulty))
         print(f"greedy accuracy on {cfg.final_eval_problems} val problems: {log['final_val_greedy_accuracy']:.3f}")
     model.save_pretrained(out_dir)
     tokenizer.save_pretrained(out_dir)

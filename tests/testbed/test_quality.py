@@ -21,4 +21,5 @@ def test_entropy_profile_statistics():
     assert prof["top20_entropy_share"] == pytest.approx(2.0 / 2.008)
     assert prof["role_share_top20"]["decision"] == 1.0 and prof["role_share_all"]["decision"] == pytest.approx(0.2)
     assert prof["mean_entropy_by_role"]["decision"] == pytest.approx(1.0)
-    assert prof["top20_threshold"] == pytest.approx(0.5)
+    assert prof["top20_threshold"] == pytest.approx(0.5) and prof["role_share_top5"]["decision"] == 1.0
+    assert prof["entropy_mass_by_role"]["decision"] == pytest.approx(2.0 / 2.008)

@@ -5,8 +5,8 @@ One grader for every decode mode and policy, so a gain cannot come from a more l
 Extraction rules, tried in the order given by ``GraderConfig.rules`` (default: all four, in this order):
 
 - ``boxed``: the content of the last ``\\boxed{...}`` (or ``\\fbox{...}``) with balanced braces;
-- ``answer_is``: the text after the last "the answer is" / "final answer:" up to the end of the sentence;
 - ``hash``: the text after the last ``####`` (GSM8K style);
+- ``answer_is``: the text after the last "the answer is" / "final answer:" up to the end of the sentence;
 - ``last_number``: the last number in the text, a fallback that is always recorded as such.
 
 Every `GradeResult` keeps the extracted string and the rule that extracted it, so a report can tell how many
@@ -24,7 +24,11 @@ from typing import Any
 
 from softthink.errors import SoftthinkConfigError, unknown_name_message
 
-EXTRACTION_RULES = ("boxed", "answer_is", "hash", "last_number")
+GRADER_VERSION = 2
+"""Bump when extraction or equivalence changes: records graded by another version are regraded on the next run."""
+
+EXTRACTION_RULES = ("boxed", "hash", "answer_is", "last_number")
+"""Default order: explicit markers first (``\\boxed``, ``####``), then prose, then the fallback."""
 
 
 @dataclass(frozen=True)
@@ -70,6 +74,14 @@ class GraderConfig:
         return {"rules": list(self.rules), "timeout_seconds": self.timeout_seconds,
                 "float_rounding": self.float_rounding}
 
+    def fingerprint(self) -> str:
+        """Identifies the grading a record got: these options plus `GRADER_VERSION`."""
+        import hashlib
+        import json
+
+        text = json.dumps({"version": GRADER_VERSION, **self.to_dict()}, sort_keys=True)
+        return hashlib.sha256(text.encode()).hexdigest()[:12]
+
 
 @dataclass
 class GradeResult:
@@ -111,8 +123,11 @@ def last_boxed(text: str) -> str | None:
                 elif ch == "}":
                     depth -= 1
                     if depth == 0:
-                        return rest[start + 1:i].strip()
-            continue  # unbalanced (truncated output): try an earlier box
+                        content = rest[start + 1:i].strip()
+                        if content:
+                            return content
+                        break  # an empty box: try an earlier one
+            continue  # unbalanced (truncated output) or empty: try an earlier box
         if rest.startswith(" "):  # "\boxed 5"
             token = re.match(r"\s+([^\s$.,]+)", rest)
             if token:
@@ -132,6 +147,13 @@ def _after_last(regex: re.Pattern[str], text: str) -> str | None:
     return line or None
 
 
+def _rhs(answer: str | None) -> str | None:
+    """'1.5*2.5 = 3.75 bolts' -> '3.75 bolts': prose answers often end with the computation that gives them."""
+    if answer is None or "=" not in answer:
+        return answer
+    return answer.rsplit("=", 1)[1].strip() or None
+
+
 def _last_number(text: str) -> str | None:
     numbers = _NUMBER_RE.findall(text)
     return numbers[-1] if numbers else None
@@ -139,7 +161,7 @@ def _last_number(text: str) -> str | None:
 
 _EXTRACTORS = {
     "boxed": last_boxed,
-    "answer_is": lambda text: _after_last(_ANSWER_IS_RE, text),
+    "answer_is": lambda text: _rhs(_after_last(_ANSWER_IS_RE, text)),
     "hash": lambda text: _after_last(_HASH_RE, text),
     "last_number": _last_number,
 }
@@ -167,6 +189,9 @@ def normalize_answer(answer: str) -> str:
     s = s.replace("\\$", "").replace("$", "").replace("\\!", "").strip()
     s = re.sub(r"\\(?:d|t)frac", r"\\frac", s)
     s = re.sub(r"\\(?:left|right)\b", "", s)
+    s = re.sub(r"\\(?:textbf|mathbf)\{([^{}]*)\}", r"\1", s)
+    if re.fullmatch(r"\(\s*-?[\d.]+\s*\)", s):  # "(073)": a parenthesised number, e.g. an AIME choice
+        s = s[1:-1].strip()
     s = s.rstrip(".").strip()
     s = re.sub(r"\\?%$", "", s).strip()
     number_then_words = _NUMBER_THEN_WORDS_RE.match(s)

@@ -3,12 +3,14 @@
 Layout under a suite's output dir::
 
     cells/<model>__<decode>__<benchmark>__seed<k>__<hash12>/
-        config.json            resolved cell config (model, decode config, benchmark, prompt, grader, seed)
+        config.json            resolved cell config (model, decode config, benchmark data, prompt, seed)
         records.jsonl          merged records, in problem order then sample index
         records.rank<r>.jsonl  what process r appended while running (merged and removed at the end)
         prompts.jsonl          exact prompt text per prompt hash
 
-A changed config gets a new hash and so a new folder: old results never mix in. Within a folder a record is
+A changed config gets a new hash and so a new folder: old results never mix in. The grader is not part of the
+hash: a record carries the fingerprint of the grader that graded it and is regraded from its text when the suite's
+grader (options or `GRADER_VERSION`) differs. Within a folder a record is
 keyed by ``(problem_id, sample_index)``; a rerun skips keys already on disk and drops duplicates, so an
 interrupted run resumes with nothing lost and nothing twice. Records are appended and fsynced batch by batch; a
 line cut short by a crash is dropped (and the batch redone).
@@ -21,7 +23,7 @@ import os
 import re
 import warnings
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 from softthink.errors import SoftthinkDataError
 
@@ -116,10 +118,13 @@ class CellStore:
                 handle.write("".join(json.dumps({"prompt_hash": h, "prompt": t}, ensure_ascii=False) + "\n"
                                      for h, t in new.items()))
 
-    def merge(self, order: list[str]) -> list[dict[str, Any]]:
-        """Write every record once to ``records.jsonl`` (problem order, then sample index); remove the shards."""
+    def merge(self, order: list[str],
+              update: Callable[[dict[str, Any]], dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+        """Write every record once to ``records.jsonl`` (problem order, then sample index; ``update`` applied to
+        each, e.g. regrading); remove the shards."""
         position = {pid: i for i, pid in enumerate(order)}
-        records = sorted(self.load().values(),
+        loaded = self.load().values()
+        records = sorted(map(update, loaded) if update else loaded,
                          key=lambda r: (position.get(str(r["problem_id"]), len(position)), str(r["problem_id"]),
                                         int(r["sample_index"])))
         tmp = self.merged_path.with_suffix(".jsonl.tmp")

@@ -223,7 +223,9 @@ def write_report(results: "EvalResults", overrides: dict[str, Any] | None = None
               "resumed": c.resumed, "error": c.error, "summary": c.summary} for c in results.cells]
     resolved = {"suite": suite.to_dict(), "overrides": overrides, "provenance": prov,
                 "cells": [{k: c[k] for k in ("model", "mode", "benchmark", "seed", "hash")} for c in cells],
-                "decode_configs": {c.cell.decode.label: c.config["decode"] for c in results.cells if c.config}}
+                "decode_configs": {c.cell.decode.label: c.config["decode"] for c in results.cells if c.config},
+                "graders": {c.cell.benchmark.label: {**c.grader.to_dict(), "fingerprint": c.grader.fingerprint()}
+                            for c in results.cells if c.grader}}
     (out / "suite.resolved.yaml").write_text(yaml.safe_dump(resolved, sort_keys=False, allow_unicode=True))
     (out / "summary.json").write_text(json.dumps({"rows": results.rows, "comparisons": results.comparisons,
                                                   "cells": cells}, indent=2, default=str))
@@ -240,7 +242,7 @@ def render_markdown(results: "EvalResults", prov: dict[str, Any], overrides: dic
     keys = ("mode", "max_new_tokens", "think_end", "do_sample", "temperature", "top_p", "top_k", "max_topk",
             "entropy_threshold", "cold_stop_entropy", "cold_stop_patience", "stop_strings")
     prompt = next((c.config["prompt"] for c in results.cells if c.config), {})
-    grader = next((c.config["grader"] for c in results.cells if c.config), {})
+    grader = next((c.grader.to_dict() for c in results.cells if c.grader), {})
     lines = [f"# {suite.name}", "", suite.description.strip(), "",
              f"Run {prov['time']} at commit `{prov['git_commit']}`{' (uncommitted changes)' if prov['git_dirty'] else ''}"
              f"; python {prov['python']}, " + ", ".join(f"{k} {v}" for k, v in prov["versions"].items() if v) + ".",

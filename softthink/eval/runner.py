@@ -44,6 +44,7 @@ class CellResult:
     records: list[dict[str, Any]] = field(default_factory=list)
     summary: dict[str, Any] = field(default_factory=dict)
     config: dict[str, Any] | None = None
+    grader: GraderConfig | None = None
     hash: str | None = None
     dir: Path | None = None
     generated: int = 0
@@ -134,18 +135,31 @@ def _entropy_summary(entropy: list[float]) -> dict[str, float | None]:
             "n": int(values.size)}
 
 
+def grade_fields(text: str, gold: str, grader: GraderConfig) -> dict[str, Any]:
+    """The grading part of a record (recomputed when the grader changes; generation is not)."""
+    result = grade(text, gold, grader)
+    return {"extracted": result.extracted, "rule": result.rule, "correct": result.correct,
+            "grader_method": result.method, "grader_timed_out": result.timed_out, "grader_error": result.error,
+            "grader": grader.fingerprint()}
+
+
+def regrade(record: dict[str, Any], grader: GraderConfig) -> dict[str, Any]:
+    """``record`` graded by ``grader`` (unchanged when it already was)."""
+    if record.get("grader") == grader.fingerprint():
+        return record
+    return {**record, **grade_fields(record["output_text"], record["gold"], grader)}
+
+
 def make_record(cell: Cell, item: WorkItem, gen: Any, grader: GraderConfig, prompt_text_hash: str,
                 wall_time: float, batch_seed: int, cell_hash: str, model_path: str) -> dict[str, Any]:
     """One JSONL record: identity, output, grading, token counts, soft/entropy statistics, timing."""
-    result = grade(gen.text, item.problem.answer, grader)
     return {
         "problem_id": item.problem.id, "sample_index": item.sample_index, "benchmark": cell.benchmark.label,
         "model": cell.model.label, "model_path": model_path, "mode": cell.decode.label,
         "decode_mode": getattr(gen, "mode", None), "seed": cell.seed, "batch_seed": batch_seed,
         "cell_hash": cell_hash, "prompt_hash": prompt_text_hash, "gold": item.problem.answer,
         "output_text": gen.text, "answer_text": gen.answer_text,
-        "extracted": result.extracted, "rule": result.rule, "correct": result.correct,
-        "grader_method": result.method, "grader_timed_out": result.timed_out, "grader_error": result.error,
+        **grade_fields(gen.text, item.problem.answer, grader),
         "think_tokens": gen.think_tokens, "answer_tokens": gen.answer_tokens, "total_tokens": gen.num_tokens,
         "stop_reason": gen.stop_reason, "think_end_reason": gen.think_end_reason,
         "soft_steps": gen.soft_steps, "soft_fraction": gen.soft_fraction,
@@ -217,10 +231,11 @@ class Runner:
                                  ref.ids if ref.ids is not None else self.suite.ids, ref.label)
         return cfg, prompt, grader, subset, entry
 
-    def cell_config(self, cell: Cell, cfg: Any, prompt: PromptSpec, grader: GraderConfig,
-                    problems_all: list[Problem], entry: BenchmarkEntry) -> dict[str, Any]:
-        """Everything that shapes one sample; its hash names the cell folder. Limit, ids, samples and batch
-        size are left out: they choose which samples exist, not what a sample is."""
+    def cell_config(self, cell: Cell, cfg: Any, prompt: PromptSpec, problems_all: list[Problem],
+                    entry: BenchmarkEntry) -> dict[str, Any]:
+        """Everything that shapes one generated sample; its hash names the cell folder. Limit, ids, samples and
+        batch size are left out (they choose which samples exist, not what a sample is), and so is the grader:
+        records graded otherwise are regraded from their text."""
         fingerprint = hashlib.sha256("\n".join(f"{p.id}\t{p.question}\t{p.answer}"
                                                for p in problems_all).encode()).hexdigest()[:16]
         return {"schema": RECORD_SCHEMA_VERSION,
@@ -229,7 +244,7 @@ class Runner:
                 "benchmark": {"name": cell.benchmark.name, "split": cell.benchmark.split,
                               "options": cell.benchmark.options, "data_fingerprint": fingerprint,
                               "spec": entry.spec.to_dict() if entry.spec else None},
-                "prompt": prompt.to_dict(), "grader": grader.to_dict(), "seed": cell.seed}
+                "prompt": prompt.to_dict(), "seed": cell.seed}
 
     # -- running -----------------------------------------------------------------------------------------------
     def run(self) -> list[CellResult]:
@@ -258,37 +273,46 @@ class Runner:
         return softthink.load_model(path, device=device)
 
     def _run_cell_safely(self, cell: Cell, model: Any, tokenizer: Any) -> CellResult:
+        """Generate this process's share of a cell, then (main process) merge and summarise. Every process
+        reaches the barrier exactly once per cell, whatever failed."""
         result = CellResult(cell)
+        plan = None
         try:
-            self._run_cell(cell, model, tokenizer, result)
+            plan = self._run_cell(cell, model, tokenizer, result)
         except SoftthinkError as err:
             result.error = str(err)
         except Exception as err:  # a crash in one cell must not lose the others; keep the traceback's tail
             result.error = f"{type(err).__name__}: {err}\n" + "".join(traceback.format_exc(limit=-3))
+        self._barrier()
+        if plan is not None and self.is_main:
+            store, order, wanted = plan
+            records = store.merge(order, lambda record: regrade(record, result.grader))
+            result.records = [r for r in records if (str(r["problem_id"]), int(r["sample_index"])) in wanted]
+            if len(result.records) < len(wanted) and not result.error:
+                result.error = f"incomplete: {len(result.records)} of {len(wanted)} samples on disk."
+        result.summary = summarize(result.records, self.suite.pass_k)
         return result
 
-    def _run_cell(self, cell: Cell, model: Any, tokenizer: Any, result: CellResult) -> None:
+    def _run_cell(self, cell: Cell, model: Any, tokenizer: Any,
+                  result: CellResult) -> tuple[CellStore, list[str], set[tuple[str, int]]]:
+        """This process's generation for one cell; returns (its store, problem order, keys the cell must have)."""
         cfg, prompt, grader, problems, entry = self.resolve(cell)
         builder = PromptBuilder(prompt, tokenizer, self._exemplars(prompt))
-        result.config = self.cell_config(cell, cfg, prompt, grader, self.benchmark(cell)[1], entry)
+        result.config = self.cell_config(cell, cfg, prompt, self.benchmark(cell)[1], entry)
+        result.grader = grader
         store = CellStore(self.output_dir, cell.key[:3] + (f"seed{cell.seed}",), result.config)
         result.hash, result.dir = store.hash, store.dir
         store.prepare()
         store.repair_shard(self.process_index)
         done = store.load()
         plan = plan_batches(problems, self.suite.samples, self.suite.batch_size)
-        mine = shard_batches(plan, self.num_processes, self.process_index)
         wanted = {item.key for batch in plan for item in batch}
         result.resumed = sum(1 for key in done if key in wanted)
-        todo = [(batch, [it for it in batch if it.key not in done]) for batch in mine]
+        todo = [(batch, [it for it in batch if it.key not in done])
+                for batch in shard_batches(plan, self.num_processes, self.process_index)]
         todo = [(batch, pending) for batch, pending in todo if pending]
         self._generate(cell, model, tokenizer, cfg, builder, grader, store, todo, done, result)
-        self._barrier()
-        records = store.merge([p.id for p in problems]) if self.is_main else list(store.load().values())
-        result.records = [r for r in records if (str(r["problem_id"]), int(r["sample_index"])) in wanted]
-        result.summary = summarize(result.records, self.suite.pass_k)
-        if self.is_main and len(result.records) < len(wanted):
-            result.error = f"incomplete: {len(result.records)} of {len(wanted)} samples on disk."
+        return store, [p.id for p in problems], wanted
 
     def _exemplars(self, prompt: PromptSpec) -> list[tuple[str, str]]:
         if prompt.style != "few_shot" or prompt.n_shots == 0:

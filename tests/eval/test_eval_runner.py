@@ -191,3 +191,14 @@ def test_run_from_yaml_with_set_options(suite_dict, tok, fake_load, tmp_path):
     assert len(res.records) == 2 * 2 and res.suite.samples == 1
     assert f"softthink eval run {path} --set samples=1 --set benchmarks.0.limit=2" in \
         (res.output_dir / "report.md").read_text()
+
+
+def test_changed_grader_regrades_without_generating(suite_dict, tok, fake_load):
+    first = _run(suite_dict(decode=["discrete"]), FakeGenerate(tok), fake_load)
+    assert all(r["correct"] and r["rule"] == "boxed" for r in first.records)
+    again = FakeGenerate(tok)
+    strict = _run(suite_dict(decode=["discrete"], grader={"rules": ["answer_is"]}), again, fake_load)
+    assert again.calls == [] and strict.cells[0].hash == first.cells[0].hash
+    assert all(not r["correct"] and r["rule"] is None for r in strict.records)
+    on_disk = [json.loads(line) for line in (strict.cells[0].dir / "records.jsonl").read_text().splitlines()]
+    assert {r["grader"] for r in on_disk} == {strict.cells[0].grader.fingerprint()} != {first.records[0]["grader"]}

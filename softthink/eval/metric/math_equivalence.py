@@ -18,7 +18,7 @@ _KWARGS = """
 Args:
     predictions (list of str): model completions.
     references (list of str): gold answers.
-    rules (list of str, optional): extraction rules in order; default boxed, answer_is, hash, last_number.
+    rules (list of str, optional): extraction rules in order; default boxed, hash, answer_is, last_number.
     timeout_seconds (float, optional): per-item grading timeout; default 5.
 Returns:
     accuracy (float), correct (list of bool), extracted (list of str or None), rules (list of str or None).

@@ -23,6 +23,10 @@ def wilson_interval(successes: int, n: int, z: float = Z95) -> tuple[float, floa
     """Wilson score interval of a binomial proportion (95% by default); (nan, nan) when n == 0."""
     if n == 0:
         return math.nan, math.nan
+    if successes == 0:
+        return 0.0, z * z / (n + z * z)
+    if successes == n:
+        return n / (n + z * z), 1.0
     p = successes / n
     denom = 1 + z * z / n
     centre = (p + z * z / (2 * n)) / denom
@@ -151,6 +155,7 @@ def summarize(records: list[dict[str, Any]], pass_k: Iterable[int] = (1,), n_boo
     out["no_answer_rate"] = sum(r.get("extracted") is None for r in records) / n
     out["rules"] = dict(Counter(str(r.get("rule")) for r in records))
     out["stop_reasons"] = dict(Counter(str(r.get("stop_reason")) for r in records))
+    out["think_end_reasons"] = dict(Counter(str(r.get("think_end_reason")) for r in records))
     out["grader_timeouts"] = sum(bool(r.get("grader_timed_out")) for r in records)
     wall = sum(r.get("wall_time", 0.0) for r in records)
     out["wall_time_s"] = wall

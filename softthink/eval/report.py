@@ -87,6 +87,10 @@ def _num(x: Any, digits: int = 1) -> str:
     return "–" if x is None or (isinstance(x, float) and math.isnan(x)) else f"{x:.{digits}f}"
 
 
+def _p_value(p: float) -> str:
+    return "<0.001" if p < 0.001 else f"{p:.3f}"
+
+
 def _k_columns(rows: list[dict[str, Any]]) -> list[str]:
     keys = sorted({k for r in rows for k in r if k.startswith(("pass@", "maj@"))},
                   key=lambda k: (k.split("@")[0] != "pass", int(k.split("@")[1])))
@@ -123,11 +127,11 @@ def comparison_table(comparisons: list[dict[str, Any]]) -> str:
         if not c.get("n_problems"):
             continue
         fixed = c.get("model") if c["kind"] == "mode" else c.get("mode")
-        mcnemar = (f"{c['a_only']} / {c['b_only']}, p={c['mcnemar_p']:.3f}" if "mcnemar_p" in c else "–")
+        mcnemar = (f"{c['a_only']} / {c['b_only']}, p={_p_value(c['mcnemar_p'])}" if "mcnemar_p" in c else "–")
         lines.append("| " + " | ".join([
             c["benchmark"], str(fixed), c["a"], c["b"], str(c["n_problems"]), _pct(c["acc_a"]), _pct(c["acc_b"]),
             f"{100 * c['diff']:+.1f} [{100 * c['diff_ci_low']:+.1f}, {100 * c['diff_ci_high']:+.1f}]",
-            f"{c['bootstrap_p']:.3f}", mcnemar]) + " |")
+            _p_value(c["bootstrap_p"]), mcnemar]) + " |")
     return "\n".join(lines)
 
 
@@ -161,7 +165,7 @@ def plot_accuracy_vs_tokens(rows: list[dict[str, Any]], path: Path, title: str =
                 continue
             colour = colours(modes.index(r["mode"]) % 10)
             acc = 100 * r["accuracy"]
-            err = [[acc - 100 * r["ci_low"]], [100 * r["ci_high"] - acc]]
+            err = [[max(0.0, acc - 100 * r["ci_low"])], [max(0.0, 100 * r["ci_high"] - acc)]]  # rounding
             ax.errorbar(r["mean_total_tokens"], acc, yerr=err, fmt=markers[models.index(r["model"]) % len(markers)],
                         color=colour, capsize=4, markersize=8,
                         label=f"{r['mode']}" + (f" / {r['model']}" if len(models) > 1 else ""))
@@ -260,7 +264,9 @@ def render_markdown(results: "EvalResults", prov: dict[str, Any], overrides: dic
     lines += ["", "## Results", "", markdown_table(results.rows), "",
               "Accuracy is the mean over all samples; its CI is Wilson's with one sample per problem, else a "
               "bootstrap over problems. Tokens are means per sample. Cold Stop % = samples whose thinking was "
-              "ended by Cold Stop; soft steps % = mean share of thinking steps fed as concept tokens.", ""]
+              "ended by Cold Stop; soft steps % = mean share of thinking steps fed as concept tokens. In the table "
+              "below, 'thinking ended by' None means the generation stopped (EOS, stop string) while still "
+              "thinking, or had no thinking phase.", ""]
     if results.comparisons:
         lines += ["## Paired comparisons (same problems)", "", comparison_table(results.comparisons), "",
                   "B - A is the difference in per-problem accuracy, with a paired bootstrap CI over problems; "
@@ -268,14 +274,18 @@ def render_markdown(results: "EvalResults", prov: dict[str, Any], overrides: dic
     if any(r.get("n_samples") for r in results.rows):
         lines += [f"![accuracy vs tokens]({PLOT_NAME})", ""]
     lines += ["## Answer extraction and stopping", "", "| model | mode | benchmark | extraction rule counts | "
-              "stop reasons | grader timeouts |", "|---|---|---|---|---|---|"]
+              "thinking ended by | stop reasons | grader timeouts |", "|---|---|---|---|---|---|---|"]
     for r in results.rows:
         lines.append(f"| {r['model']} | {r['mode']} | {r['benchmark']} | {json.dumps(r.get('rules', {}))} | "
-                     f"{json.dumps(r.get('stop_reasons', {}))} | {r.get('grader_timeouts', 0)} |")
+                     f"{json.dumps(r.get('think_end_reasons', {}))} | {json.dumps(r.get('stop_reasons', {}))} | "
+                     f"{r.get('grader_timeouts', 0)} |")
     errors = results.errors
     if errors:
         lines += ["", "## Errors", ""] + [f"- {e.splitlines()[0]}" for e in errors]
-    lines += ["", "## Reproduce", "", "```", reproduce_command(results, overrides), "```", "",
+    hints = [f"- model `{m.label}`: {m.hint}" for m in suite.models if m.hint]
+    lines += ["", "## Reproduce", "", *hints, *([""] if hints else []), "```",
+              reproduce_command(results, overrides), "```", "",
+              "Rerunning resumes: samples already on disk are kept, records graded by another grader are regraded. "
               "Records: `cells/<model>__<mode>__<benchmark>__seed<k>__<hash>/records.jsonl`; the exact prompts are "
               "in `prompts.jsonl` beside them, the resolved configs in `suite.resolved.yaml`.", ""]
     return "\n".join(lines)

@@ -106,3 +106,12 @@ def test_summarize_single_sample_uses_wilson():
     s = summarize([_rec(f"p{i}", 0, i % 2 == 0, "1") for i in range(10)])
     assert s["ci_method"] == "wilson" and (s["ci_low"], s["ci_high"]) == pytest.approx(wilson_interval(5, 10))
     assert summarize([]) == {"n_problems": 0, "n_samples": 0}
+
+
+def test_wilson_interval_edges_are_exact():
+    low, high = wilson_interval(0, 50)
+    assert low == 0.0 and 0 < high < 0.1
+    low, high = wilson_interval(50, 50)
+    assert high == 1.0 and low == pytest.approx(1 - wilson_interval(0, 50)[1])
+    generic = wilson_interval(1, 50)
+    assert 0 < generic[0] < 0.02 < generic[1]

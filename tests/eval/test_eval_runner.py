@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.eval.conftest import FakeGenerate
+from tests.eval.fakes import FakeGenerate
 from softthink.eval import Suite, run
 from softthink.eval.datasets import Problem
 from softthink.eval.runner import derive_seed, plan_batches, select_problems, shard_batches
@@ -202,3 +202,13 @@ def test_changed_grader_regrades_without_generating(suite_dict, tok, fake_load):
     assert all(not r["correct"] and r["rule"] is None for r in strict.records)
     on_disk = [json.loads(line) for line in (strict.cells[0].dir / "records.jsonl").read_text().splitlines()]
     assert {r["grader"] for r in on_disk} == {strict.cells[0].grader.fingerprint()} != {first.records[0]["grader"]}
+
+
+def test_report_with_all_wrong_single_samples(suite_dict, tok, fake_load):
+    """One sample per problem: Wilson CIs, McNemar in the comparison, a plot even at 0% accuracy."""
+    res = _run(suite_dict(samples=1), FakeGenerate(tok), fake_load)
+    rows = {r["mode"]: r for r in res.rows}
+    assert rows["soft"]["ci_method"] == "wilson" and rows["soft"]["ci_low"] == 0.0
+    assert res.comparisons[0]["a_only"] == 6 and res.comparisons[0]["mcnemar_p"] == pytest.approx(2 / 64)
+    assert (res.output_dir / "accuracy_vs_tokens.png").stat().st_size > 1000
+    assert "6 / 0, p=0.031" in (res.output_dir / "report.md").read_text()

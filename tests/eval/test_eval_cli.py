@@ -89,14 +89,21 @@ def test_smollm2_gsm8k_two_problems(smollm2, smollm2_path, data_dir, tmp_path):
     suite = Suite.from_dict({
         "name": "slow", "models": [{"label": "smollm2", "path": smollm2_path}], "decode": ["discrete", "soft"],
         "benchmarks": [{"name": "gsm8k", "limit": 2}], "batch_size": 2, "data_dir": str(data_dir),
-        "decode_overrides": {"max_new_tokens": 24, "think_end": "\\boxed"}, "output_dir": str(tmp_path / "out")})
+        "decode_overrides": {"max_new_tokens": 16, "think_end": "\\boxed{"}, "output_dir": str(tmp_path / "out")})
     res = run(suite, load_model_fn=lambda path: (model, tokenizer), num_processes=1, process_index=0,
               progress=False)
     assert res.errors == []
     assert sorted((r["mode"], r["problem_id"]) for r in res.records) == \
         [("discrete", "0"), ("discrete", "1"), ("soft", "0"), ("soft", "1")]
     for record in res.records:
-        assert 0 < record["total_tokens"] <= 24 and record["output_text"]
+        assert 0 < record["total_tokens"] <= 16 and record["output_text"]
         assert record["entropy"]["n"] == record["total_tokens"]
     assert {r["mode"]: r["soft_fraction"] > 0 for r in res.rows} == {"discrete": False, "soft": True}
-    assert "<|im_start|>user\nJanet" in (res.cells[0].dir / "prompts.jsonl").read_text()
+    # the prompt the model saw is exactly the one the suite's prompt spec renders
+    from softthink.eval import load_benchmark
+    from softthink.eval.prompts import PromptBuilder, PromptSpec
+
+    seen = {json.loads(line)["prompt"] for line in (res.cells[0].dir / "prompts.jsonl").read_text().splitlines()}
+    builder = PromptBuilder(PromptSpec(), tokenizer)
+    assert seen == {builder.text(p.question) for p in load_benchmark("gsm8k", data_dir=data_dir)[:2]}
+    assert all("<|im_start|>user\nJanet" in text or "<|im_start|>user\nA robe" in text for text in seen)

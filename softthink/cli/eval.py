@@ -11,7 +11,8 @@ examples:
   softthink eval eval/suites/smollm2_gsm8k50.yaml --limit 5 --set decode_overrides.max_new_tokens=64
   softthink eval run eval/suites/smollm2_gsm8k50.yaml --set samples=4 --set 'seeds=[0,1]'
   softthink eval validate eval/suites/*.yaml
-  accelerate launch --num_processes 2 -m softthink.cli.main eval run SUITE.yaml   # data parallel
+  accelerate launch --num_processes 4 -m softthink.cli.main eval run SUITE.yaml   # data parallel, GPUs
+  torchrun --nproc_per_node 2 -m softthink.cli.main eval run SUITE.yaml           # data parallel, CPU
 """
 from __future__ import annotations
 
@@ -87,6 +88,8 @@ def _run(args: argparse.Namespace) -> int:
     suite = load_suite(args.suite, overrides)  # validate (and show) before any model loads
     print(yaml.safe_dump({"suite": suite.to_dict()}, sort_keys=False, width=120).rstrip())
     results = run_suite(args.suite, progress=not args.no_progress, **overrides)
+    if not results.is_main:  # data parallel: the main process reports
+        return 0
     print()
     print(markdown_table(results.rows))
     print(f"\nreport: {results.output_dir / 'report.md'}")

@@ -9,8 +9,9 @@ The plan is fixed by (problems, samples, batch_size), so a resumed run redoes a 
 The decoder draws one RNG stream per batch, so with ``batch_size > 1`` a sample also depends on its batch
 neighbours; ``batch_size: 1`` makes each sample a function of (problem, sample index, seed) alone.
 
-Data parallel: under ``accelerate launch`` each process takes every ``num_processes``-th batch of the plan and
-appends to its own shard; the main process merges the shards and writes the report.
+Data parallel: under ``accelerate launch`` (GPUs) or ``torchrun`` (CPU) each process takes every
+``num_processes``-th batch of the plan and appends to its own shard; the main process merges the shards and writes
+the report.
 """
 from __future__ import annotations
 
@@ -62,6 +63,8 @@ class EvalResults:
     comparisons: list[dict[str, Any]] = field(default_factory=list)
     rows: list[dict[str, Any]] = field(default_factory=list)
     """One summary row per (model, mode, benchmark), seeds pooled: the report's table."""
+    is_main: bool = True
+    """False in the non-main processes of a data-parallel run (their records are merged by the main one)."""
 
     @property
     def records(self) -> list[dict[str, Any]]:
@@ -171,6 +174,16 @@ def make_record(cell: Cell, item: WorkItem, gen: Any, grader: GraderConfig, prom
 # ----------------------------------------------------------------------------------------------------------------
 # The runner
 
+def _partial_state():
+    """accelerate's process state. Without an accelerator, ``cpu=True`` is what makes a multi-process launch
+    (``torchrun`` / ``accelerate launch --multi_gpu``-style env vars) a MULTI_CPU run instead of N copies of rank 0."""
+    import torch
+    from accelerate import PartialState
+
+    accelerator = torch.accelerator.is_available() if hasattr(torch, "accelerator") else torch.cuda.is_available()
+    return PartialState(cpu=not accelerator)
+
+
 class Runner:
     """Runs a `Suite`. ``generate_fn``/``load_model_fn`` default to `softthink.generate`/`softthink.load_model`
     and can be replaced (tests use a fake generate)."""
@@ -184,9 +197,7 @@ class Runner:
         self.progress = progress
         self._state = None
         if num_processes is None:
-            from accelerate import PartialState
-
-            self._state = PartialState()
+            self._state = _partial_state()
             num_processes, process_index = self._state.num_processes, self._state.process_index
         self.num_processes, self.process_index = num_processes, process_index or 0
         self.output_dir = suite.resolved_output_dir()
@@ -388,7 +399,7 @@ def run(suite_or_path: Suite | str | Path, *, generate_fn: GenerateFn | None = N
     runner = Runner(suite, generate_fn=generate_fn, load_model_fn=load_model_fn, num_processes=num_processes,
                     process_index=process_index, progress=progress)
     cells = runner.run()
-    results = EvalResults(suite, runner.output_dir, cells)
+    results = EvalResults(suite, runner.output_dir, cells, is_main=runner.is_main)
     results.rows = build_rows(results)
     results.comparisons = compare_cells(results)
     if write_report and runner.is_main:

@@ -29,6 +29,18 @@ def test_notebooks_exist():
                          "03_rl_entropy_dynamics.ipynb"], names
 
 
+MAX_NOTEBOOK_BYTES = 1_500_000
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_committed_notebook_is_executed_and_small(path):
+    """The committed copy carries its figures (readable on GitHub without running it) and stays small."""
+    assert path.stat().st_size < MAX_NOTEBOOK_BYTES, f"{path.name}: {path.stat().st_size} bytes"
+    nb = nbformat.read(path, as_version=4)
+    assert _errors(nb) == []
+    assert _images(nb) >= 1, f"{path.name} is committed without its figures: execute it before committing"
+
+
 @pytest.fixture(scope="module")
 def kernel_path(tmp_path_factory) -> Path:
     """A Jupyter data dir holding one kernelspec that runs ipykernel with this very interpreter."""

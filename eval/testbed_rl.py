@@ -27,8 +27,19 @@ from pathlib import Path
 RECIPES = ("full", "forking", "clip_cov", "kl_cov")
 MODES = ("discrete", "soft", "gated")
 BIN = 10  # rollout steps per point in the binned law fit
+WINDOW = 25  # steps averaged for the "first -> last" columns
+READING_MARK = "<!-- results -->"  # in --notes-file: what follows goes to the report's "What happened" section
 REPO = Path(__file__).resolve().parents[1]
 RESULTS_MD = REPO / "eval" / "results" / "testbed_rl.md"  # figures and summary.json go to eval/results/testbed_rl/
+
+
+def pin_difficulty(name: str) -> None:
+    """Serve testbed problems of this difficulty to the RL data and the eval harness (both read
+    `softthink.testbed.tasks.DEFAULT_DIFFICULTY` when they load problems)."""
+    from softthink.testbed import tasks
+
+    tasks.resolve_difficulty(name)  # raises on an unknown name
+    tasks.DEFAULT_DIFFICULTY = name
 
 
 def stage_train(out: Path, model: str, overrides: dict) -> None:
@@ -48,7 +59,8 @@ def stage_train(out: Path, model: str, overrides: dict) -> None:
               flush=True)
 
 
-def suite_dict(out: Path, model: str, problems: int, samples: int, max_new_tokens: int, batch_size: int) -> dict:
+def suite_dict(out: Path, model: str, problems: int, samples: int, max_new_tokens: int, batch_size: int,
+               difficulty: str) -> dict:
     models = [{"label": "base", "path": model}]
     models += [{"label": recipe, "path": str(out / recipe)} for recipe in RECIPES]
     return {
@@ -56,14 +68,17 @@ def suite_dict(out: Path, model: str, problems: int, samples: int, max_new_token
         "description": "Testbed base model and its four RL policies (equal compute) x discrete/soft/gated.",
         "models": models, "decode": list(MODES), "benchmarks": [{"name": "testbed", "limit": problems}],
         "samples": samples, "seeds": [0], "batch_size": batch_size,
-        "decode_overrides": {"max_new_tokens": max_new_tokens}, "output_dir": str(out / "eval"),
+        "decode_overrides": {"max_new_tokens": max_new_tokens}, "output_dir": str(out / f"eval_{difficulty}"),
     }
 
 
-def stage_eval(out: Path, model: str, problems: int, samples: int, max_new_tokens: int, batch_size: int):
+def stage_eval(out: Path, model: str, problems: int, samples: int, max_new_tokens: int, batch_size: int,
+               difficulty: str):
     from softthink.eval import Suite, run
 
-    suite = Suite.from_dict(suite_dict(out, model, problems, samples, max_new_tokens, batch_size), source=__file__)
+    pin_difficulty(difficulty)
+    suite = Suite.from_dict(suite_dict(out, model, problems, samples, max_new_tokens, batch_size, difficulty),
+                            source=__file__)
     results = run(suite)
     if results.errors:
         raise SystemExit("eval cells failed:\n" + "\n".join(results.errors))
@@ -116,8 +131,10 @@ def dynamics_section(out: Path, fig_dir: Path, extra: dict[str, Path]) -> tuple[
         pooled[bin_size] = _try(fit_entropy_law, h_all, r_all)
     binned = {recipe: _try(fit_dynamics, rows, BIN) for recipe, rows in runs.items()}
 
-    k = 5  # first / last k steps
-    lines += ["| recipe | steps | wall time (min) | reward first→last 5 steps | entropy all first→last | "
+    k = WINDOW
+    lines += [f"Means over the first and the last {k} steps (a step's reward is that of the 32 rollouts it trained "
+              "on, so single steps are noisy).", "",
+              f"| recipe | steps | wall time (min) | reward first→last {k} steps | entropy all first→last | "
               "forking first→last | execution first→last | frac > 0.672 first→last | recipe counter (mean) |",
               "|---|---|---|---|---|---|---|---|---|"]
     for recipe, rows in runs.items():
@@ -146,8 +163,8 @@ def dynamics_section(out: Path, fig_dir: Path, extra: dict[str, Path]) -> tuple[
     return lines, summary
 
 
-def eval_section(out: Path, fig_dir: Path) -> tuple[list[str], list[dict]]:
-    summary = json.loads((out / "eval" / "summary.json").read_text())
+def eval_section(eval_dir: Path, fig_dir: Path, tag: str) -> tuple[list[str], list[dict]]:
+    summary = json.loads((eval_dir / "summary.json").read_text())
     rows = summary["rows"]
     lines = ["| policy | mode | accuracy | 95% CI | samples | mean tokens (think / answer / total) | "
              "mean entropy | no-answer rate |", "|---|---|---|---|---|---|---|---|"]
@@ -165,16 +182,24 @@ def eval_section(out: Path, fig_dir: Path) -> tuple[list[str], list[dict]]:
         for c in comparisons:
             lines.append(f"| {c['mode']} | {c['b']} | " + " | ".join(_fmt(c.get(k)) for k in keys) + " |")
     for name in ("report.md", "accuracy_vs_tokens.png", "results.csv"):
-        if (out / "eval" / name).exists():
-            shutil.copy(out / "eval" / name, fig_dir / f"eval_{name}")
+        if (eval_dir / name).exists():
+            shutil.copy(eval_dir / name, fig_dir / f"eval_{tag}_{name}")
+    lines += ["", f"![accuracy vs tokens, {tag}]({fig_dir.name}/eval_{tag}_accuracy_vs_tokens.png)"]
     return lines, rows
 
 
-def stage_report(out: Path, report: Path, command: str, notes: str, extra: dict[str, Path]) -> Path:
+def stage_report(out: Path, report: Path, command: str, notes: str, extra: dict[str, Path],
+                 eval_difficulties: list[str], train_difficulty: str) -> Path:
+    notes, _, reading = notes.partition(READING_MARK)
+    notes, reading = notes.strip(), reading.strip()
     fig_dir = report.with_suffix("")
     fig_dir.mkdir(parents=True, exist_ok=True)
     dyn_lines, dyn_summary = dynamics_section(out, fig_dir, extra)
-    eval_lines, eval_rows = eval_section(out, fig_dir)
+    eval_lines, eval_rows = [], {}
+    for difficulty in eval_difficulties:
+        lines, rows = eval_section(out / f"eval_{difficulty}", fig_dir, difficulty)
+        eval_lines += [f"### Testbed test split, difficulty '{difficulty}'", "", *lines, ""]
+        eval_rows[difficulty] = rows
     provenance = json.loads((out / "full" / "softthink_rl.json").read_text())
     config, config_model = provenance["config"], provenance["run"]["model"]
     budget = {k: config.get(k) for k in ("max_steps", "per_device_train_batch_size", "gradient_accumulation_steps",
@@ -185,7 +210,8 @@ def stage_report(out: Path, report: Path, command: str, notes: str, extra: dict[
           "Generated by `eval/testbed_rl.py`; every number below was produced by the command at the end.", "",
           "## Setup", "",
           f"Base policy: `{config_model}` ('testbed' = the shipped testbed model). RL data: "
-          "testbed train split; reward = `softthink.eval.grade` correctness (1/0). One shared budget for all four "
+          f"testbed train split at difficulty '{train_difficulty}'; reward = `softthink.eval.grade` correctness (1/0). "
+          "One shared budget for all four "
           "recipes (configs/rl/_testbed.yaml and the overrides below):", "",
           "```json", json.dumps(budget, indent=2), "```", "",
           notes, "",
@@ -194,8 +220,8 @@ def stage_report(out: Path, report: Path, command: str, notes: str, extra: dict[
           *[f"![{r}]({fig_dir.name}/dynamics_{r}.png)" for r in RECIPES], "",
           *([f"Extra runs ({', '.join(extra)}), not part of the equal-compute comparison:", "",
              f"![extra runs]({fig_dir.name}/dynamics_extra.png)", ""] if extra else []),
-          "## Evaluation: every policy x {discrete, soft, gated}", "", *eval_lines, "",
-          f"![accuracy vs tokens]({fig_dir.name}/eval_accuracy_vs_tokens.png)", "",
+          "## Evaluation: every policy x {discrete, soft, gated}", "", *eval_lines,
+          *(["## What happened", "", reading, ""] if reading else []),
           "## Reproduce", "", "```bash", command, "```", ""]
     report.write_text("\n".join(md))
     (fig_dir / "summary.json").write_text(json.dumps({**dyn_summary, "eval_rows": eval_rows, "budget": budget},
@@ -215,16 +241,30 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--samples", type=int, default=2, help="samples per problem in every eval cell")
     parser.add_argument("--max-new-tokens", type=int, default=160)
     parser.add_argument("--batch-size", type=int, default=16)
-    parser.add_argument("--notes-file", help="markdown file whose text goes into the report's setup section")
+    parser.add_argument("--testbed-difficulty", default=None,
+                        help="pin the testbed task difficulty of the RL data (default: the generator's default)")
+    parser.add_argument("--eval-difficulty", action="append", default=None,
+                        help="testbed difficulty of the eval problems (repeatable; default: the training one)")
+    parser.add_argument("--notes-file", help="markdown for the report's setup section; text after a line "
+                        f"'{READING_MARK}' goes to a closing 'What happened' section")
     parser.add_argument("--extra-run", action="append", default=[], metavar="LABEL=DIR",
                         help="another finished run to show in the dynamics table and an extra figure")
     args = parser.parse_args(argv)
     out = Path(args.out)
+    from softthink.testbed import tasks
+
+    if args.testbed_difficulty:
+        pin_difficulty(args.testbed_difficulty)
+    train_difficulty = tasks.DEFAULT_DIFFICULTY
+    eval_difficulties = args.eval_difficulty or [train_difficulty]
     overrides = {"max_steps": args.max_steps} if args.max_steps else {}
     if args.stage in ("all", "train"):
         stage_train(out, args.model, overrides)
     if args.stage in ("all", "eval"):
-        stage_eval(out, args.model, args.problems, args.samples, args.max_new_tokens, args.batch_size)
+        for difficulty in eval_difficulties:
+            stage_eval(out, args.model, args.problems, args.samples, args.max_new_tokens, args.batch_size,
+                       difficulty)
+        pin_difficulty(train_difficulty)
     if args.stage in ("all", "report"):
         given = argv if argv is not None else sys.argv[1:]
         kept, skip = [], False
@@ -236,7 +276,7 @@ def main(argv: list[str] | None = None) -> int:
         command = "python eval/testbed_rl.py " + " ".join(kept)
         notes = Path(args.notes_file).read_text() if args.notes_file else ""
         extra = {item.split("=", 1)[0]: Path(item.split("=", 1)[1]) for item in args.extra_run}
-        print(stage_report(out, Path(args.report), command, notes, extra))
+        print(stage_report(out, Path(args.report), command, notes, extra, eval_difficulties, train_difficulty))
     return 0
 
 

@@ -11,6 +11,7 @@ examples:
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 HELP = "compare decode modes on the embedded testbed model (offline, about a minute)"
@@ -20,9 +21,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", default="testbed", help="model to evaluate (default: the embedded testbed model)")
     parser.add_argument("--modes", nargs="+", default=["discrete", "soft", "gated"],
                         help="decode presets to compare (configs/decode/*.yaml)")
-    parser.add_argument("--problems", type=int, default=60, help="held-out testbed problems")
+    parser.add_argument("--problems", type=int, default=40, help="held-out testbed problems")
     parser.add_argument("--samples", type=int, default=1, help="samples per problem, equal for every mode")
     parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--max-new-tokens", type=int, default=224,
+                        help="token budget (testbed solutions: median 54, max 194 tokens; context 384)")
     parser.add_argument("--out", default="softthink-demo", help="output directory (report.md, results.csv, plot)")
 
 
@@ -35,10 +38,12 @@ def build_suite(args: argparse.Namespace):
         "description": "softthink demo: decode modes on the testbed model",
         "models": [{"label": Path(args.model).stem if args.model != "testbed" else "testbed", "path": args.model}],
         "decode": list(args.modes),
-        "benchmarks": [{"name": "testbed", "limit": args.problems}],
+        # The testbed model was trained on the bare question in its chat template (no instruction text).
+        "benchmarks": [{"name": "testbed", "limit": args.problems, "prompt": {"style": "chat", "template": "{question}"}}],
         "samples": args.samples,
         "batch_size": args.batch_size,
         "seeds": [0],
+        "decode_overrides": {"max_new_tokens": args.max_new_tokens},
         "output_dir": str(Path(args.out).resolve()),
     }, source="softthink demo")
 
@@ -54,4 +59,7 @@ def run(args: argparse.Namespace) -> int:
     print()
     print(markdown_table(results.rows))
     print(f"\nreport, CSV and plot in {results.output_dir}")
-    return 0
+    errors = [c for c in results.cells if c.error]
+    for cell in errors:
+        print(f"error in {cell.cell}: {cell.error}", file=sys.stderr)
+    return 1 if errors else 0

@@ -27,16 +27,13 @@ def truncate_sorted(probs: torch.Tensor, *, top_k: int = 0, top_p: float = 1.0, 
         0 for tokens that a filter dropped. The top-1 token is always kept. The input is not modified.
     """
     vocab = probs.shape[-1]
-    width = vocab
-    for bound in (top_k or None, max_keep):
-        if bound is not None:
-            width = min(width, bound)
-    values, ids = probs.topk(width, dim=-1, sorted=True)
-    # Mass of the top-k set, so that top-p is measured on the top-k renormalised distribution.
-    if top_k and top_k < vocab:
-        topk_mass = values.sum(-1, keepdim=True) if width == top_k else probs.topk(top_k, dim=-1).values.sum(-1, keepdim=True)
-    else:
-        topk_mass = probs.sum(-1, keepdim=True)
+    top_k = min(top_k, vocab) if top_k else 0
+    width = min(vocab, max_keep or vocab, top_k or vocab)
+    # One sorted topk serves both the kept prefix and the top-k mass (top-p is measured on the top-k
+    # renormalised distribution).
+    values, ids = probs.topk(max(width, top_k), dim=-1, sorted=True)
+    topk_mass = (values if top_k else probs).sum(-1, keepdim=True)
+    values, ids = values[:, :width], ids[:, :width]
     renormalised = values / topk_mass
     keep = torch.ones_like(values, dtype=torch.bool)
     if top_p < 1.0:

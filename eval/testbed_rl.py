@@ -105,6 +105,17 @@ def _try(fit, *args):
         return None
 
 
+def _zero_std_fraction(run_dir: Path) -> float | None:
+    """Mean fraction of prompt groups whose 8 rewards were all equal (no advantage, no gradient), from trl's log
+    history in the run's last checkpoint."""
+    states = sorted(run_dir.glob("checkpoint-*/trainer_state.json"), key=lambda p: int(p.parent.name.split("-")[1]))
+    if not states:
+        return None
+    values = [h["frac_reward_zero_std"] for h in json.loads(states[-1].read_text())["log_history"]
+              if "frac_reward_zero_std" in h]
+    return sum(values) / len(values) if values else None
+
+
 def dynamics_section(out: Path, fig_dir: Path, extra: dict[str, Path]) -> tuple[list[str], dict]:
     from softthink.rl.dynamics import fit_dynamics, fit_entropy_law, law_points, read_dynamics
     from softthink.rl.plots import plot_dynamics
@@ -135,8 +146,9 @@ def dynamics_section(out: Path, fig_dir: Path, extra: dict[str, Path]) -> tuple[
     lines += [f"Means over the first and the last {k} steps (a step's reward is that of the 32 rollouts it trained "
               "on, so single steps are noisy).", "",
               f"| recipe | steps | wall time (min) | reward first→last {k} steps | entropy all first→last | "
-              "forking first→last | execution first→last | frac > 0.672 first→last | recipe counter (mean) |",
-              "|---|---|---|---|---|---|---|---|---|"]
+              "forking first→last | execution first→last | frac > 0.672 first→last | recipe counter (mean) | "
+              "groups with zero reward variance |",
+              "|---|---|---|---|---|---|---|---|---|---|"]
     for recipe, rows in runs.items():
         timing_path = dirs[recipe] / "timing.json"
         timing = json.loads(timing_path.read_text()) if timing_path.exists() else {"seconds": float("nan")}
@@ -146,7 +158,7 @@ def dynamics_section(out: Path, fig_dir: Path, extra: dict[str, Path]) -> tuple[
         pair = lambda key: f"{_fmt(_mean(rows, key, slice(0, k)))} → {_fmt(_mean(rows, key, slice(-k, None)))}"
         lines.append(f"| {recipe} | {len(rows)} | {timing['seconds'] / 60:.1f} | {pair('reward')} | "
                      f"{pair('entropy_all')} | {pair('entropy_forking')} | {pair('entropy_execution')} | "
-                     f"{pair('frac_above')} | {counter_text} |")
+                     f"{pair('frac_above')} | {counter_text} | {_fmt(_zero_std_fraction(dirs[recipe]))} |")
     lines += ["", "Entropy-performance law R = -a·exp(H) + b, fitted on the steps that generated rollouts "
               "(R = their mean reward over 32 completions, H = mean token entropy of the policy on them). "
               f"'binned' averages {BIN} consecutive rollouts per point to reduce the reward's sampling noise:", "",

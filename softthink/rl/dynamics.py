@@ -4,7 +4,8 @@ Each row holds ``step``, ``reward`` and ``accuracy`` (of the rollouts this step 
 (True on the step that generated them; trl reuses one generation batch for ``steps_per_generation /
 gradient_accumulation_steps`` optimizer steps), the mean entropy (nats) of ``entropy_all`` completion tokens,
 ``entropy_forking`` (top ``forking_quantile`` of the step's tokens), ``entropy_execution`` (the rest),
-``frac_above`` (fraction above ``entropy_log_threshold``, 0.672 nats by default) and recipe counters.
+``frac_above`` (fraction above ``entropy_log_threshold``, 0.672 nats by default), ``frac_reward_zero_std``
+(prompt groups whose rewards were all equal, hence no gradient) and recipe counters.
 
 `fit_entropy_law` fits R = -a * exp(H) + b (Cui et al., 2025) by least squares; it is linear in (a, b).
 """
@@ -30,6 +31,7 @@ _FROM_LOGS = {
     "forking_threshold": "entropy/forking_threshold",
     "loss": "loss",
     "completion_length": "completions/mean_length",
+    "frac_reward_zero_std": "frac_reward_zero_std",
     "clip_cov_detached_fraction": "clip_cov/detached_fraction",
     "kl_cov_penalised_fraction": "kl_cov/penalised_fraction",
     "kl_cov_penalty": "kl_cov/penalty",
@@ -37,7 +39,7 @@ _FROM_LOGS = {
 DYNAMICS_FIELDS = ("step", "fresh_rollouts", *_FROM_LOGS)
 """Keys of every dynamics row (recipe counters are None for the recipes that do not have them)."""
 
-_CARRIED = ("reward", "accuracy", "completion_length")  # logged by trl only on steps that generate
+_CARRIED = ("reward", "accuracy", "completion_length", "frac_reward_zero_std")  # logged by trl only on steps that generate
 
 
 class EntropyDynamicsCallback(TrainerCallback):

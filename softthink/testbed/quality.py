@@ -268,6 +268,14 @@ def write_report(results: dict, out_dir: str | Path, command: str) -> Path:
               "as `[token|H]`)", ""]
     for ex in results["examples"]:
         lines += [f"`{ex['question']}`", "", "```", _marked(ex, e["top5_threshold"]), "```", ""]
+    log_path = out_dir / "training_log.json"
+    if log_path.is_file():
+        log = json.loads(log_path.read_text())
+        steps = log["records"][-1]["step"] if log["records"] else 0
+        lines += ["## Training", "",
+                  f"`python -m softthink.testbed.train` with `train_config.json`: {steps} steps, "
+                  f"{log.get('cpu_s', float('nan')) / 60:.1f} CPU-minutes ({log['elapsed_s'] / 60:.1f} min wall clock "
+                  f"on the machine it ran on), final validation loss {log['evals'][-1]['val_loss']:.3f}.", ""]
     lines += ["## Requirements", ""] + [f"- [{'x' if ok else ' '}] {name}" for name, ok in checks]
     lines += ["", "![quality](quality.png)", ""]
     path = out_dir / "QUALITY.md"

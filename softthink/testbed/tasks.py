@@ -90,7 +90,7 @@ DIFFICULTIES: dict[str, Difficulty] = {
     "hard": Difficulty(search_max_x=24, search_max_coef=15, search_max_const=50, sum_min_terms=4,
                        sum_max_terms=6, sum_max_value=60),
 }
-DEFAULT_DIFFICULTY = "medium"
+DEFAULT_DIFFICULTY = "hard"
 """The difficulty the shipped testbed model was trained at, and that ``load_problems`` serves."""
 
 

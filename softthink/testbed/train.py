@@ -11,7 +11,7 @@ and ``training_log.json``. ``train_state.pt`` (weights + optimizer, for resuming
 
 Examples::
 
-    python -m softthink.testbed.train                          # the shipped model (~15 min on 2 cores)
+    python -m softthink.testbed.train                          # the shipped model: 800 steps, ~19 CPU-minutes
     python -m softthink.testbed.train --out runs/tb --minutes 5  # stop after 5 minutes; rerun to resume
     python -m softthink.testbed.train --out runs/tb --set max_steps=200 --set hidden_size=128
 """
@@ -50,7 +50,7 @@ class TrainConfig:
     num_attention_heads: int = 4
     max_position_embeddings: int = 384  # tokens; prompt + completion of the longest problem is ~250
     # optimisation
-    max_steps: int = 2000
+    max_steps: int = 700
     batch_size: int = 64  # sequences per step
     micro_batches: int = 2  # the batch is sorted by length and split, so short rows are not padded to long ones
     learning_rate: float = 2e-3

@@ -20,5 +20,5 @@ def default_model_path() -> Path:
         raise SoftthinkDataError(
             f"the shipped testbed model is incomplete: {', '.join(missing)} missing in {CHECKPOINT_DIR}. "
             "Reinstall softthink (the checkpoint ships as package data), or rebuild it with "
-            "`python -m softthink.testbed.train` (800 steps, about 19 CPU-minutes).")
+            "`python -m softthink.testbed.train` (700 steps, about 17 CPU-minutes).")
     return CHECKPOINT_DIR

@@ -11,7 +11,7 @@ and ``training_log.json``. ``train_state.pt`` (weights + optimizer, for resuming
 
 Examples::
 
-    python -m softthink.testbed.train                          # the shipped model: 800 steps, ~19 CPU-minutes
+    python -m softthink.testbed.train                          # the shipped model: 700 steps, ~17 CPU-minutes
     python -m softthink.testbed.train --out runs/tb --minutes 5  # stop after 5 minutes; rerun to resume
     python -m softthink.testbed.train --out runs/tb --set max_steps=200 --set hidden_size=128
 """

@@ -92,8 +92,6 @@ class DecodeRule:
     """Mode-specific config fields this rule reads (others set to non-defaults trigger a no-effect warning)."""
     needs_thinking: ClassVar[bool] = False
     """True for rules that only make sense during a thinking phase (every soft mode)."""
-    max_width: int = 1
-    """Largest ``K`` of the steps this rule returns (the trace buffers are that wide)."""
 
     def __init__(self, config: "DecodeConfig", sampling: "SamplingParams"):
         self.config = config

@@ -17,7 +17,6 @@ class EntropyGated(DecodeRule):
         super().__init__(config, sampling)
         self.inner = SoftThinking(config, sampling)
         self.fallback = Discrete(config, sampling)
-        self.max_width = self.inner.max_width
 
     @classmethod
     def validate_config(cls, config) -> None:

@@ -34,10 +34,6 @@ class MixtureOfInputs(DecodeRule):
     uses = ("max_topk", "moi_beta")
     needs_thinking = True
 
-    def __init__(self, config, sampling):
-        super().__init__(config, sampling)
-        self.max_width = config.max_topk
-
     def step(self, inputs: StepInput) -> Step:
         s = self.sampling
         ids, kept = truncate_sorted(inputs.probs, top_k=s.top_k, top_p=s.top_p, min_p=s.min_p,

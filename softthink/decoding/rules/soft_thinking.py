@@ -15,10 +15,6 @@ class SoftThinking(DecodeRule):
     uses = ("max_topk", "noise", "gumbel_tau", "dirichlet_alpha")
     needs_thinking = True
 
-    def __init__(self, config, sampling):
-        super().__init__(config, sampling)
-        self.max_width = config.max_topk
-
     def step(self, inputs: StepInput) -> Step:
         s, c = self.sampling, self.config
         ids, weights = truncate_sorted(inputs.probs, top_k=s.top_k, top_p=s.top_p, min_p=s.min_p, max_keep=c.max_topk)

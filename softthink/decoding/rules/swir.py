@@ -44,7 +44,6 @@ class SwitchingReasoning(DecodeRule):
         super().__init__(config, sampling)
         self.soft_rule = SoftThinking(config, sampling)
         self.discrete_rule = Discrete(config, sampling)
-        self.max_width = self.soft_rule.max_width
 
     def init_state(self, batch_size: int, device: torch.device) -> dict[str, torch.Tensor]:
         return {"soft": torch.ones(batch_size, dtype=torch.bool, device=device),

@@ -157,8 +157,9 @@ class DecodeConfig:
                 param="max_think_tokens", value=self.max_think_tokens)
         from softthink.decoding.rules import rule_class
 
-        rule_class(self.mode).validate_config(self)
-        unused = rule_class(self.mode).mode_fields_unused(self)
+        rule = rule_class(self.mode)
+        rule.validate_config(self)
+        unused = rule.mode_fields_unused(self)
         if unused:
             warnings.warn(f"decode: {', '.join(unused)} {'has' if len(unused) == 1 else 'have'} no effect in mode "
                           f"{self.mode!r}; remove {'it' if len(unused) == 1 else 'them'} or pick a mode that uses "

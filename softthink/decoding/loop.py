@@ -71,7 +71,7 @@ def decode(model, tokenizer, batch: EncodedBatch, config: DecodeConfig, marker: 
     device = batch.input_ids.device
     think_rule: DecodeRule = rule_class(config.mode)(config, config.think_sampling())
     answer_rule = Discrete(config, config.answer_sampling())
-    think_temperature, answer_temperature = config.temperature, config.answer_sampling().temperature
+    think_temperature, answer_temperature = think_rule.sampling.temperature, answer_rule.sampling.temperature
     marker_matcher = MarkerMatcher(marker, tokenizer) if marker else None
     stop_matcher = StopStringMatcher(config.stop_strings, tokenizer)
     embed = model.get_input_embeddings()

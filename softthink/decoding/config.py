@@ -17,6 +17,7 @@ from typing import Any
 import yaml
 
 from softthink.errors import SoftthinkConfigError, unknown_name_message
+from softthink.resources import bundled_config_dir
 
 NOISE_KINDS = ("none", "gumbel", "dirichlet")
 
@@ -227,11 +228,12 @@ def _check_keys(values: dict[str, Any], source: str | None) -> None:
 
 # --- presets --------------------------------------------------------------------------------------------------
 def preset_dirs() -> list[Path]:
-    """Where named presets are looked up: $SOFTTHINK_CONFIG_DIR/decode, then the source tree's configs/decode."""
+    """Where named presets are looked up: $SOFTTHINK_CONFIG_DIR/decode, then the bundled configs/decode (source
+    tree or installed package, `softthink.resources.bundled_config_dir`)."""
     dirs = []
     if os.environ.get("SOFTTHINK_CONFIG_DIR"):
         dirs.append(Path(os.environ["SOFTTHINK_CONFIG_DIR"]) / "decode")
-    dirs.append(Path(__file__).resolve().parents[2] / "configs" / "decode")
+    dirs.append(bundled_config_dir("decode"))
     return dirs
 
 

@@ -16,9 +16,11 @@ from typing import Any
 import yaml
 
 from softthink.errors import SoftthinkConfigError, unknown_name_message
+from softthink.resources import bundled_config_dir
 
-RECIPE_DIR = Path(os.environ.get("SOFTTHINK_RL_RECIPES", Path(__file__).resolve().parents[2] / "configs" / "rl"))
-"""Where named recipes live (``$SOFTTHINK_RL_RECIPES`` overrides it)."""
+RECIPE_DIR = Path(os.environ.get("SOFTTHINK_RL_RECIPES") or bundled_config_dir("rl"))
+"""Where named recipes live: ``$SOFTTHINK_RL_RECIPES``, else the bundled configs/rl (source tree or installed
+package)."""
 
 RUN_KEYS = {
     "model": "model path or Hub id; 'testbed' = the softthink testbed checkpoint; 'tiny:<arch>' = random tiny model",

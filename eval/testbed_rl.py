@@ -127,6 +127,8 @@ def dynamics_section(out: Path, fig_dir: Path, extra: dict[str, Path]) -> tuple[
     for recipe in RECIPES:
         plot_dynamics({recipe: runs[recipe]}, fig_dir / f"dynamics_{recipe}.png",
                       laws={recipe: laws[recipe]} if laws[recipe] else None)
+        # the per-step log itself, for notebooks/03 and anyone re-plotting without the run folder
+        shutil.copy(dirs[recipe] / "dynamics.jsonl", fig_dir / f"dynamics_{recipe}.jsonl")
     main_runs = {r: runs[r] for r in RECIPES}
     plot_dynamics(main_runs, fig_dir / "dynamics_all.png", laws={k: laws[k] for k in RECIPES if laws[k]})
     if extra:

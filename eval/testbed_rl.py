@@ -14,6 +14,13 @@ Reproduce (from the repository root):
 
     python eval/testbed_rl.py --out runs/testbed_rl              # all stages
     python eval/testbed_rl.py --out runs/testbed_rl --stage report
+
+    # the training stage split over two processes (one core each), then eval + report:
+    python eval/testbed_rl.py --out runs/testbed_rl --stage train --recipe full --recipe forking --threads 1 &
+    python eval/testbed_rl.py --out runs/testbed_rl --stage train --recipe clip_cov --recipe kl_cov --threads 1
+    wait
+    python eval/testbed_rl.py --out runs/testbed_rl --stage eval
+    python eval/testbed_rl.py --out runs/testbed_rl --stage report
 """
 from __future__ import annotations
 
@@ -28,6 +35,7 @@ RECIPES = ("full", "forking", "clip_cov", "kl_cov")
 MODES = ("discrete", "soft", "gated")
 BIN = 10  # rollout steps per point in the binned law fit
 WINDOW = 25  # steps averaged for the "first -> last" columns
+PER_PROCESS_FLAGS = ("--stage", "--recipe", "--threads")  # left out of the report's reproduce command
 READING_MARK = "<!-- results -->"  # in --notes-file: what follows goes to the report's "What happened" section
 REPO = Path(__file__).resolve().parents[1]
 RESULTS_MD = REPO / "eval" / "results" / "testbed_rl.md"  # figures and summary.json go to eval/results/testbed_rl/
@@ -42,10 +50,10 @@ def pin_difficulty(name: str) -> None:
     tasks.DEFAULT_DIFFICULTY = name
 
 
-def stage_train(out: Path, model: str, overrides: dict) -> None:
+def stage_train(out: Path, model: str, overrides: dict, recipes: tuple[str, ...] = RECIPES) -> None:
     from softthink.rl import train
 
-    for recipe in RECIPES:
+    for recipe in recipes:
         run_dir = out / recipe
         timing_path = run_dir / "timing.json"
         timing = json.loads(timing_path.read_text()) if timing_path.exists() else {"seconds": 0.0, "sessions": 0}
@@ -251,6 +259,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--report", default=str(RESULTS_MD), help="where to write the markdown report "
                         "(figures go to the same path without .md)")
     parser.add_argument("--max-steps", type=int, default=None, help="override the recipes' max_steps (all four)")
+    parser.add_argument("--recipe", action="append", choices=RECIPES, default=None,
+                        help="train only this recipe (repeatable; default: all four). Lets two processes share "
+                        "the training stage; eval and report need all four")
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads of this process")
     parser.add_argument("--problems", type=int, default=200, help="testbed test problems in the eval")
     parser.add_argument("--samples", type=int, default=2, help="samples per problem in every eval cell")
     parser.add_argument("--max-new-tokens", type=int, default=160)
@@ -265,6 +277,10 @@ def main(argv: list[str] | None = None) -> int:
                         help="another finished run to show in the dynamics table and an extra figure")
     args = parser.parse_args(argv)
     out = Path(args.out)
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
     from softthink.testbed import tasks
 
     if args.testbed_difficulty:
@@ -273,7 +289,7 @@ def main(argv: list[str] | None = None) -> int:
     eval_difficulties = args.eval_difficulty or [train_difficulty]
     overrides = {"max_steps": args.max_steps} if args.max_steps else {}
     if args.stage in ("all", "train"):
-        stage_train(out, args.model, overrides)
+        stage_train(out, args.model, overrides, tuple(args.recipe or RECIPES))
     if args.stage in ("all", "eval"):
         for difficulty in eval_difficulties:
             stage_eval(out, args.model, args.problems, args.samples, args.max_new_tokens, args.batch_size,
@@ -282,9 +298,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.stage in ("all", "report"):
         given = argv if argv is not None else sys.argv[1:]
         kept, skip = [], False
-        for item in given:  # the reproduce command runs every stage
-            if skip or item == "--stage" or item.startswith("--stage="):
-                skip = item == "--stage"
+        for item in given:  # the reproduce command runs every stage and every recipe
+            if skip or item in PER_PROCESS_FLAGS or item.split("=")[0] in PER_PROCESS_FLAGS:
+                skip = item in PER_PROCESS_FLAGS
                 continue
             kept.append(item)
         command = "python eval/testbed_rl.py " + " ".join(kept)

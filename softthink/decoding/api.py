@@ -17,7 +17,8 @@ from softthink.models import check_model, context_length, load_model
 
 
 def generate(model, prompt: PromptLike | Sequence[PromptLike], tokenizer=None, mode: str | None = None,
-             config: DecodeConfig | dict | str | None = None, **overrides: Any) -> Generation | list[Generation]:
+             config: DecodeConfig | dict | str | None = None, *, seeds: Sequence[int] | None = None,
+             **overrides: Any) -> Generation | list[Generation]:
     """Decode ``prompt`` with ``model``; Soft Thinking by default.
 
     Args:
@@ -28,6 +29,10 @@ def generate(model, prompt: PromptLike | Sequence[PromptLike], tokenizer=None, m
         mode: decode mode (``"discrete"``, ``"soft"``, ``"gated"``, ... see `softthink.available_modes`);
             overrides the config's mode.
         config: a `DecodeConfig`, a dict of its fields, or a preset name / YAML path; default ``DecodeConfig()``.
+        seeds: one seed per prompt (a list as long as the batch). Each prompt then draws from its own generator,
+            so its sample depends only on (prompt, seed, config), never on the other prompts of the batch:
+            batched sampling equals one-by-one sampling. Replaces ``config.seed``. Default: one batched RNG
+            seeded by ``config.seed`` (faster; samples depend on the batch's composition).
         **overrides: any `DecodeConfig` field, applied last (``max_new_tokens=128, temperature=0.6``).
 
     Returns:
@@ -39,11 +44,12 @@ def generate(model, prompt: PromptLike | Sequence[PromptLike], tokenizer=None, m
     marker = resolve_think_marker(cfg.think_end, tokenizer, required_by=cfg.mode if rule.needs_thinking else None,
                                   needs_injection=cfg.max_think_tokens is not None or cfg.cold_stop_entropy is not None)
     prompts, batched = split_batch(prompt)
+    prompt_seeds = _check_seeds(seeds, len(prompts))
     device = model.get_input_embeddings().weight.device
     batch = encode_prompts(prompts, tokenizer, cfg.chat_template, _pad_token_id(tokenizer, model), device)
     _check_context(model, batch, cfg)
-    with torch.no_grad(), _seeded(cfg.seed, device):
-        result = decode(model, tokenizer, batch, cfg, marker, eos_token_ids(model, tokenizer))
+    with torch.no_grad(), _seeded(cfg.seed if prompt_seeds is None else None, device):
+        result = decode(model, tokenizer, batch, cfg, marker, eos_token_ids(model, tokenizer), prompt_seeds)
     generations = _assemble(result, batch, tokenizer, cfg, marker)
     return generations if batched else generations[0]
 
@@ -85,6 +91,21 @@ def _resolve_model(model, tokenizer):
                                   "Or pass the model's path/id as a string to load both.")
     check_model(model)
     return model, tokenizer
+
+
+def _check_seeds(seeds: Sequence[int] | None, n_prompts: int) -> list[int] | None:
+    if seeds is None:
+        return None
+    if isinstance(seeds, (int, str)) or not all(isinstance(s, int) and not isinstance(s, bool) for s in seeds):
+        raise SoftthinkInputError(f"seeds must be a list of ints, one per prompt; got {seeds!r}. For one seed for "
+                                  "the whole call use seed=...")
+    seeds = list(seeds)
+    if len(seeds) != n_prompts:
+        raise SoftthinkInputError(f"seeds has {len(seeds)} entries but there are {n_prompts} prompts; pass one seed "
+                                  "per prompt (a single prompt takes seeds=[s]).")
+    if any(s < 0 for s in seeds):
+        raise SoftthinkInputError(f"seeds must be non-negative ints; got {seeds!r}.")
+    return seeds
 
 
 def _pad_token_id(tokenizer, model) -> int:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import inspect
 from dataclasses import dataclass
+from typing import Sequence
 
 import torch
 from transformers import DynamicCache
@@ -17,6 +18,7 @@ from softthink.analysis.entropy import at_least_float32, probs_and_entropy
 from softthink.decoding.config import DecodeConfig
 from softthink.decoding.markers import ThinkMarker
 from softthink.decoding.prompts import EncodedBatch
+from softthink.decoding.randomness import GLOBAL_RANDOMNESS, PromptGenerators
 from softthink.decoding.rules import DecodeRule, Step, StepInput, merge_steps, rule_class
 from softthink.decoding.rules.discrete import Discrete
 from softthink.decoding.state import ActiveBatch, RowRecord
@@ -66,9 +68,13 @@ class MarkerMatcher:
 
 
 def decode(model, tokenizer, batch: EncodedBatch, config: DecodeConfig, marker: ThinkMarker | None,
-           eos_token_ids: set[int]) -> LoopResult:
-    """Run the decode loop on a left-padded batch. Call inside ``torch.no_grad()`` (``generate`` does)."""
+           eos_token_ids: set[int], prompt_seeds: Sequence[int] | None = None) -> LoopResult:
+    """Run the decode loop on a left-padded batch. Call inside ``torch.no_grad()`` (``generate`` does).
+
+    With ``prompt_seeds`` (one per row) each row draws from its own generator, and both phase rules run on every
+    row at every step, so a row's sequence of draws never depends on the other rows' phases or lengths."""
     device = batch.input_ids.device
+    generators = PromptGenerators(prompt_seeds, device) if prompt_seeds is not None else None
     think_rule: DecodeRule = rule_class(config.mode)(config, config.think_sampling())
     answer_rule = Discrete(config, config.answer_sampling())
     think_temperature, answer_temperature = think_rule.sampling.temperature, answer_rule.sampling.temperature
@@ -95,11 +101,12 @@ def decode(model, tokenizer, batch: EncodedBatch, config: DecodeConfig, marker: 
         # 1. The step's distribution at the phase's temperature, and its entropy.
         temperature = _row_temperatures(thinking, think_temperature, answer_temperature, device)
         log_probs = torch.log_softmax(at_least_float32(logits) / temperature, dim=-1)
-        inputs = StepInput(logits, *probs_and_entropy(log_probs), active.rule_state)
+        random = generators.for_rows(rows) if generators else GLOBAL_RANDOMNESS
+        inputs = StepInput(logits, *probs_and_entropy(log_probs), active.rule_state, random)
         del log_probs
 
         # 2. The phase's rule decides; injected marker tokens override it.
-        step = _decide(think_rule, answer_rule, inputs, thinking)
+        step = _decide(think_rule, answer_rule, inputs, thinking, both=generators is not None)
         forced = [bool(rec.forced) for rec in live]
         if any(forced):
             forced_tokens = torch.tensor([rec.forced[0] if rec.forced else 0 for rec in live], device=device)
@@ -165,11 +172,14 @@ def _row_temperatures(thinking: list[bool], think: float, answer: float, device)
     return torch.tensor([think if th else answer for th in thinking], device=device)[:, None]
 
 
-def _decide(think_rule: DecodeRule, answer_rule: DecodeRule, inputs: StepInput, thinking: list[bool]) -> Step:
-    """Thinking rows follow the mode's rule, answering rows the discrete answer rule."""
-    if all(thinking):
+def _decide(think_rule: DecodeRule, answer_rule: DecodeRule, inputs: StepInput, thinking: list[bool],
+            both: bool = False) -> Step:
+    """Thinking rows follow the mode's rule, answering rows the discrete answer rule. ``both`` runs both rules on
+    every row even when all rows are in one phase (per-prompt seeds: a row's draws must not depend on the other
+    rows' phases)."""
+    if all(thinking) and not both:
         return think_rule.step(inputs)
-    if not any(thinking):
+    if not any(thinking) and not both:
         return answer_rule.step(inputs)
     mask = torch.tensor(thinking, device=inputs.logits.device)
     return merge_steps(mask, think_rule.step(inputs), answer_rule.step(inputs))

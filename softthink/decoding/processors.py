@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import torch
 
+from softthink.decoding.randomness import GLOBAL_RANDOMNESS, Randomness
+
 
 def truncate_sorted(probs: torch.Tensor, *, top_k: int = 0, top_p: float = 1.0, min_p: float = 0.0,
                     max_keep: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
@@ -46,27 +48,28 @@ def truncate_sorted(probs: torch.Tensor, *, top_k: int = 0, top_p: float = 1.0, 
     return ids, weights / weights.sum(-1, keepdim=True)
 
 
-def sample_columns(weights: torch.Tensor) -> torch.Tensor:
-    """Draw one column index per row from ``[batch, K]`` weights (torch's global RNG, seeded by the loop)."""
-    return torch.multinomial(weights, num_samples=1).squeeze(-1)
+def sample_columns(weights: torch.Tensor, random: Randomness = GLOBAL_RANDOMNESS) -> torch.Tensor:
+    """Draw one column index per row from ``[batch, K]`` weights."""
+    return random.multinomial(weights)
 
 
-def gumbel_softmax_weights(weights: torch.Tensor, tau: float) -> torch.Tensor:
+def gumbel_softmax_weights(weights: torch.Tensor, tau: float,
+                           random: Randomness = GLOBAL_RANDOMNESS) -> torch.Tensor:
     """Gumbel-softmax over the kept tokens: ``softmax((log w + g) / tau)``, g ~ Gumbel(0, 1); dropped stay 0."""
-    uniform = torch.rand_like(weights).clamp_(min=1e-20, max=1.0 - 1e-7)
+    uniform = random.uniform_like(weights).clamp_(min=1e-20, max=1.0 - 1e-7)
     gumbel = -torch.log(-torch.log(uniform))
     logits = (weights.log() + gumbel) / tau  # log 0 = -inf keeps dropped tokens at weight 0
     return torch.softmax(logits, dim=-1)
 
 
-def dirichlet_weights(weights: torch.Tensor, alpha: float) -> torch.Tensor:
+def dirichlet_weights(weights: torch.Tensor, alpha: float, random: Randomness = GLOBAL_RANDOMNESS) -> torch.Tensor:
     """Dirichlet resampling of the kept tokens' weights: ``w' ~ Dir(alpha * w)``; dropped tokens stay 0.
 
     Larger ``alpha`` concentrates ``w'`` around ``w`` (its mean); small ``alpha`` gives sparse, noisy mixtures.
     """
     kept = weights > 0
     concentration = torch.where(kept, alpha * weights, torch.ones_like(weights))
-    draws = torch._standard_gamma(concentration) * kept
+    draws = random.standard_gamma(concentration) * kept
     total = draws.sum(-1, keepdim=True)
     # A row whose draws all underflow to 0 keeps its top-1 token: Dir(alpha * w) puts its mass there in that limit.
     fallback = torch.zeros_like(weights)

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, ClassVar
 
 import torch
 
+from softthink.decoding.randomness import GLOBAL_RANDOMNESS, Randomness
 from softthink.errors import SoftthinkConfigError, unknown_name_message
 
 if TYPE_CHECKING:
@@ -31,12 +32,15 @@ class StepInput:
         probs: ``[b, vocab]`` float32 ``softmax(logits / temperature)`` at the phase's temperature.
         entropy: ``[b]`` entropy of ``probs`` in nats.
         state: the rule's per-row state tensors (see `DecodeRule.init_state`); a rule updates it in place.
+        random: where the rule's random draws come from (`softthink.decoding.randomness`); a rule never calls
+            torch's RNG itself, so per-prompt seeds can make each row's draws independent of the batch.
     """
 
     logits: torch.Tensor
     probs: torch.Tensor
     entropy: torch.Tensor
     state: dict[str, torch.Tensor] = field(default_factory=dict)
+    random: Randomness = GLOBAL_RANDOMNESS
 
 
 @dataclass

@@ -21,4 +21,4 @@ class Discrete(DecodeRule):
         if not s.do_sample:
             return inputs.logits.argmax(dim=-1)
         ids, weights = truncate_sorted(inputs.probs, top_k=s.top_k, top_p=s.top_p, min_p=s.min_p)
-        return ids.gather(1, sample_columns(weights)[:, None]).squeeze(1)
+        return ids.gather(1, sample_columns(weights, inputs.random)[:, None]).squeeze(1)

@@ -37,4 +37,4 @@ class ForkingTemperature(DecodeRule):
         s, c = self.sampling, self.config
         probs = forking_probs(inputs.logits, inputs.probs, inputs.entropy, c.fork_threshold, c.fork_temperature)
         ids, weights = truncate_sorted(probs, top_k=s.top_k, top_p=s.top_p, min_p=s.min_p)
-        return Step.discrete(ids.gather(1, sample_columns(weights)[:, None]).squeeze(1))
+        return Step.discrete(ids.gather(1, sample_columns(weights, inputs.random)[:, None]).squeeze(1))

@@ -38,7 +38,7 @@ class MixtureOfInputs(DecodeRule):
         s = self.sampling
         ids, kept = truncate_sorted(inputs.probs, top_k=s.top_k, top_p=s.top_p, min_p=s.min_p,
                                     max_keep=self.config.max_topk)
-        col = sample_columns(kept) if s.do_sample else torch.zeros(kept.shape[0], dtype=torch.long, device=kept.device)
+        col = sample_columns(kept, inputs.random) if s.do_sample else torch.zeros(kept.shape[0], dtype=torch.long, device=kept.device)
         weights = moi_weights(kept, col, self.config.moi_beta)
         visible = ids.gather(1, col[:, None]).squeeze(1)
         return Step(visible, ids, weights, soft=torch.ones_like(visible, dtype=torch.bool))

@@ -19,8 +19,8 @@ class SoftThinking(DecodeRule):
         s, c = self.sampling, self.config
         ids, weights = truncate_sorted(inputs.probs, top_k=s.top_k, top_p=s.top_p, min_p=s.min_p, max_keep=c.max_topk)
         if c.noise == "gumbel":
-            weights = gumbel_softmax_weights(weights, c.gumbel_tau)
+            weights = gumbel_softmax_weights(weights, c.gumbel_tau, inputs.random)
         elif c.noise == "dirichlet":
-            weights = dirichlet_weights(weights, c.dirichlet_alpha)
+            weights = dirichlet_weights(weights, c.dirichlet_alpha, inputs.random)
         visible = ids.gather(1, weights.argmax(dim=-1, keepdim=True)).squeeze(1)
         return Step(visible, ids, weights, soft=weights.new_ones(weights.shape[0], dtype=bool))

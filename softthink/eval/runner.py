@@ -7,7 +7,9 @@ Each model is loaded once. A cell that fails (bad preset, data, model) is report
 Seeding: a batch is decoded with ``seed = derive_seed(cell seed, first (problem, sample index) of the batch)``.
 The plan is fixed by (problems, samples, batch_size), so a resumed run redoes a missing batch with the same seed.
 The decoder draws one RNG stream per batch, so with ``batch_size > 1`` a sample also depends on its batch
-neighbours; ``batch_size: 1`` makes each sample a function of (problem, sample index, seed) alone.
+neighbours; ``batch_size: 1`` or ``seed_per_sample: true`` (each sample decoded with its own
+``derive_seed(cell seed, problem, sample index)`` through ``generate(seeds=...)``) makes each sample a function of
+(problem, sample index, seed) alone.
 
 Data parallel: under ``accelerate launch`` (GPUs) or ``torchrun`` (CPU) each process takes every
 ``num_processes``-th batch of the plan and appends to its own shard; the main process merges the shards and writes
@@ -255,7 +257,9 @@ class Runner:
                 "benchmark": {"name": cell.benchmark.name, "split": cell.benchmark.split,
                               "options": cell.benchmark.options, "data_fingerprint": fingerprint,
                               "spec": entry.spec.to_dict() if entry.spec else None},
-                "prompt": prompt.to_dict(), "seed": cell.seed}
+                "prompt": prompt.to_dict(), "seed": cell.seed,
+                # only when on, so that the hashes of cells run before this option existed stay the same
+                **({"seed_per_sample": True} if self.suite.seed_per_sample else {})}
 
     # -- running -----------------------------------------------------------------------------------------------
     def run(self) -> list[CellResult]:
@@ -348,13 +352,18 @@ class Runner:
                 batch_seed = derive_seed(cell.seed, *batch[0].key)
                 inputs = [builder.model_input(item.problem.question) for item in pending]
                 start = time.perf_counter()
-                gens = generate(model, inputs, tokenizer=tokenizer, config=cfg.replace(seed=batch_seed))
+                if self.suite.seed_per_sample:
+                    sample_seeds = [derive_seed(cell.seed, *item.key) for item in pending]
+                    gens = generate(model, inputs, tokenizer=tokenizer, config=cfg, seeds=sample_seeds)
+                else:
+                    sample_seeds = [batch_seed] * len(pending)
+                    gens = generate(model, inputs, tokenizer=tokenizer, config=cfg.replace(seed=batch_seed))
                 per_sample = (time.perf_counter() - start) / len(pending)
                 if len(gens) != len(pending):
                     raise SoftthinkError(f"generate returned {len(gens)} generations for {len(pending)} prompts.")
                 prompts = {prompt_hash(g.prompt): g.prompt for g in gens}
-                records = [make_record(cell, item, gen, grader, prompt_hash(gen.prompt), per_sample, batch_seed,
-                                       store.hash, model_path) for item, gen in zip(pending, gens)]
+                records = [make_record(cell, item, gen, grader, prompt_hash(gen.prompt), per_sample, seed,
+                                       store.hash, model_path) for item, gen, seed in zip(pending, gens, sample_seeds)]
                 store.add_prompts(prompts, self.process_index)
                 store.append(self.process_index, records)
                 result.generated += len(records)

@@ -101,7 +101,7 @@ class Cell:
 
 _SUITE_KEYS = ("name", "description", "models", "decode", "benchmarks", "seeds", "samples", "batch_size", "limit",
                "ids", "decode_overrides", "prompt", "grader", "data_dir", "output_dir", "pass_k", "baseline",
-               "include")
+               "seed_per_sample", "include")
 
 
 @dataclass
@@ -117,6 +117,10 @@ class Suite:
     """Samples per problem, identical in every cell (the fairness rule of the harness)."""
     batch_size: int = 8
     """Prompts per `softthink.generate` call. 1 makes each sample independent of the rest of the run."""
+    seed_per_sample: bool = False
+    """Decode every sample with its own seed (`softthink.generate(seeds=...)`), derived from (cell seed, problem,
+    sample index): samples no longer depend on the batch size or on batch neighbours, and a resumed run redoes a
+    sample exactly. False (the default, and the setting of the committed results) seeds one RNG per batch."""
     limit: int | None = None
     """First N problems of every benchmark (a benchmark's own ``limit`` wins)."""
     ids: list[str] | None = None
@@ -154,6 +158,8 @@ class Suite:
             fail("seeds", "must be a list of ints", self.seeds)
         if len(set(self.seeds)) != len(self.seeds):
             fail("seeds", "must not repeat", self.seeds)
+        if not isinstance(self.seed_per_sample, bool):
+            fail("seed_per_sample", "must be true or false", self.seed_per_sample)
         for key in ("samples", "batch_size"):
             value = getattr(self, key)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:

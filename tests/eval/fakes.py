@@ -18,10 +18,10 @@ class FakeGenerate:
         self.fail_after = fail_after
         self.calls: list[dict] = []
 
-    def __call__(self, model, prompts, tokenizer=None, config=None):
+    def __call__(self, model, prompts, tokenizer=None, config=None, seeds=None):
         if self.fail_after is not None and len(self.calls) >= self.fail_after:
             raise KeyboardInterrupt("simulated interruption")
-        self.calls.append({"prompts": list(prompts), "seed": config.seed, "config": config})
+        self.calls.append({"prompts": list(prompts), "seed": config.seed, "seeds": seeds, "config": config})
         out = []
         for i, prompt in enumerate(prompts):
             text = prompt if isinstance(prompt, str) else tokenizer.apply_chat_template(

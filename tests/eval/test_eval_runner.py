@@ -212,3 +212,38 @@ def test_report_with_all_wrong_single_samples(suite_dict, tok, fake_load):
     assert res.comparisons[0]["a_only"] == 6 and res.comparisons[0]["mcnemar_p"] == pytest.approx(2 / 64)
     assert (res.output_dir / "accuracy_vs_tokens.png").stat().st_size > 1000
     assert "6 / 0, p=0.031" in (res.output_dir / "report.md").read_text()
+
+
+def test_seed_per_sample_makes_records_independent_of_batch_size(tmp_path):
+    """With seed_per_sample, the real decoder gives every sample the same text whatever the batch size (the
+    shipped testbed model in float64, sampled discrete and Dirichlet soft decoding)."""
+    import torch
+
+    import softthink
+
+    model_and_tokenizer = softthink.load_model("testbed", device="cpu", dtype=torch.float64)
+    texts = {}
+    for batch_size in (1, 5):
+        suite = Suite.from_dict({
+            "name": "per_sample", "models": [{"label": "testbed", "path": "testbed"}],
+            "decode": ["discrete", {"label": "soft_dirichlet", "preset": "soft_dirichlet"}],
+            "benchmarks": [{"name": "testbed", "limit": 4}], "samples": 2, "batch_size": batch_size,
+            "seed_per_sample": True, "decode_overrides": {"max_new_tokens": 40},
+            "output_dir": str(tmp_path / f"bs{batch_size}")})
+        res = run(suite, load_model_fn=lambda path: model_and_tokenizer, progress=False)
+        assert not res.errors
+        records = [r for cell in res.cells for r in cell.records]
+        assert len(records) == 2 * 4 * 2
+        assert all(r["batch_seed"] == derive_seed(0, r["problem_id"], r["sample_index"]) for r in records)
+        texts[batch_size] = {(r["mode"], r["problem_id"], r["sample_index"]): r["output_text"] for r in records}
+    assert texts[1] == texts[5]
+    # the two samples of a problem are different draws
+    assert any(texts[1][(m, p, 0)] != texts[1][(m, p, 1)] for (m, p, _) in texts[1])
+
+
+def test_seed_per_sample_is_part_of_the_cell_hash(suite_dict, tok, fake_load):
+    plain = _run(suite_dict(decode=["discrete"]), FakeGenerate(tok), fake_load)
+    per_sample = _run(suite_dict(decode=["discrete"], seed_per_sample=True), FakeGenerate(tok), fake_load)
+    assert plain.cells[0].records[0]["cell_hash"] != per_sample.cells[0].records[0]["cell_hash"]
+    with pytest.raises(Exception, match="seed_per_sample must be true or false"):
+        Suite.from_dict(suite_dict(seed_per_sample="yes"))

@@ -75,7 +75,7 @@ def suite_dict(out: Path, model: str, problems: int, samples: int, max_new_token
         "name": "testbed_rl",
         "description": "Testbed base model and its four RL policies (equal compute) x discrete/soft/gated.",
         "models": models, "decode": list(MODES), "benchmarks": [{"name": "testbed", "limit": problems}],
-        "samples": samples, "seeds": [0], "batch_size": batch_size,
+        "samples": samples, "seeds": [0], "batch_size": batch_size, "seed_per_sample": True,
         "decode_overrides": {"max_new_tokens": max_new_tokens}, "output_dir": str(out / f"eval_{difficulty}"),
     }
 

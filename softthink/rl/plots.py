@@ -13,6 +13,25 @@ def _series(rows: list[dict], key: str) -> tuple[list[int], list[float]]:
     return [p[0] for p in pairs], [p[1] for p in pairs]
 
 
+def rolling_mean(values: list[float], window: int) -> list[float]:
+    """Trailing mean over the last ``window`` values (fewer at the start)."""
+    csum = np.concatenate([[0.0], np.cumsum(values, dtype=float)])
+    idx = np.arange(1, len(values) + 1)
+    start = np.maximum(idx - window, 0)
+    return list((csum[idx] - csum[start]) / (idx - start))
+
+
+def _plot_smoothed(ax, steps: list[int], values: list[float], colour, label: str, linestyle="-") -> None:
+    """Raw per-step values faintly, their trailing mean over ~10% of the run boldly (when the run is long)."""
+    window = max(1, len(values) // 10)
+    if window < 3:
+        ax.plot(steps, values, color=colour, linestyle=linestyle, label=label)
+        return
+    ax.plot(steps, values, color=colour, linestyle=linestyle, alpha=0.25, linewidth=0.8)
+    ax.plot(steps, rolling_mean(values, window), color=colour, linestyle=linestyle, linewidth=1.8,
+            label=f"{label} ({window}-step mean)")
+
+
 def plot_dynamics(runs: dict[str, list[dict]], path: str | Path, laws: dict[str, EntropyLaw] | None = None) -> Path:
     """One figure for one or more runs (label -> dynamics rows): reward, entropy of forking vs execution tokens,
     fraction of tokens above the threshold, and reward against entropy with the fitted R = -a exp(H) + b."""
@@ -27,10 +46,10 @@ def plot_dynamics(runs: dict[str, list[dict]], path: str | Path, laws: dict[str,
     colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
     for i, (label, rows) in enumerate(runs.items()):
         c = colours[i % len(colours)]
-        ax_reward.plot(*_series(rows, "reward"), color=c, label=label)
-        ax_entropy.plot(*_series(rows, "entropy_forking"), color=c, label=f"{label} forking")
-        ax_entropy.plot(*_series(rows, "entropy_execution"), color=c, linestyle="--", label=f"{label} execution")
-        ax_frac.plot(*_series(rows, "frac_above"), color=c, label=label)
+        _plot_smoothed(ax_reward, *_series(rows, "reward"), c, label)
+        _plot_smoothed(ax_entropy, *_series(rows, "entropy_forking"), c, f"{label} forking")
+        _plot_smoothed(ax_entropy, *_series(rows, "entropy_execution"), c, f"{label} execution", linestyle="--")
+        _plot_smoothed(ax_frac, *_series(rows, "frac_above"), c, label)
         h, r = law_points(rows)
         ax_law.scatter(h, r, s=10, color=c, alpha=0.6, label=label)
         law = laws.get(label)

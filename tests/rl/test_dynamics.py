@@ -96,3 +96,12 @@ def test_read_dynamics_missing_file_is_a_clear_error(tmp_path):
         read_dynamics(tmp_path / "nope.jsonl")
     (tmp_path / "d.jsonl").write_text(json.dumps({"step": 2}) + "\n" + json.dumps({"step": 1}) + "\n")
     assert [r["step"] for r in read_dynamics(tmp_path / "d.jsonl")] == [1, 2]
+
+
+def test_rolling_mean_is_the_trailing_window_mean():
+    from softthink.rl.plots import rolling_mean
+
+    values = [1.0, 3.0, 5.0, 7.0, 9.0]
+    assert rolling_mean(values, 2) == [1.0, 2.0, 4.0, 6.0, 8.0]
+    assert rolling_mean(values, 10) == [1.0, 2.0, 3.0, 4.0, 5.0]
+    assert rolling_mean(values, 1) == values

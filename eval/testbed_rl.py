@@ -33,6 +33,10 @@ from pathlib import Path
 
 RECIPES = ("full", "forking", "clip_cov", "kl_cov")
 MODES = ("discrete", "soft", "gated")
+# Two more views of the same policies: greedy, and pure sampling at temperature 1 (the RL rollouts' distribution,
+# where the training reward was measured; the `discrete` preset samples at T 0.6, top-p 0.95, top-k 30).
+EXTRA_DECODE = ({"label": "greedy", "preset": "greedy"},
+                {"label": "sample_t1", "preset": "discrete", "overrides": {"temperature": 1.0, "top_p": 1.0, "top_k": 0}})
 BIN = 10  # rollout steps per point in the binned law fit
 WINDOW = 25  # steps averaged for the "first -> last" columns
 PER_PROCESS_FLAGS = ("--stage", "--recipe", "--threads")  # left out of the report's reproduce command
@@ -74,7 +78,7 @@ def suite_dict(out: Path, model: str, problems: int, samples: int, max_new_token
     return {
         "name": "testbed_rl",
         "description": "Testbed base model and its four RL policies (equal compute) x discrete/soft/gated.",
-        "models": models, "decode": list(MODES), "benchmarks": [{"name": "testbed", "limit": problems}],
+        "models": models, "decode": [*MODES, *EXTRA_DECODE], "benchmarks": [{"name": "testbed", "limit": problems}],
         "samples": samples, "seeds": [0], "batch_size": batch_size, "seed_per_sample": True,
         "decode_overrides": {"max_new_tokens": max_new_tokens}, "output_dir": str(out / f"eval_{difficulty}"),
     }
@@ -242,7 +246,7 @@ def stage_report(out: Path, report: Path, command: str, notes: str, extra: dict[
           *[f"![{r}]({fig_dir.name}/dynamics_{r}.png)" for r in RECIPES], "",
           *([f"Extra runs ({', '.join(extra)}), not part of the equal-compute comparison:", "",
              f"![extra runs]({fig_dir.name}/dynamics_extra.png)", ""] if extra else []),
-          "## Evaluation: every policy x {discrete, soft, gated}", "", *eval_lines,
+          "## Evaluation: every policy x {discrete, soft, gated}, and greedy / T=1 sampling", "", *eval_lines,
           *(["## What happened", "", reading, ""] if reading else []),
           "## Reproduce", "", "```bash", command, "```", ""]
     report.write_text("\n".join(md))

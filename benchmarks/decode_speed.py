@@ -1,5 +1,8 @@
 """Decode speed: model.generate (greedy) vs softthink discrete / soft / gated, on the same model and prompts.
 
+`discrete` is greedy; `discrete_sampled` samples with Soft Thinking's filter chain (T, top-k, top-p, min-p), the
+per-step filtering every soft step also pays, so `soft / discrete_sampled` isolates the cost of feeding a mixture.
+
 Prints generated tokens per second (median of --repeats runs, methods interleaved so that machine noise hits all
 of them alike) and ratios: softthink discrete / model.generate, and every other mode / discrete.
 
@@ -88,6 +91,9 @@ def main() -> None:
             "model.generate": lambda p: time_hf(model, tokenizer, p, args.max_new_tokens),
             "discrete": lambda p: time_softthink(model, tokenizer, p, args.max_new_tokens,
                                                  dict(mode="discrete", think_end=marker)),
+            # sampled discrete decoding with Soft Thinking's filter chain: the same per-step filtering a soft step pays
+            "discrete_sampled": lambda p: time_softthink(model, tokenizer, p, args.max_new_tokens,
+                                                         dict(SOFT, mode="discrete", do_sample=True, think_end=marker)),
             "soft": lambda p: time_softthink(model, tokenizer, p, args.max_new_tokens, dict(SOFT, think_end=marker)),
             "gated": lambda p: time_softthink(model, tokenizer, p, args.max_new_tokens,
                                               dict(SOFT, mode="gated", entropy_threshold=0.672, do_sample=True,
@@ -117,12 +123,13 @@ def main() -> None:
 
     modes = [m for m in rows[0][2] if m not in ("model.generate", "discrete")]
     print("\n| model | batch | model.generate tok/s | discrete tok/s | discrete / generate | "
-          + " | ".join(f"{m} / discrete" for m in modes) + " |")
-    print("|---|---|---|---|---|" + "---|" * len(modes))
+          + " | ".join(f"{m} / discrete" for m in modes) + " | soft / discrete_sampled |")
+    print("|---|---|---|---|---|" + "---|" * (len(modes) + 1))
     for name, batch, m in rows:
         print(f"| {name} | {batch} | {m['model.generate']:.1f} | {m['discrete']:.1f} | "
               f"{m['discrete'] / m['model.generate']:.2f}x | "
-              + " | ".join(f"{m[mode] / m['discrete']:.2f}x" for mode in modes) + " |")
+              + " | ".join(f"{m[mode] / m['discrete']:.2f}x" for mode in modes)
+              + f" | {m['soft'] / m['discrete_sampled']:.2f}x |")
     print(f"\nmedian of {args.repeats} interleaved runs, {args.max_new_tokens} new tokens max, "
           f"{args.threads} threads, torch {torch.__version__}")
 

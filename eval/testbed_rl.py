@@ -267,6 +267,9 @@ def main(argv: list[str] | None = None) -> int:
                         help="train only this recipe (repeatable; default: all four). Lets two processes share "
                         "the training stage; eval and report need all four")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads of this process")
+    parser.add_argument("--seed", type=int, default=None,
+                        help="training seed of all four recipes (default: the recipes' seed, 0); a replication "
+                        "run uses its own --out and --report")
     parser.add_argument("--problems", type=int, default=200, help="testbed test problems in the eval")
     parser.add_argument("--samples", type=int, default=2, help="samples per problem in every eval cell")
     parser.add_argument("--max-new-tokens", type=int, default=160)
@@ -292,6 +295,8 @@ def main(argv: list[str] | None = None) -> int:
     train_difficulty = tasks.DEFAULT_DIFFICULTY
     eval_difficulties = args.eval_difficulty or [train_difficulty]
     overrides = {"max_steps": args.max_steps} if args.max_steps else {}
+    if args.seed is not None:
+        overrides["seed"] = args.seed
     if args.stage in ("all", "train"):
         stage_train(out, args.model, overrides, tuple(args.recipe or RECIPES))
     if args.stage in ("all", "eval"):

@@ -156,12 +156,15 @@ def regrade(record: dict[str, Any], grader: GraderConfig) -> dict[str, Any]:
 
 
 def make_record(cell: Cell, item: WorkItem, gen: Any, grader: GraderConfig, prompt_text_hash: str,
-                wall_time: float, batch_seed: int, cell_hash: str, model_path: str) -> dict[str, Any]:
-    """One JSONL record: identity, output, grading, token counts, soft/entropy statistics, timing."""
+                wall_time: float, decode_seed: int, cell_hash: str, model_path: str) -> dict[str, Any]:
+    """One JSONL record: identity, output, grading, token counts, soft/entropy statistics, timing.
+
+    ``decode_seed`` is the seed the sample was decoded with (its batch's, or its own under ``seed_per_sample``);
+    the record keeps it under the key ``batch_seed`` it had before per-sample seeds existed."""
     return {
         "problem_id": item.problem.id, "sample_index": item.sample_index, "benchmark": cell.benchmark.label,
         "model": cell.model.label, "model_path": model_path, "mode": cell.decode.label,
-        "decode_mode": getattr(gen, "mode", None), "seed": cell.seed, "batch_seed": batch_seed,
+        "decode_mode": getattr(gen, "mode", None), "seed": cell.seed, "batch_seed": decode_seed,
         "cell_hash": cell_hash, "prompt_hash": prompt_text_hash, "gold": item.problem.answer,
         "output_text": gen.text, "answer_text": gen.answer_text,
         **grade_fields(gen.text, item.problem.answer, grader),
@@ -349,13 +352,13 @@ class Runner:
         with tqdm(total=total, desc=str(cell), disable=not (self.progress and self.is_main), unit="sample",
                   dynamic_ncols=True) as bar:
             for batch, pending in todo:
-                batch_seed = derive_seed(cell.seed, *batch[0].key)
                 inputs = [builder.model_input(item.problem.question) for item in pending]
                 start = time.perf_counter()
                 if self.suite.seed_per_sample:
                     sample_seeds = [derive_seed(cell.seed, *item.key) for item in pending]
                     gens = generate(model, inputs, tokenizer=tokenizer, config=cfg, seeds=sample_seeds)
                 else:
+                    batch_seed = derive_seed(cell.seed, *batch[0].key)
                     sample_seeds = [batch_seed] * len(pending)
                     gens = generate(model, inputs, tokenizer=tokenizer, config=cfg.replace(seed=batch_seed))
                 per_sample = (time.perf_counter() - start) / len(pending)

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from tests.eval.fakes import FakeGenerate
+from softthink.errors import SoftthinkConfigError
 from softthink.eval import Suite, run
 from softthink.eval.datasets import Problem
 from softthink.eval.runner import derive_seed, plan_batches, select_problems, shard_batches
@@ -245,5 +246,5 @@ def test_seed_per_sample_is_part_of_the_cell_hash(suite_dict, tok, fake_load):
     plain = _run(suite_dict(decode=["discrete"]), FakeGenerate(tok), fake_load)
     per_sample = _run(suite_dict(decode=["discrete"], seed_per_sample=True), FakeGenerate(tok), fake_load)
     assert plain.cells[0].records[0]["cell_hash"] != per_sample.cells[0].records[0]["cell_hash"]
-    with pytest.raises(Exception, match="seed_per_sample must be true or false"):
+    with pytest.raises(SoftthinkConfigError, match="seed_per_sample must be true or false"):
         Suite.from_dict(suite_dict(seed_per_sample="yes"))

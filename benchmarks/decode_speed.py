@@ -35,7 +35,8 @@ PROMPTS = [
 ]
 # One marker string for every softthink mode, so all pay for the same thinking-phase bookkeeping. SmolLM2 has no
 # single-token </think>, so this is a multi-token marker matched on text (the costlier path).
-SOFT = dict(mode="soft", max_topk=10, top_p=0.95, top_k=30, min_p=0.001, temperature=0.6)
+SAMPLING = dict(top_p=0.95, top_k=30, min_p=0.001, temperature=0.6)  # Soft Thinking's released filter chain
+SOFT = dict(SAMPLING, mode="soft", max_topk=10)
 
 
 def load(name: str):
@@ -93,7 +94,7 @@ def main() -> None:
                                                  dict(mode="discrete", think_end=marker)),
             # sampled discrete decoding with Soft Thinking's filter chain: the same per-step filtering a soft step pays
             "discrete_sampled": lambda p: time_softthink(model, tokenizer, p, args.max_new_tokens,
-                                                         dict(SOFT, mode="discrete", do_sample=True, think_end=marker)),
+                                                         dict(SAMPLING, mode="discrete", do_sample=True, think_end=marker)),
             "soft": lambda p: time_softthink(model, tokenizer, p, args.max_new_tokens, dict(SOFT, think_end=marker)),
             "gated": lambda p: time_softthink(model, tokenizer, p, args.max_new_tokens,
                                               dict(SOFT, mode="gated", entropy_threshold=0.672, do_sample=True,

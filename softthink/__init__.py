@@ -5,7 +5,7 @@ from softthink.decoding import (DecodeConfig, Generation, StepTrace, available_m
 from softthink.errors import SoftthinkConfigError, SoftthinkDataError, SoftthinkError, SoftthinkInputError
 from softthink.models import load_model
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 __all__ = ["generate", "load_model", "DecodeConfig", "load_decode_config", "available_modes", "available_presets",
            "Generation", "StepTrace", "SoftthinkError", "SoftthinkConfigError", "SoftthinkInputError",

@@ -1,9 +1,18 @@
-"""Forking tokens (the high-entropy minority) and corpus statistics of token entropy.
+"""Forking tokens (the high-entropy minority) and their statistics: the one definition of "forking" in softthink.
 
 "Forking" tokens are the few high-entropy tokens where a reasoning path can branch; the rest are "execution"
-tokens. By default they are the top 20% of tokens by entropy, pooled over all texts, i.e. those above the 80th
-percentile (for reference, "Beyond the 80/20 Rule" reports an 80th percentile of 0.672 nats for Qwen3-8B on its
-own chains of thought; the threshold here is always computed from the data at hand unless given).
+tokens. By default they are the top 20% of tokens by entropy (`DEFAULT_QUANTILE`). "Beyond the 80/20 Rule"
+reports an 80th percentile of 0.672 nats for Qwen3-8B on its own chains of thought (`FORKING_ENTROPY_NATS`): the
+fixed threshold the decode modes (``gated``, ``forking_temperature``) and the RL logs use where no data is at hand.
+Analysis computes the threshold from the data unless one is given.
+
+Two selections, for two jobs, both here:
+
+- corpus analysis (`forking_mask`, `forking_masks`, `entropy_stats`, numpy): exactly ``round(quantile * n)``
+  tokens of a pooled corpus, ties broken by position, so counts are exact whatever the ties;
+- RL batches (`high_entropy_mask`, `batch_entropy_stats`, torch): trl's ``GRPOTrainer.get_high_entropy_mask`` rule
+  (tokens ``>=`` the linearly interpolated ``1 - quantile`` quantile of the valid entropies), so that what the
+  RL logs call forking is exactly what the forking recipe trained.
 """
 from __future__ import annotations
 
@@ -13,12 +22,16 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Sequence
 
 import numpy as np
+import torch
 
 from softthink.analysis.records import TokenEntropies, as_records, pooled_entropies
 from softthink.errors import SoftthinkConfigError, SoftthinkInputError
 
 DEFAULT_QUANTILE = 0.2
 """Share of tokens called forking when no threshold is given (the top 20%)."""
+FORKING_ENTROPY_NATS = 0.672
+"""Entropy (nats) above which the 80/20 paper counts a token as forking: the 80th percentile of Qwen3-8B's CoT
+tokens. The default threshold of the decode modes that gate on forks and of the RL entropy logs."""
 LOW_ENTROPY = 0.01
 """Nats below which a token counts as (nearly) deterministic in `EntropyStats.share_below_low`."""
 DEFAULT_PERCENTILES = (10, 25, 50, 75, 80, 90, 95, 99)
@@ -190,3 +203,51 @@ def entropy_stats(items: Sequence[TokenEntropies] | TokenEntropies, *, quantile:
         forking_mass_share=float(values[mask].sum() / total) if total > 0 else 0.0,
         top_mass_share=float(values[top].sum() / total) if total > 0 else 0.0,
         forking_words=fork_words.most_common(top_words), execution_words=exec_words.most_common(top_words))
+
+
+# ------------------------------------------------------------------------------------------- RL batches (torch)
+
+def high_entropy_mask(entropies: torch.Tensor, mask: torch.Tensor, top_fraction: float) -> torch.Tensor:
+    """Boolean mask of the top ``top_fraction`` of valid tokens by entropy (the forking tokens of an RL batch).
+
+    Same rule as trl's ``GRPOTrainer.get_high_entropy_mask``: the threshold is the ``1 - top_fraction`` quantile
+    of the valid entropies (linear interpolation), and a token is selected when its entropy is ``>=`` it.
+    ``mask`` is the 0/1 mask of real tokens; padding is never selected and does not move the threshold.
+    """
+    valid = mask.bool()
+    values = entropies.detach()[valid].float()
+    if values.numel() == 0:
+        return torch.zeros_like(valid)
+    threshold = torch.quantile(values, 1.0 - top_fraction)
+    return (entropies.detach() >= threshold) & valid
+
+
+@dataclass(frozen=True)
+class BatchEntropyStats:
+    """Entropy summary of one batch of completion tokens (nats), as the RL dynamics log it."""
+
+    mean_all: float
+    mean_forking: float
+    mean_execution: float
+    frac_above: float
+    forking_threshold: float
+
+
+def batch_entropy_stats(entropies: torch.Tensor, mask: torch.Tensor, top_fraction: float = DEFAULT_QUANTILE,
+                        threshold_nats: float = FORKING_ENTROPY_NATS) -> BatchEntropyStats | None:
+    """Mean entropy of all / forking (top ``top_fraction``, `high_entropy_mask`) / execution (the rest) tokens,
+    and the fraction of tokens above ``threshold_nats``. ``None`` when there is no valid token."""
+    valid = mask.bool()
+    values = entropies.detach()[valid].float()
+    if values.numel() == 0:
+        return None
+    forking = high_entropy_mask(entropies, mask, top_fraction)[valid]
+    execution = ~forking
+    nan = float("nan")
+    return BatchEntropyStats(
+        mean_all=values.mean().item(),
+        mean_forking=values[forking].mean().item() if forking.any() else nan,
+        mean_execution=values[execution].mean().item() if execution.any() else nan,
+        frac_above=(values > threshold_nats).float().mean().item(),
+        forking_threshold=torch.quantile(values, 1.0 - top_fraction).item(),
+    )

@@ -2,26 +2,14 @@
 
 ``mask`` is always the 0/1 mask of real completion tokens; padding is never selected. ``advantages`` may be
 ``(B,)``, ``(B, 1)`` or ``(B, T)``. The trainer (`softthink.rl.trainer`) only wires these into trl's seams.
+Which tokens are forking (the mask and the batch entropy statistics) is defined once, in
+`softthink.analysis.forking`.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 import torch
-
-
-def high_entropy_mask(entropies: torch.Tensor, mask: torch.Tensor, top_fraction: float) -> torch.Tensor:
-    """Boolean mask of the top ``top_fraction`` of valid tokens by entropy (the forking tokens).
-
-    Same rule as trl's ``GRPOTrainer.get_high_entropy_mask``: the threshold is the ``1 - top_fraction`` quantile
-    of the valid entropies (linear interpolation), and a token is selected when its entropy is ``>=`` it.
-    """
-    valid = mask.bool()
-    values = entropies.detach()[valid].float()
-    if values.numel() == 0:
-        return torch.zeros_like(valid)
-    threshold = torch.quantile(values, 1.0 - top_fraction)
-    return (entropies.detach() >= threshold) & valid
 
 
 def selected_token_weights(selected: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -141,34 +129,3 @@ class TokenNormalizer:
         else:
             raise ValueError(f"TokenNormalizer does not know loss_type {self.loss_type!r}")
         return value / self.accumulation_steps
-
-
-@dataclass(frozen=True)
-class EntropyStats:
-    """Entropy summary of one batch of completion tokens (nats)."""
-
-    mean_all: float
-    mean_forking: float
-    mean_execution: float
-    frac_above: float
-    forking_threshold: float
-
-
-def entropy_stats(entropies: torch.Tensor, mask: torch.Tensor, top_fraction: float,
-                  threshold_nats: float) -> EntropyStats | None:
-    """Mean entropy of all / forking (top ``top_fraction``) / execution (the rest) tokens, and the fraction of
-    tokens above ``threshold_nats``. ``None`` when there is no valid token."""
-    valid = mask.bool()
-    values = entropies.detach()[valid].float()
-    if values.numel() == 0:
-        return None
-    forking = high_entropy_mask(entropies, mask, top_fraction)[valid]
-    execution = ~forking
-    nan = float("nan")
-    return EntropyStats(
-        mean_all=values.mean().item(),
-        mean_forking=values[forking].mean().item() if forking.any() else nan,
-        mean_execution=values[execution].mean().item() if execution.any() else nan,
-        frac_above=(values > threshold_nats).float().mean().item(),
-        forking_threshold=torch.quantile(values, 1.0 - top_fraction).item(),
-    )

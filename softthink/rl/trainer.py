@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import torch
 from trl import GRPOTrainer
 
+from softthink.analysis.forking import batch_entropy_stats
 from softthink.errors import SoftthinkConfigError
 from softthink.rl import objectives
 from softthink.rl.config import SofthinkGRPOConfig
@@ -132,8 +133,8 @@ class SofthinkGRPOTrainer(GRPOTrainer):
         self._metrics[self._mode][name].append(fraction.item())
 
     def _log_entropy_dynamics(self, fw: _PolicyForward) -> None:
-        stats = objectives.entropy_stats(fw.entropies, fw.mask, self.args.forking_quantile,
-                                         self.args.entropy_log_threshold)
+        stats = batch_entropy_stats(fw.entropies, fw.mask, self.args.forking_quantile,
+                                    self.args.entropy_log_threshold)
         if stats is None:
             return
         metrics = self._metrics[self._mode]

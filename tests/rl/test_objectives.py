@@ -6,18 +6,19 @@ import math
 import pytest
 import torch
 
+from softthink.analysis import forking
 from softthink.rl import objectives as obj
 
 
 def test_high_entropy_mask_selects_the_top_fifth_and_never_padding():
     entropies = torch.tensor([[0.1, 0.2, 0.3, 0.4, 0.5], [0.6, 0.7, 0.8, 0.9, 1.0]])
     mask = torch.ones_like(entropies)
-    selected = obj.high_entropy_mask(entropies, mask, 0.2)
+    selected = forking.high_entropy_mask(entropies, mask, 0.2)
     assert selected.tolist() == [[False] * 5, [False, False, False, True, True]]
     # padding with a huge entropy must not be selected, nor shift the threshold
     entropies[0, 0] = 99.0
     mask[0, 0] = 0
-    selected = obj.high_entropy_mask(entropies, mask, 0.2)
+    selected = forking.high_entropy_mask(entropies, mask, 0.2)
     assert not selected[0, 0]
     assert selected.sum() == 2 and selected[1, 4]
 
@@ -34,7 +35,7 @@ def test_high_entropy_mask_matches_trl_rule():
 
     fake = type("Fake", (), {"accelerator": FakeAccelerator()})()
     theirs = GRPOTrainer.get_high_entropy_mask(fake, entropies, mask, 1 - 0.2)
-    assert torch.equal(obj.high_entropy_mask(entropies, mask, 0.2), theirs)
+    assert torch.equal(forking.high_entropy_mask(entropies, mask, 0.2), theirs)
 
 
 def test_forking_normalisations_all_tokens_vs_selected_tokens():
@@ -148,10 +149,10 @@ def test_token_normalizer_matches_trl_aggregations(loss_type, expected):
 
 def test_entropy_stats_split_forking_and_execution():
     entropies = torch.tensor([[0.0, 0.1, 0.2, 0.3, 2.0], [0.4, 0.5, 0.6, 0.7, 3.0]])
-    stats = obj.entropy_stats(entropies, torch.ones_like(entropies), 0.2, 0.672)
+    stats = forking.batch_entropy_stats(entropies, torch.ones_like(entropies), 0.2, 0.672)
     assert stats.mean_forking == pytest.approx(2.5)
     assert stats.mean_execution == pytest.approx(0.35)
     assert stats.mean_all == pytest.approx(entropies.mean().item())
     assert stats.frac_above == pytest.approx(0.3)
-    assert obj.entropy_stats(entropies, torch.zeros_like(entropies), 0.2, 0.672) is None
+    assert forking.batch_entropy_stats(entropies, torch.zeros_like(entropies), 0.2, 0.672) is None
     assert math.isfinite(stats.forking_threshold)

@@ -4,6 +4,7 @@ from __future__ import annotations
 import pytest
 import torch
 
+from softthink.analysis.forking import high_entropy_mask
 from softthink.rl import objectives as obj
 
 
@@ -54,7 +55,7 @@ def test_forking_selected_token_normalisation_rescales_the_loss(tmp_path):
     loss_sel = selected._compute_loss(selected.model, dict(batch))
     _, entropies = policy_logps(all_tokens, batch)
     mask = batch["completion_mask"]
-    n_sel = obj.high_entropy_mask(entropies, mask, 0.2).sum().item()
+    n_sel = high_entropy_mask(entropies, mask, 0.2).sum().item()
     assert 0 < n_sel < mask.sum().item()
     assert loss_all.item() != 0
     assert loss_sel.item() == pytest.approx(loss_all.item() * mask.sum().item() / n_sel, rel=1e-5)

@@ -1,7 +1,7 @@
 """Decode one or more prompts and print the text and a compact entropy trace.
 
 examples:
-  softthink generate --model testbed "3 5 7 -> 22"
+  softthink generate --model testbed --set max_new_tokens=64 "3 5 7 -> 22"
   softthink generate --model ~/.cache/softthink-models/SmolLM2-135M-Instruct.Q4_1.gguf --mode soft \\
       --set think_end='\\boxed' --set max_new_tokens=128 "What is 15 + 27?"
   softthink generate --model Qwen/Qwen3-0.6B --config soft_cold_stop --json "Solve x^2 = 4"

@@ -2,7 +2,7 @@
 
 A recipe file holds flat keys. ``include: other.yaml`` (relative to the file) loads a base first, and the file's
 own keys override it, so a variant lists only what it changes. Keys of `RUN_KEYS` describe the run (model,
-dataset, prompt); every other key is a field of `SofthinkGRPOConfig`. Files whose name starts with ``_`` are bases,
+dataset, prompt); every other key is a field of `SoftthinkGRPOConfig`. Files whose name starts with ``_`` are bases,
 not recipes. Precedence: config defaults < base < recipe file < explicit overrides (``--set key=value``).
 """
 from __future__ import annotations
@@ -35,7 +35,7 @@ RUN_KEYS = {
 
 @dataclass
 class Recipe:
-    """A resolved recipe: its name, source file, run keys and `SofthinkGRPOConfig` keyword arguments."""
+    """A resolved recipe: its name, source file, run keys and `SoftthinkGRPOConfig` keyword arguments."""
 
     name: str
     path: Path | None
@@ -54,9 +54,9 @@ def available_recipes(directory: Path | None = None) -> list[str]:
 
 
 def config_fields() -> dict[str, dataclasses.Field]:
-    from softthink.rl.config import SofthinkGRPOConfig
+    from softthink.rl.config import SoftthinkGRPOConfig
 
-    return {f.name: f for f in dataclasses.fields(SofthinkGRPOConfig) if f.init}
+    return {f.name: f for f in dataclasses.fields(SoftthinkGRPOConfig) if f.init}
 
 
 def unknown_key_message(key: str, fields: dict) -> str:
@@ -66,7 +66,7 @@ def unknown_key_message(key: str, fields: dict) -> str:
     close = difflib.get_close_matches(key, [*RUN_KEYS, *fields], n=3)
     hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
     return (f"unknown recipe key {key!r}.{hint} Valid keys: the run keys {', '.join(RUN_KEYS)}, and the fields of "
-            "softthink.rl.SofthinkGRPOConfig (trl GRPOConfig + recipe fields).")
+            "softthink.rl.SoftthinkGRPOConfig (trl GRPOConfig + recipe fields).")
 
 
 def _read(path: Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:

@@ -106,7 +106,7 @@ def train(recipe: str | Path, model_path: str | None = None, dataset: str | None
     """Train with ``recipe`` (a name in configs/rl/ or a YAML path) and save an HF checkpoint in ``output_dir``.
 
     ``model_path`` / ``dataset`` override the recipe's ``model`` / ``dataset``; ``overrides`` are recipe keys
-    (`SofthinkGRPOConfig` fields or run keys such as ``num_problems``). When ``output_dir`` already has trainer
+    (`SoftthinkGRPOConfig` fields or run keys such as ``num_problems``). When ``output_dir`` already has trainer
     checkpoints and ``resume`` is true, training continues from the last one. ``reward`` replaces the default
     correctness reward (a trl reward function).
     """
@@ -143,7 +143,7 @@ def dry_run(recipe: str | Path, output_dir: str | Path, **overrides: Any) -> Tra
 
 
 def _make_config(spec: Recipe, output_dir: Path):
-    from softthink.rl.config import SofthinkGRPOConfig
+    from softthink.rl.config import SoftthinkGRPOConfig
 
     from softthink.rl.config import RECIPE_NAMES
 
@@ -154,7 +154,7 @@ def _make_config(spec: Recipe, output_dir: Path):
                                        f"{', '.join(RECIPE_NAMES)}.", param="recipe")
         config["recipe"] = spec.name
     try:
-        return SofthinkGRPOConfig(output_dir=str(output_dir), **config)
+        return SoftthinkGRPOConfig(output_dir=str(output_dir), **config)
     except SoftthinkConfigError as err:
         raise SoftthinkConfigError(f"recipe {spec.name!r} ({spec.path}): {err}", param=err.param,
                                    value=err.value) from err
@@ -166,7 +166,7 @@ def _run(spec: Recipe, output_dir: Path, *, reward, callbacks, resume: bool, pro
     from transformers.trainer_utils import get_last_checkpoint
 
     from softthink.rl.rewards import CorrectnessReward
-    from softthink.rl.trainer import SofthinkGRPOTrainer
+    from softthink.rl.trainer import SoftthinkGRPOTrainer
 
     args = _make_config(spec, output_dir)
     if args.logging_steps != 1:
@@ -183,7 +183,7 @@ def _run(spec: Recipe, output_dir: Path, *, reward, callbacks, resume: bool, pro
 
     output_dir.mkdir(parents=True, exist_ok=True)
     last = get_last_checkpoint(str(output_dir)) if resume and output_dir.exists() else None
-    trainer = SofthinkGRPOTrainer(
+    trainer = SoftthinkGRPOTrainer(
         model=model, reward_funcs=[reward or CorrectnessReward()], args=args, train_dataset=train_dataset,
         processing_class=tokenizer,
         callbacks=[EntropyDynamicsCallback(output_dir / "dynamics.jsonl"), *(callbacks or [])])

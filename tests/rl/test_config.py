@@ -6,13 +6,13 @@ from types import SimpleNamespace
 import pytest
 
 from softthink.errors import SoftthinkConfigError, SoftthinkDataError, SoftthinkInputError
-from softthink.rl.config import SofthinkGRPOConfig
+from softthink.rl.config import SoftthinkGRPOConfig
 from softthink.rl.recipes import available_recipes, load_recipe, parse_overrides
 
 
 def make(tmp_path, **kw):
-    return SofthinkGRPOConfig(output_dir=str(tmp_path), use_cpu=True, bf16=False, report_to="none",
-                              activation_checkpointing=False, **kw)
+    return SoftthinkGRPOConfig(output_dir=str(tmp_path), use_cpu=True, bf16=False, report_to="none",
+                               activation_checkpointing=False, **kw)
 
 
 def test_forking_recipe_sets_trl_top_entropy_quantile(tmp_path):
@@ -174,3 +174,20 @@ def test_cli_lists_recipes_and_reports_bad_input_without_traceback(capsys):
     assert "did you mean 'forking'" in capsys.readouterr().err.lower()
     assert main(["rl", "train", "--recipe", "forking", "--output", "unused", "--set", "max_steps=x"]) == 2
     assert "expected an integer" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("module, old, new", [
+    ("softthink.rl", "SofthinkGRPOConfig", "SoftthinkGRPOConfig"),
+    ("softthink.rl", "SofthinkGRPOTrainer", "SoftthinkGRPOTrainer"),
+    ("softthink.rl.config", "SofthinkGRPOConfig", "SoftthinkGRPOConfig"),
+    ("softthink.rl.trainer", "SofthinkGRPOTrainer", "SoftthinkGRPOTrainer"),
+])
+def test_misspelt_names_are_deprecated_aliases(module, old, new):
+    import importlib
+
+    mod = importlib.import_module(module)
+    with pytest.warns(FutureWarning, match=f"use {module}.{new}"):
+        alias = getattr(mod, old)
+    assert alias is getattr(mod, new)
+    with pytest.raises(AttributeError, match="NoSuchName"):
+        getattr(mod, "NoSuchName")

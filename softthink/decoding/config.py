@@ -14,8 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from softthink.config_io import check_keys, read_config, relative_to_including_file
 from softthink.errors import SoftthinkConfigError, unknown_name_message
 from softthink.resources import bundled_config_dir
 
@@ -219,11 +218,7 @@ def config_field_names() -> list[str]:
 
 
 def _check_keys(values: dict[str, Any], source: str | None) -> None:
-    names = config_field_names()
-    for key in values:
-        if key not in names:
-            where = f" (in {source})" if source else ""
-            raise SoftthinkConfigError(f"{unknown_name_message('decode option', key, names)}{where}", param=key)
+    check_keys(values, config_field_names(), what="decode option", source=source)
 
 
 # --- presets --------------------------------------------------------------------------------------------------
@@ -245,36 +240,29 @@ def available_presets() -> list[str]:
 def load_decode_config(name_or_path: str | os.PathLike, **overrides: Any) -> DecodeConfig:
     """Load a preset by name (``"soft"``) or from a YAML path, then apply ``overrides``.
 
-    A preset may say ``include: other_preset`` to start from another preset and change only some keys.
+    A preset may say ``include: other_preset`` (a preset name, or a YAML path relative to the including file) to
+    start from another preset and change only some keys (`softthink.config_io.read_config`).
     """
-    values = _read_preset(str(name_or_path), seen=())
+    values = read_config(_preset_path(str(name_or_path)), what="decode preset", locate=_locate_include)
     values.update(overrides)
     return DecodeConfig.from_dict(values, source=str(name_or_path))
 
 
-def _read_preset(name_or_path: str, seen: tuple[str, ...]) -> dict[str, Any]:
+def _preset_path(name_or_path: str) -> Path:
     path = Path(name_or_path)
-    if not (path.suffix in (".yaml", ".yml") and path.is_file()):
-        candidates = [d / f"{name_or_path}.yaml" for d in preset_dirs()]
-        found = [c for c in candidates if c.is_file()]
-        if not found:
-            raise SoftthinkConfigError(
-                f"{unknown_name_message('decode preset', name_or_path, available_presets())} "
-                f"Pass a YAML file path or a name found in {', '.join(str(d) for d in preset_dirs())}.",
-                param="preset", value=name_or_path)
-        path = found[0]
-    if str(path) in seen:
-        raise SoftthinkConfigError(f"decode preset include cycle: {' -> '.join(seen + (str(path),))}", param="include")
-    try:
-        values = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as err:
-        raise SoftthinkConfigError(f"decode preset {path} is not valid YAML: {err}", param="preset") from None
-    if not isinstance(values, dict):
-        raise SoftthinkConfigError(f"decode preset {path} must be a mapping of option: value, got {type(values).__name__}",
-                                   param="preset")
-    base = values.pop("include", None)
-    if base is None:
-        return values
-    merged = _read_preset(str(base), seen + (str(path),))
-    merged.update(values)
-    return merged
+    if path.suffix in (".yaml", ".yml") and path.is_file():
+        return path
+    found = [c for c in (d / f"{name_or_path}.yaml" for d in preset_dirs()) if c.is_file()]
+    if not found:
+        raise SoftthinkConfigError(
+            f"{unknown_name_message('decode preset', name_or_path, available_presets())} "
+            f"Pass a YAML file path or a name found in {', '.join(str(d) for d in preset_dirs())}.",
+            param="preset", value=name_or_path)
+    return found[0]
+
+
+def _locate_include(name: str, including: Path) -> Path:
+    """``include:`` of a preset: a YAML path relative to the including file, or a preset name."""
+    if name.endswith((".yaml", ".yml")):
+        return relative_to_including_file(name, including)
+    return _preset_path(name)

@@ -12,6 +12,7 @@ Output directory layout::
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 from dataclasses import dataclass
@@ -112,11 +113,11 @@ def train(recipe: str | Path, model_path: str | None = None, dataset: str | None
     """
     spec = load_recipe(recipe, overrides)
     if model_path is not None:
-        spec.run["model"] = str(model_path)
+        spec.run = dataclasses.replace(spec.run, model=str(model_path))
     if dataset is not None:
-        spec.run["dataset"] = str(dataset)
+        spec.run = dataclasses.replace(spec.run, dataset=str(dataset))
     for key in ("model", "dataset"):
-        if not spec.run.get(key):
+        if not getattr(spec.run, key):
             raise SoftthinkConfigError(f"recipe {spec.name!r} names no {key}; pass {key} (CLI: --{key}).",
                                        param=key)
     if output_dir is None:
@@ -136,8 +137,8 @@ def dry_run(recipe: str | Path, output_dir: str | Path, **overrides: Any) -> Tra
         spec.config.setdefault("use_cpu", True)
     _make_config(spec, Path(output_dir) / "validate")  # the real recipe's config, as written
     tiny = load_recipe(recipe, {**overrides, **DRY_RUN_OVERRIDES})
-    tiny.run["model"] = f"tiny:{spec.run.get('dry_run_arch', 'llama')}"
-    if not tiny.run.get("dataset"):
+    tiny.run = dataclasses.replace(tiny.run, model=f"tiny:{spec.run.dry_run_arch}")
+    if not tiny.run.dataset:
         raise SoftthinkConfigError(f"recipe {spec.name!r} names no dataset.", param="dataset")
     return _run(tiny, Path(output_dir), reward=None, callbacks=None, resume=False, progress=False)
 
@@ -173,13 +174,13 @@ def _run(spec: Recipe, output_dir: Path, *, reward, callbacks, resume: bool, pro
         raise SoftthinkConfigError(f"logging_steps={args.logging_steps}: the entropy-dynamics log needs a row per "
                                    "step; set logging_steps: 1.", param="logging_steps", value=args.logging_steps)
     args.disable_tqdm = not progress
-    model, tokenizer = load_policy(str(spec.run["model"]))
-    check_chat_template(tokenizer, str(spec.run["model"]))
+    model, tokenizer = load_policy(spec.run.model)
+    check_chat_template(tokenizer, spec.run.model)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token  # batching needs a pad id; padded positions are masked anyway
-    problems = load_problems(str(spec.run["dataset"]), split=str(spec.run.get("dataset_split", "train")),
-                             n=spec.run.get("num_problems"), seed=args.data_seed or 0)
-    train_dataset = build_dataset(problems, str(spec.run.get("prompt_template", "{question}")))
+    problems = load_problems(spec.run.dataset, split=spec.run.dataset_split, n=spec.run.num_problems,
+                             seed=args.data_seed or 0)
+    train_dataset = build_dataset(problems, spec.run.prompt_template)
 
     output_dir.mkdir(parents=True, exist_ok=True)
     last = get_last_checkpoint(str(output_dir)) if resume and output_dir.exists() else None
@@ -223,7 +224,7 @@ def _write_provenance(output_dir: Path, spec: Recipe, args, problems: list[dict]
     except (OSError, subprocess.CalledProcessError):
         commit = None
     record = {
-        "label": spec.label, "recipe": args.recipe, "recipe_file": str(spec.path), "run": spec.run,
+        "label": spec.label, "recipe": args.recipe, "recipe_file": str(spec.path), "run": spec.run.to_dict(),
         "config": {k: v for k, v in args.to_dict().items() if _jsonable(v)},
         "num_problems": len(problems), "global_step": step, "resumed_from": resumed_from,
         "law": law.to_dict() if law else None, "git_commit": commit,

@@ -52,10 +52,10 @@ def test_named_recipes_and_includes():
     assert {f"qwen2.5-1.5b-gsm8k-{r}" for r in ("full", "forking", "clip_cov", "kl_cov")} <= set(names)
     assert not any(n.startswith("_") for n in names)
     forking = load_recipe("forking")
-    assert forking.config["recipe"] == "forking" and forking.run["dataset"] == "testbed"
+    assert forking.config["recipe"] == "forking" and forking.run.dataset == "testbed"
     assert forking.config["max_steps"] == load_recipe("full").config["max_steps"]  # from the shared base
     real = load_recipe("qwen2.5-1.5b-gsm8k-kl_cov")
-    assert real.config["recipe"] == "kl_cov" and real.run["dataset"] == "gsm8k"
+    assert real.config["recipe"] == "kl_cov" and real.run.dataset == "gsm8k"
     assert real.label == "qwen2.5-1.5b-gsm8k-kl_cov"
 
 
@@ -191,3 +191,28 @@ def test_misspelt_names_are_deprecated_aliases(module, old, new):
     assert alias is getattr(mod, new)
     with pytest.raises(AttributeError, match="NoSuchName"):
         getattr(mod, "NoSuchName")
+
+
+def test_run_config_defaults_live_in_the_dataclass():
+    from softthink.rl.recipes import RUN_KEYS, RunConfig
+
+    run = RunConfig()
+    assert (run.dataset_split, run.prompt_template, run.dry_run_arch, run.num_problems) == (
+        "train", "{question}", "llama", None)
+    assert set(RUN_KEYS) == set(run.to_dict())
+    assert load_recipe("qwen2.5-1.5b-gsm8k-full").run.dry_run_arch == "qwen2"
+
+
+@pytest.mark.parametrize("line, pattern", [
+    ("num_problems: 0", r"run\.num_problems must be an int >= 1 or null, got 0"),
+    ("num_problems: 2.5", r"run\.num_problems must be an int"),
+    ("prompt_template: 'Q: {q}'", r"run\.prompt_template must contain the placeholder '\{question\}'"),
+    ("dry_run_arch: lama", r"(?i)unknown tiny architecture 'lama'.*did you mean 'llama'"),
+    ("dataset_split: ''", r"run\.dataset_split must be a non-empty split name"),
+])
+def test_run_config_is_validated_naming_the_recipe_file(tmp_path, line, pattern):
+    path = tmp_path / "r.yaml"
+    path.write_text(f"recipe: full\n{line}\n")
+    with pytest.raises(SoftthinkConfigError, match=pattern) as info:
+        load_recipe(path)
+    assert "r.yaml" in str(info.value) and info.value.param == line.split(":")[0]

@@ -25,10 +25,23 @@ class SoftthinkDataError(SoftthinkError, ValueError):
     """A missing or malformed data file, or a record without the fields it needs."""
 
 
-def unknown_name_message(kind: str, name: str, available: list[str] | tuple[str, ...]) -> str:
-    """'unknown KIND 'x'; did you mean 'y'? Available: a, b, c' — for every registry lookup."""
+def unknown_name_message(kind: str, name: str | list[str], available: list[str] | tuple[str, ...], *,
+                         listing: str | None = None) -> str:
+    """The one "did you mean" message of softthink, for registry lookups and unknown config keys.
+
+    One name: ``unknown KIND 'x'. Did you mean 'y'? Available: a, b, c.``; a list of names:
+    ``unknown KIND(s) 'x' (did you mean 'y'?), 'z'. Available: ...`` (the best match of each). ``listing``
+    replaces the sorted list of available names (for lists too long to help, such as the ~250 trl fields).
+    """
     import difflib
 
-    close = difflib.get_close_matches(name, list(available), n=3)
-    hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
-    return f"unknown {kind} {name!r}.{hint} Available: {', '.join(sorted(available))}."
+    listing = listing or f"Available: {', '.join(sorted(available))}."
+
+    def close(one: str) -> list[str]:
+        return difflib.get_close_matches(one, list(available), n=3)
+
+    if isinstance(name, str):
+        hint = f" Did you mean {', '.join(repr(c) for c in close(name))}?" if close(name) else ""
+        return f"unknown {kind} {name!r}.{hint} {listing}"
+    parts = [f"{n!r} (did you mean {close(n)[0]!r}?)" if close(n) else repr(n) for n in name]
+    return f"unknown {kind}(s) {', '.join(parts)}. {listing}"

@@ -57,9 +57,9 @@ def _add_override_args(p: argparse.ArgumentParser) -> None:
 
 
 def _overrides(args: argparse.Namespace) -> dict:
-    from softthink.eval.suite import parse_set_option
+    from softthink.eval.suite import parse_suite_set
 
-    overrides = dict(parse_set_option(s) for s in args.sets)
+    overrides = parse_suite_set(args.sets)
     for key, value in (("limit", args.limit), ("data_dir", args.data_dir),
                        ("batch_size", getattr(args, "batch_size", None)),
                        ("output_dir", getattr(args, "output_dir", None))):

@@ -42,8 +42,8 @@ def run(args: argparse.Namespace) -> int:
     if args.rl_action == "list":
         for name in available_recipes():
             spec = load_recipe(name)
-            print(f"{name:32s} recipe={spec.config.get('recipe', name):9s} model={spec.run.get('model')} "
-                  f"dataset={spec.run.get('dataset')}")
+            print(f"{name:32s} recipe={spec.config.get('recipe', name):9s} model={spec.run.model} "
+                  f"dataset={spec.run.dataset}")
         return 0
     if args.rl_action == "train":
         from softthink.rl.train import train

@@ -1,5 +1,9 @@
 """`DecodeConfig`: every decoding knob in one validated dataclass, plus YAML presets.
 
+The fields shared by every mode are declared here; each mode's own knobs (``max_topk``, ``noise``,
+``entropy_threshold``, ...) are declared by its rule file as `softthink.decoding.rules.RuleParam`s and added here
+as flat fields of the same dataclass, validated by the param's check (`_add_rule_fields`).
+
 Precedence when building a config: dataclass defaults < preset YAML (``configs/decode/<name>.yaml``) < explicit
 keyword overrides (``softthink.generate(..., top_p=0.9)``, or ``--set top_p=0.9`` on the command line).
 Unknown keys are errors. Checks that need the tokenizer or the model (is the think marker representable?) run
@@ -14,12 +18,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from softthink.config_io import check_keys, read_config, relative_to_including_file
+from softthink.decoding.rules import available_modes, on_params_changed, registered_params, rule_class
+from softthink.decoding.rules.base import positive_int
 from softthink.errors import SoftthinkConfigError, unknown_name_message
 from softthink.resources import bundled_config_dir
-
-NOISE_KINDS = ("none", "gumbel", "dirichlet")
 
 
 def _help(default: Any, text: str) -> Any:
@@ -63,20 +66,8 @@ class DecodeConfig:
     answer_top_p: float | None = _help(None, "answer top-p; None = same as top_p")
     answer_min_p: float | None = _help(None, "answer min-p; None = same as min_p")
 
-    # --- soft thinking ----------------------------------------------------------------------------------------
-    max_topk: int = _help(15, "soft: at most this many tokens in the concept-token mixture (1 = greedy)")
-    entropy_threshold: float | None = _help(
-        None, "gated: soft step when the step's entropy (nats) is >= this, discrete otherwise")
-    noise: str = _help("none", "randomized soft thinking: 'none', 'gumbel' (Gumbel-softmax) or 'dirichlet'")
-    gumbel_tau: float = _help(1.0, "Gumbel-softmax temperature (> 0)")
-    dirichlet_alpha: float = _help(1.0, "Dirichlet concentration scale: weights ~ Dir(alpha * p), > 0")
-
-    # --- other modes (see their rule files) -------------------------------------------------------------------
-    moi_beta: float = _help(1.0, "mixture_of_inputs: concentration of the Bayesian blend (> 0)")
-    swir_window: int = _help(1, "swir: minimum steps to stay in a mode before switching again (>= 1)")
-    swir_max_switches: int | None = _help(None, "swir: cap on mode switches per row; None = unlimited")
-    fork_temperature: float = _help(1.0, "forking_temperature: temperature at forking steps (> 0)")
-    fork_threshold: float = _help(0.672, "forking_temperature: entropy (nats) at or above which a step is a fork")
+    # --- mode knobs: declared by the rule files (soft: max_topk, noise, ...; gated: entropy_threshold; ...) -----
+    # and inserted here by `_add_rule_fields`.
 
     # --- output -----------------------------------------------------------------------------------------------
     stop_strings: list[str] = field(default_factory=list, metadata={
@@ -95,18 +86,12 @@ class DecodeConfig:
         if isinstance(self.stop_strings, str):
             self.stop_strings = [self.stop_strings]
         self.stop_strings = list(self.stop_strings)
-        if isinstance(self.noise, str):
-            self.noise = self.noise.lower()
-        if self.noise is None:
-            self.noise = "none"
 
     def _fail(self, param: str, rule: str, remedy: str) -> None:
         value = getattr(self, param)
         raise SoftthinkConfigError(f"decode.{param} {rule}, got {value!r}. {remedy}", param=param, value=value)
 
     def _check_fields(self) -> None:
-        from softthink.decoding.rules import available_modes
-
         if self.mode not in available_modes():
             raise SoftthinkConfigError(f"decode.mode: {unknown_name_message('decode mode', str(self.mode), available_modes())}",
                                        param="mode", value=self.mode)
@@ -118,19 +103,8 @@ class DecodeConfig:
         _positive_int(self, "cold_stop_patience", "The paper uses 256.")
         for prefix in ("", "answer_"):
             self._check_sampling(prefix)
-        _positive_int(self, "max_topk", "Use 1 for greedy-equivalent soft thinking, 10-20 typically.")
-        if self.entropy_threshold is not None and not self.entropy_threshold >= 0:
-            self._fail("entropy_threshold", "must be >= 0 nats", "0 makes every step soft; None disables gating.")
-        if self.noise not in NOISE_KINDS:
-            self._fail("noise", f"must be one of {NOISE_KINDS}", "Use 'none' for plain Soft Thinking.")
-        for name in ("gumbel_tau", "dirichlet_alpha", "moi_beta", "fork_temperature"):
-            if not getattr(self, name) > 0:
-                self._fail(name, "must be > 0", "Use 1.0 for the default.")
-        _positive_int(self, "swir_window", "Use 1 to allow a switch at every step.")
-        if self.swir_max_switches is not None and (not isinstance(self.swir_max_switches, int) or self.swir_max_switches < 0):
-            self._fail("swir_max_switches", "must be an int >= 0 or None", "None means no cap.")
-        if not self.fork_threshold >= 0:
-            self._fail("fork_threshold", "must be >= 0 nats", "The paper's 80th percentile is 0.672.")
+        for param in registered_params():  # every mode's knobs, checked by the rule that declares them
+            setattr(self, param.name, param.validated(getattr(self, param.name)))
         if self.seed is not None and not isinstance(self.seed, int):
             self._fail("seed", "must be an int or None", "Use e.g. 0.")
         if any(not isinstance(s, str) or not s for s in self.stop_strings):
@@ -156,8 +130,6 @@ class DecodeConfig:
                 f"decode.max_think_tokens ({self.max_think_tokens}) must be < max_new_tokens ({self.max_new_tokens}) "
                 "so that the answer has room. Raise max_new_tokens or lower max_think_tokens.",
                 param="max_think_tokens", value=self.max_think_tokens)
-        from softthink.decoding.rules import rule_class
-
         rule = rule_class(self.mode)
         rule.validate_config(self)
         unused = rule.mode_fields_unused(self)
@@ -210,7 +182,7 @@ class SamplingParams:
 
 def _positive_int(config: DecodeConfig, name: str, remedy: str) -> None:
     value = getattr(config, name)
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+    if not positive_int(value):
         raise SoftthinkConfigError(f"decode.{name} must be an int >= 1, got {value!r}. {remedy}", param=name, value=value)
 
 
@@ -219,11 +191,32 @@ def config_field_names() -> list[str]:
 
 
 def _check_keys(values: dict[str, Any], source: str | None) -> None:
-    names = config_field_names()
-    for key in values:
-        if key not in names:
-            where = f" (in {source})" if source else ""
-            raise SoftthinkConfigError(f"{unknown_name_message('decode option', key, names)}{where}", param=key)
+    check_keys(values, config_field_names(), what="decode option", source=source)
+
+
+# --- the rules' fields ------------------------------------------------------------------------------------------
+_CORE_FIELDS = dataclasses.fields(DecodeConfig)
+
+
+def _add_rule_fields() -> None:
+    """Re-derive `DecodeConfig` as a dataclass of its core fields plus one field per registered `RuleParam`
+    (inserted before the output fields), so that ``DecodeConfig(max_topk=5)``, ``dataclasses.fields``,
+    ``replace`` and ``to_dict`` see every mode's knobs, including those of modes registered later.
+    Called by the rule registry (`on_params_changed`) whenever the declared params change."""
+    params = {p.name: (p.type, field(default=p.default, metadata={"help": p.help})) for p in registered_params()}
+    at = next(i for i, f in enumerate(_CORE_FIELDS) if f.name == "stop_strings")
+    specs = {**{f.name: (f.type, f) for f in _CORE_FIELDS[:at]}, **params,
+             **{f.name: (f.type, f) for f in _CORE_FIELDS[at:]}}
+    for name in [*DecodeConfig.__dataclass_fields__, "__init__", "__repr__", "__eq__", "__hash__", "__match_args__"]:
+        if name in DecodeConfig.__dict__:
+            delattr(DecodeConfig, name)  # dataclass() only adds what the class does not define itself
+    DecodeConfig.__annotations__ = {name: annotation for name, (annotation, _) in specs.items()}
+    for name, (_, spec) in specs.items():
+        setattr(DecodeConfig, name, spec)
+    dataclass(DecodeConfig)
+
+
+on_params_changed(_add_rule_fields)
 
 
 # --- presets --------------------------------------------------------------------------------------------------
@@ -245,36 +238,29 @@ def available_presets() -> list[str]:
 def load_decode_config(name_or_path: str | os.PathLike, **overrides: Any) -> DecodeConfig:
     """Load a preset by name (``"soft"``) or from a YAML path, then apply ``overrides``.
 
-    A preset may say ``include: other_preset`` to start from another preset and change only some keys.
+    A preset may say ``include: other_preset`` (a preset name, or a YAML path relative to the including file) to
+    start from another preset and change only some keys (`softthink.config_io.read_config`).
     """
-    values = _read_preset(str(name_or_path), seen=())
+    values = read_config(_preset_path(str(name_or_path)), what="decode preset", locate=_locate_include)
     values.update(overrides)
     return DecodeConfig.from_dict(values, source=str(name_or_path))
 
 
-def _read_preset(name_or_path: str, seen: tuple[str, ...]) -> dict[str, Any]:
+def _preset_path(name_or_path: str) -> Path:
     path = Path(name_or_path)
-    if not (path.suffix in (".yaml", ".yml") and path.is_file()):
-        candidates = [d / f"{name_or_path}.yaml" for d in preset_dirs()]
-        found = [c for c in candidates if c.is_file()]
-        if not found:
-            raise SoftthinkConfigError(
-                f"{unknown_name_message('decode preset', name_or_path, available_presets())} "
-                f"Pass a YAML file path or a name found in {', '.join(str(d) for d in preset_dirs())}.",
-                param="preset", value=name_or_path)
-        path = found[0]
-    if str(path) in seen:
-        raise SoftthinkConfigError(f"decode preset include cycle: {' -> '.join(seen + (str(path),))}", param="include")
-    try:
-        values = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as err:
-        raise SoftthinkConfigError(f"decode preset {path} is not valid YAML: {err}", param="preset") from None
-    if not isinstance(values, dict):
-        raise SoftthinkConfigError(f"decode preset {path} must be a mapping of option: value, got {type(values).__name__}",
-                                   param="preset")
-    base = values.pop("include", None)
-    if base is None:
-        return values
-    merged = _read_preset(str(base), seen + (str(path),))
-    merged.update(values)
-    return merged
+    if path.suffix in (".yaml", ".yml") and path.is_file():
+        return path
+    found = [c for c in (d / f"{name_or_path}.yaml" for d in preset_dirs()) if c.is_file()]
+    if not found:
+        raise SoftthinkConfigError(
+            f"{unknown_name_message('decode preset', name_or_path, available_presets())} "
+            f"Pass a YAML file path or a name found in {', '.join(str(d) for d in preset_dirs())}.",
+            param="preset", value=name_or_path)
+    return found[0]
+
+
+def _locate_include(name: str, including: Path) -> Path:
+    """``include:`` of a preset: a YAML path relative to the including file, or a preset name."""
+    if name.endswith((".yaml", ".yml")):
+        return relative_to_including_file(name, including)
+    return _preset_path(name)

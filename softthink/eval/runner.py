@@ -33,7 +33,7 @@ from softthink.eval.datasets import BenchmarkEntry, Problem, get_benchmark, load
 from softthink.eval.grading import GraderConfig, grade
 from softthink.eval.prompts import PromptBuilder, PromptSpec, prompt_hash, select_exemplars
 from softthink.eval.records import RECORD_SCHEMA_VERSION, CellStore
-from softthink.eval.suite import Cell, Suite, parse_set_option
+from softthink.eval.suite import Cell, Suite, parse_suite_set
 
 GenerateFn = Callable[..., list[Any]]
 LoadModelFn = Callable[[str], tuple[Any, Any]]
@@ -404,9 +404,7 @@ def run(suite_or_path: Suite | str | Path, *, generate_fn: GenerateFn | None = N
     """
     from softthink.eval.report import build_rows, compare_cells, write_report as write
 
-    for text in set_options or []:
-        key, value = parse_set_option(text)
-        overrides[key] = value
+    overrides.update(parse_suite_set(set_options))
     suite = load_suite(suite_or_path, overrides)
     runner = Runner(suite, generate_fn=generate_fn, load_model_fn=load_model_fn, num_processes=num_processes,
                     process_index=process_index, progress=progress)

@@ -17,15 +17,13 @@ Example::
 """
 from __future__ import annotations
 
-import copy
 import os
 import re
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from softthink.config_io import check_keys, dataclass_fields, parse_set, read_config
 from softthink.errors import SoftthinkConfigError
 
 _ENV_RE = re.compile(r"\$\{(\w+)(?::-([^}]*))?\}")
@@ -97,11 +95,6 @@ class Cell:
 
     def __str__(self) -> str:
         return f"{self.model.label} / {self.decode.label} / {self.benchmark.label} / seed {self.seed}"
-
-
-_SUITE_KEYS = ("name", "description", "models", "decode", "benchmarks", "seeds", "samples", "batch_size", "limit",
-               "ids", "decode_overrides", "prompt", "grader", "data_dir", "output_dir", "pass_k", "baseline",
-               "seed_per_sample", "include")
 
 
 @dataclass
@@ -194,14 +187,7 @@ class Suite:
         data = dict(data)
         data.pop("include", None)
         where = f" ({source})" if source else ""
-        unknown = sorted(set(data) - set(_SUITE_KEYS))
-        if unknown:
-            import difflib
-
-            hints = [f"{u!r} (did you mean {difflib.get_close_matches(u, _SUITE_KEYS, n=1)[0]!r}?)"
-                     if difflib.get_close_matches(u, _SUITE_KEYS, n=1) else repr(u) for u in unknown]
-            raise SoftthinkConfigError(f"unknown suite key(s) {', '.join(hints)}{where}. Allowed: "
-                                       f"{', '.join(k for k in _SUITE_KEYS)}.", param=unknown[0])
+        check_keys(sorted(data), SUITE_KEYS, what="suite key", source=source, all_at_once=True)
         if "name" not in data:
             raise SoftthinkConfigError(f"suite needs a 'name'{where}.", param="name")
         data["models"] = [_model(m, i, where) for i, m in enumerate(_as_list(data.get("models"), "models", where))]
@@ -233,6 +219,10 @@ class Suite:
 
     def resolved_output_dir(self) -> Path:
         return Path(expand_path(self.output_dir)) if self.output_dir else Path("eval") / "results" / self.name
+
+
+SUITE_KEYS = tuple(f.name for f in fields(Suite) if f.name != "source") + ("include",)
+"""The keys a suite YAML may hold: the `Suite` fields (``source`` is set by the reader) and ``include``."""
 
 
 def _as_list(value: Any, key: str, where: str) -> list:
@@ -289,44 +279,21 @@ def _benchmark(entry: Any, index: int, where: str) -> BenchmarkRef:
 
 
 # ----------------------------------------------------------------------------------------------------------------
-# YAML with include, and dotted overrides
+# YAML with include, --set, and dotted overrides
 
-def _merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
-    out = copy.deepcopy(base)
-    for key, value in top.items():
-        out[key] = _merge(out[key], value) if isinstance(value, dict) and isinstance(out.get(key), dict) else value
-    return out
+def read_suite_yaml(path: Path) -> dict[str, Any]:
+    """The suite mapping of ``path`` with its ``include:`` chain merged (`softthink.config_io.read_config`)."""
+    return read_config(path, what="suite", hint="Committed suites live in eval/suites/.")
 
 
-def read_suite_yaml(path: Path, _seen: tuple[str, ...] = ()) -> dict[str, Any]:
-    """The suite mapping of ``path`` with its ``include:`` chain merged (base first)."""
-    if not path.is_file():
-        raise SoftthinkConfigError(f"suite file {path} does not exist. Committed suites live in eval/suites/.",
-                                   param="suite", value=str(path))
-    if str(path.resolve()) in _seen:
-        raise SoftthinkConfigError(f"suite include cycle: {' -> '.join(_seen + (str(path),))}", param="include")
-    try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as err:
-        raise SoftthinkConfigError(f"suite file {path} is not valid YAML: {err}", param="suite") from None
-    if not isinstance(data, dict):
-        raise SoftthinkConfigError(f"suite file {path} must be a mapping, got {type(data).__name__}.", param="suite")
-    include = data.pop("include", None)
-    if include is None:
-        return data
-    base = read_suite_yaml((path.parent / include), _seen + (str(path.resolve()),))
-    return _merge(base, data)
+def parse_suite_set(pairs: list[str] | None) -> dict[str, Any]:
+    """``--set`` strings -> suite overrides, typed like the `Suite` fields: ``samples=4``, dotted
+    ``benchmarks.0.limit=10``, and ``decode_overrides.KEY=VALUE`` typed like the `DecodeConfig` field."""
+    from softthink.decoding.config import DecodeConfig
 
-
-def parse_set_option(text: str) -> tuple[str, Any]:
-    """``"key.sub=value"`` -> ``("key.sub", value)`` with the value parsed as YAML (``4``, ``[1, 2]``, ``null``)."""
-    if "=" not in text:
-        raise SoftthinkConfigError(f"--set expects key=value, got {text!r}.", param="--set", value=text)
-    key, raw = text.split("=", 1)
-    try:
-        return key.strip(), yaml.safe_load(raw)
-    except yaml.YAMLError:
-        return key.strip(), raw
+    schema = {name: kind for name, kind in dataclass_fields(Suite).items() if name != "source"}
+    return parse_set(pairs, schema, what="suite key", dotted=True,
+                     nested={"decode_overrides": dataclass_fields(DecodeConfig)})
 
 
 _STRING_ENTRY_KEY = {"models": "path", "decode": "preset", "benchmarks": "name"}
@@ -337,9 +304,7 @@ def apply_overrides(data: dict[str, Any], overrides: dict[str, Any], source: str
     where = f" (suite {source})" if source else ""
     for dotted, value in overrides.items():
         parts = dotted.split(".")
-        if parts[0] not in _SUITE_KEYS:
-            raise SoftthinkConfigError(f"override {dotted!r}: unknown suite key {parts[0]!r}{where}. Allowed: "
-                                       f"{', '.join(_SUITE_KEYS)}.", param=dotted, value=value)
+        check_keys([parts[0]], SUITE_KEYS, what="suite key", source=f"override {dotted!r}{where}")
         container: Any = data
         for depth, part in enumerate(parts[:-1]):
             child = _get(container, part, dotted)

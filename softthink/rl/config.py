@@ -1,4 +1,4 @@
-"""`SofthinkGRPOConfig`: trl's `GRPOConfig` plus the fields that choose and tune a softthink RL recipe.
+"""`SoftthinkGRPOConfig`: trl's `GRPOConfig` plus the fields that choose and tune a softthink RL recipe.
 
 A recipe decides which completion tokens carry policy gradient, on top of trl's GRPO objective:
 
@@ -30,13 +30,14 @@ from dataclasses import dataclass, field
 
 from trl import GRPOConfig
 
+from softthink.deprecation import renamed_attributes
 from softthink.errors import SoftthinkConfigError, unknown_name_message
 
 RECIPE_NAMES = ("full", "forking", "clip_cov", "kl_cov")
-"""The objectives a `SofthinkGRPOTrainer` can optimise."""
+"""The objectives a `SoftthinkGRPOTrainer` can optimise."""
 
 FORKING_NORMALIZATIONS = ("all_tokens", "selected_tokens")
-"""How the forking recipe averages its token losses (see `SofthinkGRPOConfig.forking_normalization`)."""
+"""How the forking recipe averages its token losses (see `SoftthinkGRPOConfig.forking_normalization`)."""
 
 COV_LOSS_TYPES = ("grpo", "bnpo", "dr_grpo", "dapo")
 """trl loss types that use the clipped PPO surrogate, which Clip-Cov and KL-Cov are defined on."""
@@ -46,7 +47,7 @@ FORKING_ENTROPY_NATS = 0.672
 
 
 @dataclass
-class SofthinkGRPOConfig(GRPOConfig):
+class SoftthinkGRPOConfig(GRPOConfig):
     """trl `GRPOConfig` with the softthink recipe fields. Every trl field keeps its meaning and default.
 
     Parameters that choose the recipe:
@@ -136,3 +137,6 @@ class SofthinkGRPOConfig(GRPOConfig):
 def _check_fraction(name: str, value: float) -> None:
     if not (isinstance(value, (int, float)) and 0.0 < value <= 1.0):
         raise SoftthinkConfigError(f"{name}={value!r} must be a fraction in (0, 1].", param=name, value=value)
+
+
+__getattr__ = renamed_attributes(__name__, {"SofthinkGRPOConfig": "SoftthinkGRPOConfig"})  # misspelt pre-0.2 names

@@ -12,6 +12,7 @@ Output directory layout::
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 from dataclasses import dataclass
@@ -106,17 +107,17 @@ def train(recipe: str | Path, model_path: str | None = None, dataset: str | None
     """Train with ``recipe`` (a name in configs/rl/ or a YAML path) and save an HF checkpoint in ``output_dir``.
 
     ``model_path`` / ``dataset`` override the recipe's ``model`` / ``dataset``; ``overrides`` are recipe keys
-    (`SofthinkGRPOConfig` fields or run keys such as ``num_problems``). When ``output_dir`` already has trainer
+    (`SoftthinkGRPOConfig` fields or run keys such as ``num_problems``). When ``output_dir`` already has trainer
     checkpoints and ``resume`` is true, training continues from the last one. ``reward`` replaces the default
     correctness reward (a trl reward function).
     """
     spec = load_recipe(recipe, overrides)
     if model_path is not None:
-        spec.run["model"] = str(model_path)
+        spec.run = dataclasses.replace(spec.run, model=str(model_path))
     if dataset is not None:
-        spec.run["dataset"] = str(dataset)
+        spec.run = dataclasses.replace(spec.run, dataset=str(dataset))
     for key in ("model", "dataset"):
-        if not spec.run.get(key):
+        if not getattr(spec.run, key):
             raise SoftthinkConfigError(f"recipe {spec.name!r} names no {key}; pass {key} (CLI: --{key}).",
                                        param=key)
     if output_dir is None:
@@ -136,14 +137,14 @@ def dry_run(recipe: str | Path, output_dir: str | Path, **overrides: Any) -> Tra
         spec.config.setdefault("use_cpu", True)
     _make_config(spec, Path(output_dir) / "validate")  # the real recipe's config, as written
     tiny = load_recipe(recipe, {**overrides, **DRY_RUN_OVERRIDES})
-    tiny.run["model"] = f"tiny:{spec.run.get('dry_run_arch', 'llama')}"
-    if not tiny.run.get("dataset"):
+    tiny.run = dataclasses.replace(tiny.run, model=f"tiny:{spec.run.dry_run_arch}")
+    if not tiny.run.dataset:
         raise SoftthinkConfigError(f"recipe {spec.name!r} names no dataset.", param="dataset")
     return _run(tiny, Path(output_dir), reward=None, callbacks=None, resume=False, progress=False)
 
 
 def _make_config(spec: Recipe, output_dir: Path):
-    from softthink.rl.config import SofthinkGRPOConfig
+    from softthink.rl.config import SoftthinkGRPOConfig
 
     from softthink.rl.config import RECIPE_NAMES
 
@@ -154,7 +155,7 @@ def _make_config(spec: Recipe, output_dir: Path):
                                        f"{', '.join(RECIPE_NAMES)}.", param="recipe")
         config["recipe"] = spec.name
     try:
-        return SofthinkGRPOConfig(output_dir=str(output_dir), **config)
+        return SoftthinkGRPOConfig(output_dir=str(output_dir), **config)
     except SoftthinkConfigError as err:
         raise SoftthinkConfigError(f"recipe {spec.name!r} ({spec.path}): {err}", param=err.param,
                                    value=err.value) from err
@@ -166,24 +167,24 @@ def _run(spec: Recipe, output_dir: Path, *, reward, callbacks, resume: bool, pro
     from transformers.trainer_utils import get_last_checkpoint
 
     from softthink.rl.rewards import CorrectnessReward
-    from softthink.rl.trainer import SofthinkGRPOTrainer
+    from softthink.rl.trainer import SoftthinkGRPOTrainer
 
     args = _make_config(spec, output_dir)
     if args.logging_steps != 1:
         raise SoftthinkConfigError(f"logging_steps={args.logging_steps}: the entropy-dynamics log needs a row per "
                                    "step; set logging_steps: 1.", param="logging_steps", value=args.logging_steps)
     args.disable_tqdm = not progress
-    model, tokenizer = load_policy(str(spec.run["model"]))
-    check_chat_template(tokenizer, str(spec.run["model"]))
+    model, tokenizer = load_policy(spec.run.model)
+    check_chat_template(tokenizer, spec.run.model)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token  # batching needs a pad id; padded positions are masked anyway
-    problems = load_problems(str(spec.run["dataset"]), split=str(spec.run.get("dataset_split", "train")),
-                             n=spec.run.get("num_problems"), seed=args.data_seed or 0)
-    train_dataset = build_dataset(problems, str(spec.run.get("prompt_template", "{question}")))
+    problems = load_problems(spec.run.dataset, split=spec.run.dataset_split, n=spec.run.num_problems,
+                             seed=args.data_seed or 0)
+    train_dataset = build_dataset(problems, spec.run.prompt_template)
 
     output_dir.mkdir(parents=True, exist_ok=True)
     last = get_last_checkpoint(str(output_dir)) if resume and output_dir.exists() else None
-    trainer = SofthinkGRPOTrainer(
+    trainer = SoftthinkGRPOTrainer(
         model=model, reward_funcs=[reward or CorrectnessReward()], args=args, train_dataset=train_dataset,
         processing_class=tokenizer,
         callbacks=[EntropyDynamicsCallback(output_dir / "dynamics.jsonl"), *(callbacks or [])])
@@ -223,7 +224,7 @@ def _write_provenance(output_dir: Path, spec: Recipe, args, problems: list[dict]
     except (OSError, subprocess.CalledProcessError):
         commit = None
     record = {
-        "label": spec.label, "recipe": args.recipe, "recipe_file": str(spec.path), "run": spec.run,
+        "label": spec.label, "recipe": args.recipe, "recipe_file": str(spec.path), "run": spec.run.to_dict(),
         "config": {k: v for k, v in args.to_dict().items() if _jsonable(v)},
         "num_problems": len(problems), "global_step": step, "resumed_from": resumed_from,
         "law": law.to_dict() if law else None, "git_commit": commit,

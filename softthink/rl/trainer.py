@@ -1,4 +1,4 @@
-"""`SofthinkGRPOTrainer`: trl's `GRPOTrainer` with the forking, Clip-Cov and KL-Cov recipes and entropy logging.
+"""`SoftthinkGRPOTrainer`: trl's `GRPOTrainer` with the forking, Clip-Cov and KL-Cov recipes and entropy logging.
 
 Seams overridden (everything else, generation, rewards, advantages, clipping, normalisation, is trl's):
 
@@ -17,9 +17,10 @@ import torch
 from trl import GRPOTrainer
 
 from softthink.analysis.forking import batch_entropy_stats
+from softthink.deprecation import renamed_attributes
 from softthink.errors import SoftthinkConfigError
 from softthink.rl import objectives
-from softthink.rl.config import SofthinkGRPOConfig
+from softthink.rl.config import SoftthinkGRPOConfig
 
 
 @dataclass
@@ -33,15 +34,15 @@ class _PolicyForward:
     advantages: torch.Tensor
 
 
-class SofthinkGRPOTrainer(GRPOTrainer):
-    """A `trl.GRPOTrainer` whose objective is chosen by ``args.recipe`` (see `SofthinkGRPOConfig`)."""
+class SoftthinkGRPOTrainer(GRPOTrainer):
+    """A `trl.GRPOTrainer` whose objective is chosen by ``args.recipe`` (see `SoftthinkGRPOConfig`)."""
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        if not isinstance(self.args, SofthinkGRPOConfig):
+        if not isinstance(self.args, SoftthinkGRPOConfig):
             raise SoftthinkConfigError(
-                f"SofthinkGRPOTrainer needs a SofthinkGRPOConfig, got {type(self.args).__name__}. "
-                "Build one with softthink.rl.SofthinkGRPOConfig(..., recipe=...).", param="args")
+                f"SoftthinkGRPOTrainer needs a SoftthinkGRPOConfig, got {type(self.args).__name__}. "
+                "Build one with softthink.rl.SoftthinkGRPOConfig(..., recipe=...).", param="args")
         self._loss_inputs: dict | None = None
         self._policy_forward: _PolicyForward | None = None
 
@@ -94,7 +95,7 @@ class SofthinkGRPOTrainer(GRPOTrainer):
             self._loss_inputs = None
         forward, self._policy_forward = self._policy_forward, None
         if forward is None:  # trl changed its loss path; refuse to train a recipe silently as "full"
-            raise RuntimeError("SofthinkGRPOTrainer: trl's _compute_loss did not call "
+            raise RuntimeError("SoftthinkGRPOTrainer: trl's _compute_loss did not call "
                                "_get_per_token_logps_and_entropies with entropies; recipe hooks cannot run.")
         if self.recipe == "kl_cov":
             loss = loss + self._kl_cov_term(forward, inputs)
@@ -143,3 +144,6 @@ class SofthinkGRPOTrainer(GRPOTrainer):
         metrics["entropy/execution"].append(stats.mean_execution)
         metrics["entropy/frac_above"].append(stats.frac_above)
         metrics["entropy/forking_threshold"].append(stats.forking_threshold)
+
+
+__getattr__ = renamed_attributes(__name__, {"SofthinkGRPOTrainer": "SoftthinkGRPOTrainer"})  # misspelt pre-0.2 names

@@ -29,6 +29,7 @@ import torch
 from tqdm import tqdm
 from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerBase
 
+from softthink.config_io import dataclass_fields, parse_set
 from softthink.errors import SoftthinkConfigError
 from softthink.testbed.tasks import DEFAULT_DIFFICULTY, make_dataset, resolve_difficulty
 from softthink.testbed.tokenizer import build_tokenizer
@@ -250,21 +251,9 @@ def train(cfg: TrainConfig, out_dir: str | Path = CHECKPOINT_DIR, *, minutes: fl
 
 
 def parse_overrides(pairs: list[str]) -> dict:
-    """``["key=value", ...]`` -> typed overrides for ``TrainConfig``; unknown keys are errors."""
-    fields = {f.name: f for f in dataclasses.fields(TrainConfig)}
-    out = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or key not in fields:
-            raise SoftthinkConfigError(f"--set {pair!r}: expected key=value with key one of {sorted(fields)}.",
-                                       param=key, value=value)
-        kind = type(getattr(TrainConfig(), key))
-        try:
-            out[key] = kind(value)
-        except ValueError as err:
-            raise SoftthinkConfigError(f"--set {key}={value!r}: expected a {kind.__name__}.", param=key,
-                                       value=value) from err
-    return out
+    """``["key=value", ...]`` -> typed overrides for ``TrainConfig`` (`softthink.config_io.parse_set`); unknown
+    keys are errors."""
+    return parse_set(pairs, dataclass_fields(TrainConfig), what="TrainConfig field")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -7,7 +7,7 @@ from softthink.errors import SoftthinkConfigError, SoftthinkInputError
 from softthink.eval.datasets import Problem
 from softthink.eval.prompts import (BOXED_INSTRUCTION, PromptBuilder, PromptSpec, format_exemplar_solution,
                                     prompt_hash, select_exemplars)
-from softthink.eval.suite import Suite, apply_overrides, expand_path, parse_set_option
+from softthink.eval.suite import Suite, apply_overrides, expand_path, parse_suite_set
 
 TRAIN = [Problem(str(i), f"Q{i}?", str(i), {"answer": f"a <<1+1=2>>2 b\n#### {i}"}) for i in range(20)]
 
@@ -89,12 +89,12 @@ def test_suite_from_yaml_with_include_and_overrides(tmp_path):
     assert suite.to_dict()["benchmarks"][0]["limit"] == 5
 
 
-def test_parse_set_option_values_are_yaml():
-    assert parse_set_option("samples=4") == ("samples", 4)
-    assert parse_set_option("seeds=[0, 1]") == ("seeds", [0, 1])
-    assert parse_set_option("decode_overrides.think_end=\\boxed") == ("decode_overrides.think_end", "\\boxed")
+def test_parse_suite_set_values_are_yaml():
+    assert parse_suite_set(["samples=4"]) == {"samples": 4}
+    assert parse_suite_set(["seeds=[0, 1]"]) == {"seeds": [0, 1]}
+    assert parse_suite_set(["decode_overrides.think_end=\\boxed"]) == {"decode_overrides.think_end": "\\boxed"}
     with pytest.raises(SoftthinkConfigError):
-        parse_set_option("samples")
+        parse_suite_set(["samples"])
 
 
 def test_overrides_reach_into_lists():

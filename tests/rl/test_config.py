@@ -6,13 +6,13 @@ from types import SimpleNamespace
 import pytest
 
 from softthink.errors import SoftthinkConfigError, SoftthinkDataError, SoftthinkInputError
-from softthink.rl.config import SofthinkGRPOConfig
+from softthink.rl.config import SoftthinkGRPOConfig
 from softthink.rl.recipes import available_recipes, load_recipe, parse_overrides
 
 
 def make(tmp_path, **kw):
-    return SofthinkGRPOConfig(output_dir=str(tmp_path), use_cpu=True, bf16=False, report_to="none",
-                              activation_checkpointing=False, **kw)
+    return SoftthinkGRPOConfig(output_dir=str(tmp_path), use_cpu=True, bf16=False, report_to="none",
+                               activation_checkpointing=False, **kw)
 
 
 def test_forking_recipe_sets_trl_top_entropy_quantile(tmp_path):
@@ -52,10 +52,10 @@ def test_named_recipes_and_includes():
     assert {f"qwen2.5-1.5b-gsm8k-{r}" for r in ("full", "forking", "clip_cov", "kl_cov")} <= set(names)
     assert not any(n.startswith("_") for n in names)
     forking = load_recipe("forking")
-    assert forking.config["recipe"] == "forking" and forking.run["dataset"] == "testbed"
+    assert forking.config["recipe"] == "forking" and forking.run.dataset == "testbed"
     assert forking.config["max_steps"] == load_recipe("full").config["max_steps"]  # from the shared base
     real = load_recipe("qwen2.5-1.5b-gsm8k-kl_cov")
-    assert real.config["recipe"] == "kl_cov" and real.run["dataset"] == "gsm8k"
+    assert real.config["recipe"] == "kl_cov" and real.run.dataset == "gsm8k"
     assert real.label == "qwen2.5-1.5b-gsm8k-kl_cov"
 
 
@@ -174,3 +174,45 @@ def test_cli_lists_recipes_and_reports_bad_input_without_traceback(capsys):
     assert "did you mean 'forking'" in capsys.readouterr().err.lower()
     assert main(["rl", "train", "--recipe", "forking", "--output", "unused", "--set", "max_steps=x"]) == 2
     assert "expected an integer" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("module, old, new", [
+    ("softthink.rl", "SofthinkGRPOConfig", "SoftthinkGRPOConfig"),
+    ("softthink.rl", "SofthinkGRPOTrainer", "SoftthinkGRPOTrainer"),
+    ("softthink.rl.config", "SofthinkGRPOConfig", "SoftthinkGRPOConfig"),
+    ("softthink.rl.trainer", "SofthinkGRPOTrainer", "SoftthinkGRPOTrainer"),
+])
+def test_misspelt_names_are_deprecated_aliases(module, old, new):
+    import importlib
+
+    mod = importlib.import_module(module)
+    with pytest.warns(FutureWarning, match=f"use {module}.{new}"):
+        alias = getattr(mod, old)
+    assert alias is getattr(mod, new)
+    with pytest.raises(AttributeError, match="NoSuchName"):
+        getattr(mod, "NoSuchName")
+
+
+def test_run_config_defaults_live_in_the_dataclass():
+    from softthink.rl.recipes import RUN_KEYS, RunConfig
+
+    run = RunConfig()
+    assert (run.dataset_split, run.prompt_template, run.dry_run_arch, run.num_problems) == (
+        "train", "{question}", "llama", None)
+    assert set(RUN_KEYS) == set(run.to_dict())
+    assert load_recipe("qwen2.5-1.5b-gsm8k-full").run.dry_run_arch == "qwen2"
+
+
+@pytest.mark.parametrize("line, pattern", [
+    ("num_problems: 0", r"run\.num_problems must be an int >= 1 or null, got 0"),
+    ("num_problems: 2.5", r"run\.num_problems must be an int"),
+    ("prompt_template: 'Q: {q}'", r"run\.prompt_template must contain the placeholder '\{question\}'"),
+    ("dry_run_arch: lama", r"(?i)unknown tiny architecture 'lama'.*did you mean 'llama'"),
+    ("dataset_split: ''", r"run\.dataset_split must be a non-empty split name"),
+])
+def test_run_config_is_validated_naming_the_recipe_file(tmp_path, line, pattern):
+    path = tmp_path / "r.yaml"
+    path.write_text(f"recipe: full\n{line}\n")
+    with pytest.raises(SoftthinkConfigError, match=pattern) as info:
+        load_recipe(path)
+    assert "r.yaml" in str(info.value) and info.value.param == line.split(":")[0]

@@ -11,14 +11,14 @@ from softthink.rl import objectives as obj
 def make_trainer(tmp_path, recipe: str, **kw):
     from datasets import Dataset
 
-    from softthink.rl import SofthinkGRPOConfig, SofthinkGRPOTrainer
+    from softthink.rl import SoftthinkGRPOConfig, SoftthinkGRPOTrainer
     from softthink.testbed.tiny import build_tiny_model, build_tiny_tokenizer
 
-    args = SofthinkGRPOConfig(output_dir=str(tmp_path / recipe), recipe=recipe, use_cpu=True, bf16=False,
+    args = SoftthinkGRPOConfig(output_dir=str(tmp_path / recipe), recipe=recipe, use_cpu=True, bf16=False,
                               report_to="none", activation_checkpointing=False, per_device_train_batch_size=4,
                               num_generations=2, max_completion_length=6, **kw)
     data = Dataset.from_list([{"prompt": [{"role": "user", "content": "1+1"}], "answer": "2"}] * 4)
-    trainer = SofthinkGRPOTrainer(model=build_tiny_model("llama"), reward_funcs=[lambda completions, **_: [0.0]
+    trainer = SoftthinkGRPOTrainer(model=build_tiny_model("llama"), reward_funcs=[lambda completions, **_: [0.0]
                                   * len(completions)], args=args, train_dataset=data,
                                   processing_class=build_tiny_tokenizer())
     trainer.model.train()
@@ -119,12 +119,12 @@ def test_trainer_refuses_a_plain_grpo_config(tmp_path):
     from trl import GRPOConfig
 
     from softthink.errors import SoftthinkConfigError
-    from softthink.rl import SofthinkGRPOTrainer
+    from softthink.rl import SoftthinkGRPOTrainer
     from softthink.testbed.tiny import build_tiny_model, build_tiny_tokenizer
 
     args = GRPOConfig(output_dir=str(tmp_path), use_cpu=True, bf16=False, report_to="none",
                       activation_checkpointing=False, per_device_train_batch_size=2, num_generations=2)
     data = Dataset.from_list([{"prompt": [{"role": "user", "content": "1"}], "answer": "1"}] * 2)
-    with pytest.raises(SoftthinkConfigError, match="SofthinkGRPOConfig"):
-        SofthinkGRPOTrainer(model=build_tiny_model("llama"), reward_funcs=[lambda completions, **_: [0.0]],
+    with pytest.raises(SoftthinkConfigError, match="SoftthinkGRPOConfig"):
+        SoftthinkGRPOTrainer(model=build_tiny_model("llama"), reward_funcs=[lambda completions, **_: [0.0]],
                             args=args, train_dataset=data, processing_class=build_tiny_tokenizer())

@@ -1,8 +1,9 @@
 """Decode rules: one file per mode, all registered in one registry."""
-from softthink.decoding.rules.base import (DecodeRule, Step, StepInput, merge_steps, register_rule, registered_modes,
-                                           rule_class)
-from softthink.decoding.rules import (discrete, entropy_gated, forking_temperature, mixture_of_inputs,  # noqa: F401
-                                      soft_thinking, swir)  # registration
+from softthink.decoding.rules.base import (DecodeRule, RuleParam, Step, StepInput, merge_steps, on_params_changed,
+                                           register_rule, registered_modes, registered_params, rule_class,
+                                           unregister_rule)
+from softthink.decoding.rules import (discrete, soft_thinking, entropy_gated, mixture_of_inputs,  # noqa: F401
+                                      swir, forking_temperature)  # registration, in the order of DecodeConfig's fields
 
 
 def available_modes() -> list[str]:
@@ -10,4 +11,5 @@ def available_modes() -> list[str]:
     return registered_modes()
 
 
-__all__ = ["DecodeRule", "Step", "StepInput", "merge_steps", "register_rule", "rule_class", "available_modes"]
+__all__ = ["DecodeRule", "RuleParam", "Step", "StepInput", "merge_steps", "register_rule", "unregister_rule",
+           "rule_class", "available_modes", "registered_params", "on_params_changed"]

@@ -4,11 +4,15 @@ The loop (`softthink.decoding.loop`) owns the mechanics: prefill, KV cache, mask
 A rule owns only the decision of one step: given the step's distribution, which visible token to show and which
 weighted set of tokens to feed back (one token with weight 1 for a discrete step, a concept-token mixture for a
 soft step). Every mode is one small rule class registered with `@register_rule`.
+
+A rule declares its own config knobs as `RuleParam`s in ``params``: each becomes a flat field of
+`softthink.DecodeConfig` (``DecodeConfig(max_topk=5)``, preset YAML keys, ``--set max_topk=3``), validated by the
+param's own check. A new mode is therefore one file: a rule class with its params, registered under its name.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
-from typing import TYPE_CHECKING, ClassVar
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Callable, ClassVar
 
 import torch
 
@@ -18,9 +22,53 @@ from softthink.errors import SoftthinkConfigError, unknown_name_message
 if TYPE_CHECKING:
     from softthink.decoding.config import DecodeConfig, SamplingParams
 
-# Config fields that belong to one mode or another; a rule lists the ones it reads in `uses`.
-MODE_FIELDS = ("max_topk", "entropy_threshold", "noise", "gumbel_tau", "dirichlet_alpha", "moi_beta",
-               "swir_window", "swir_max_switches", "fork_temperature", "fork_threshold")
+
+
+@dataclass(frozen=True)
+class RuleParam:
+    """A config field declared by a rule: it becomes a `DecodeConfig` field with this default and help text.
+
+    ``check(value)`` is true for valid values; otherwise `DecodeConfig` raises
+    ``decode.<name> <rule>, got <value>. <remedy>``. ``normalise`` maps a given value first (e.g. lower-case).
+    """
+
+    name: str
+    type: Any
+    default: Any
+    help: str
+    check: Callable[[Any], bool] = lambda value: True
+    rule: str = ""
+    remedy: str = ""
+    normalise: Callable[[Any], Any] | None = None
+
+    def validated(self, value: Any) -> Any:
+        """``value`` normalised, or `SoftthinkConfigError` naming the field, the value, the rule and the fix."""
+        if self.normalise is not None:
+            value = self.normalise(value)
+        if not self.check(value):
+            raise SoftthinkConfigError(f"decode.{self.name} {self.rule}, got {value!r}. {self.remedy}",
+                                       param=self.name, value=value)
+        return value
+
+
+def positive_int(value: Any) -> bool:
+    """A check for `RuleParam`: an int (not a bool) >= 1."""
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
+
+
+def positive(value: Any) -> bool:
+    """A check for `RuleParam`: a number > 0."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0
+
+
+def non_negative(value: Any) -> bool:
+    """A check for `RuleParam`: a number >= 0."""
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and value >= 0
+
+
+def non_negative_or_none(value: Any) -> bool:
+    """A check for `RuleParam`: None (off) or a number >= 0."""
+    return value is None or non_negative(value)
 
 
 @dataclass
@@ -86,14 +134,18 @@ def merge_steps(take_first: torch.Tensor, first: Step, second: Step) -> Step:
 
 
 class DecodeRule:
-    """Base class of decode rules. Subclasses set `name`, `uses`, `needs_thinking` and implement `step`.
+    """Base class of decode rules. Subclasses set `params`, `uses`, `needs_thinking` and implement `step`.
 
     ``sampling`` is the phase's discrete sampling parameters: rules that pick a discrete token use them.
     """
 
     name: ClassVar[str] = ""
+    params: ClassVar[tuple[RuleParam, ...]] = ()
+    """The config fields this rule declares (each becomes a `DecodeConfig` field; declare a field once, in the
+    rule that owns it, and list it in ``uses`` of the other rules that read it)."""
     uses: ClassVar[tuple[str, ...]] = ()
-    """Mode-specific config fields this rule reads (others set to non-defaults trigger a no-effect warning)."""
+    """Mode-specific config fields this rule reads (others set to non-defaults trigger a no-effect warning).
+    Default: the names of its own ``params``."""
     needs_thinking: ClassVar[bool] = False
     """True for rules that only make sense during a thinking phase (every soft mode)."""
 
@@ -108,10 +160,7 @@ class DecodeRule:
     @classmethod
     def mode_fields_unused(cls, config: "DecodeConfig") -> list[str]:
         """Mode-specific fields set away from their defaults that this rule would ignore."""
-        from softthink.decoding.config import DecodeConfig
-
-        defaults = {f.name: f.default for f in fields(DecodeConfig)}
-        return [name for name in MODE_FIELDS if name not in cls.uses and getattr(config, name) != defaults[name]]
+        return [p.name for p in _PARAMS.values() if p.name not in cls.uses and getattr(config, p.name) != p.default]
 
     def init_state(self, batch_size: int, device: torch.device) -> dict[str, torch.Tensor]:
         """Per-row state tensors (first dimension = rows). The loop selects rows of them when the batch shrinks."""
@@ -122,19 +171,55 @@ class DecodeRule:
 
 
 _RULES: dict[str, type[DecodeRule]] = {}
+_PARAMS: dict[str, RuleParam] = {}
+_PARAM_LISTENERS: list[Callable[[], None]] = []
 
 
 def register_rule(name: str):
-    """Class decorator adding a rule to the mode registry under ``name``."""
+    """Class decorator adding a rule to the mode registry under ``name``, and its ``params`` to `DecodeConfig`."""
 
     def decorate(cls: type[DecodeRule]) -> type[DecodeRule]:
         if name in _RULES:
             raise ValueError(f"decode mode {name!r} is registered twice ({_RULES[name].__name__}, {cls.__name__})")
+        own = cls.__dict__.get("params", ())
+        clash = [p.name for p in own if p.name in _PARAMS and _PARAMS[p.name] is not p]
+        if clash:
+            raise ValueError(f"decode mode {name!r} declares {clash}, already declared by another mode; list them "
+                             "in `uses` instead of `params`.")
         cls.name = name
+        if "uses" not in cls.__dict__:
+            cls.uses = tuple(p.name for p in own)
         _RULES[name] = cls
+        _PARAMS.update((p.name, p) for p in own)
+        _notify()
         return cls
 
     return decorate
+
+
+def unregister_rule(name: str) -> None:
+    """Remove mode ``name`` and the params it declared (for tests and notebooks that register a mode briefly)."""
+    cls = _RULES.pop(name)
+    for param in cls.__dict__.get("params", ()):
+        _PARAMS.pop(param.name, None)
+    _notify()
+
+
+def registered_params() -> list[RuleParam]:
+    """Every param declared by a registered rule, in registration order."""
+    return list(_PARAMS.values())
+
+
+def on_params_changed(callback: Callable[[], None]) -> None:
+    """Call ``callback()`` now and whenever a registration changes the declared params (`DecodeConfig` uses it to
+    keep one field per param, so the rules never import the config)."""
+    _PARAM_LISTENERS.append(callback)
+    callback()
+
+
+def _notify() -> None:
+    for callback in _PARAM_LISTENERS:
+        callback()
 
 
 def rule_class(name: str) -> type[DecodeRule]:

@@ -2,7 +2,8 @@
 decoding (with the thinking phase's sampling parameters) elsewhere."""
 from __future__ import annotations
 
-from softthink.decoding.rules.base import DecodeRule, Step, StepInput, merge_steps, register_rule
+from softthink.decoding.rules.base import (DecodeRule, RuleParam, Step, StepInput, merge_steps, non_negative_or_none,
+                                           register_rule)
 from softthink.decoding.rules.discrete import Discrete
 from softthink.decoding.rules.soft_thinking import SoftThinking
 from softthink.errors import SoftthinkConfigError
@@ -10,6 +11,10 @@ from softthink.errors import SoftthinkConfigError
 
 @register_rule("gated")
 class EntropyGated(DecodeRule):
+    params = (RuleParam("entropy_threshold", float | None, None,
+                        "gated: soft step when the step's entropy (nats) is >= this, discrete otherwise",
+                        non_negative_or_none, "must be >= 0 nats",
+                        "0 makes every step soft; None disables gating."),)
     uses = SoftThinking.uses + ("entropy_threshold",)
     needs_thinking = True
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 import torch
 
 from softthink.decoding.processors import sample_columns, truncate_sorted
-from softthink.decoding.rules.base import DecodeRule, Step, StepInput, register_rule
+from softthink.decoding.rules.base import (DecodeRule, RuleParam, Step, StepInput, non_negative, positive,
+                                           register_rule)
 from softthink.errors import SoftthinkConfigError
 
 
@@ -23,7 +24,13 @@ def forking_probs(logits: torch.Tensor, base_probs: torch.Tensor, entropy: torch
 
 @register_rule("forking_temperature")
 class ForkingTemperature(DecodeRule):
-    uses = ("fork_temperature", "fork_threshold")
+    params = (
+        RuleParam("fork_temperature", float, 1.0, "forking_temperature: temperature at forking steps (> 0)",
+                  positive, "must be > 0", "Use 1.0 for the default."),
+        RuleParam("fork_threshold", float, 0.672,
+                  "forking_temperature: entropy (nats) at or above which a step is a fork", non_negative,
+                  "must be >= 0 nats", "The paper's 80th percentile is 0.672."),
+    )
 
     @classmethod
     def validate_config(cls, config) -> None:

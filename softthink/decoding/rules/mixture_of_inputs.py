@@ -13,7 +13,7 @@ import math
 import torch
 
 from softthink.decoding.processors import sample_columns, truncate_sorted
-from softthink.decoding.rules.base import DecodeRule, Step, StepInput, register_rule
+from softthink.decoding.rules.base import DecodeRule, RuleParam, Step, StepInput, positive, register_rule
 
 
 def moi_weights(kept: torch.Tensor, sampled_col: torch.Tensor, beta: float) -> torch.Tensor:
@@ -31,7 +31,9 @@ def moi_weights(kept: torch.Tensor, sampled_col: torch.Tensor, beta: float) -> t
 
 @register_rule("mixture_of_inputs")
 class MixtureOfInputs(DecodeRule):
-    uses = ("max_topk", "moi_beta")
+    params = (RuleParam("moi_beta", float, 1.0, "mixture_of_inputs: concentration of the Bayesian blend (> 0)",
+                        positive, "must be > 0", "Use 1.0 for the default."),)
+    uses = ("max_topk", "moi_beta")  # max_topk is declared by `soft`
     needs_thinking = True
 
     def step(self, inputs: StepInput) -> Step:

@@ -7,12 +7,24 @@ Dir(alpha * w). The visible token is the kept token of largest (final) weight, i
 from __future__ import annotations
 
 from softthink.decoding.processors import dirichlet_weights, gumbel_softmax_weights, truncate_sorted
-from softthink.decoding.rules.base import DecodeRule, Step, StepInput, register_rule
+from softthink.decoding.rules.base import DecodeRule, RuleParam, Step, StepInput, positive, positive_int, register_rule
+
+NOISE_KINDS = ("none", "gumbel", "dirichlet")
 
 
 @register_rule("soft")
 class SoftThinking(DecodeRule):
-    uses = ("max_topk", "noise", "gumbel_tau", "dirichlet_alpha")
+    params = (
+        RuleParam("max_topk", int, 15, "soft: at most this many tokens in the concept-token mixture (1 = greedy)",
+                  positive_int, "must be an int >= 1", "Use 1 for greedy-equivalent soft thinking, 10-20 typically."),
+        RuleParam("noise", str, "none", "randomized soft thinking: 'none', 'gumbel' (Gumbel-softmax) or 'dirichlet'",
+                  lambda v: v in NOISE_KINDS, f"must be one of {NOISE_KINDS}", "Use 'none' for plain Soft Thinking.",
+                  normalise=lambda v: "none" if v is None else v.lower() if isinstance(v, str) else v),
+        RuleParam("gumbel_tau", float, 1.0, "Gumbel-softmax temperature (> 0)", positive, "must be > 0",
+                  "Use 1.0 for the default."),
+        RuleParam("dirichlet_alpha", float, 1.0, "Dirichlet concentration scale: weights ~ Dir(alpha * p), > 0",
+                  positive, "must be > 0", "Use 1.0 for the default."),
+    )
     needs_thinking = True
 
     def step(self, inputs: StepInput) -> Step:

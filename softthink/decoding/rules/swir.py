@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import torch
 
-from softthink.decoding.rules.base import DecodeRule, Step, StepInput, merge_steps, register_rule
+from softthink.decoding.rules.base import (DecodeRule, RuleParam, Step, StepInput, merge_steps, positive_int,
+                                           register_rule)
 from softthink.decoding.rules.discrete import Discrete
 from softthink.decoding.rules.soft_thinking import SoftThinking
 
@@ -37,6 +38,13 @@ def swir_update(state: dict[str, torch.Tensor], entropy: torch.Tensor, window: i
 
 @register_rule("swir")
 class SwitchingReasoning(DecodeRule):
+    params = (
+        RuleParam("swir_window", int, 1, "swir: minimum steps to stay in a mode before switching again (>= 1)",
+                  positive_int, "must be an int >= 1", "Use 1 to allow a switch at every step."),
+        RuleParam("swir_max_switches", int | None, None, "swir: cap on mode switches per row; None = unlimited",
+                  lambda v: v is None or (isinstance(v, int) and not isinstance(v, bool) and v >= 0),
+                  "must be an int >= 0 or None", "None means no cap."),
+    )
     uses = SoftThinking.uses + ("swir_window", "swir_max_switches")
     needs_thinking = True
 

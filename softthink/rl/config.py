@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from trl import GRPOConfig
 
 from softthink.deprecation import renamed_attributes
+from softthink.analysis.forking import DEFAULT_QUANTILE, FORKING_ENTROPY_NATS
 from softthink.errors import SoftthinkConfigError, unknown_name_message
 
 RECIPE_NAMES = ("full", "forking", "clip_cov", "kl_cov")
@@ -42,8 +43,6 @@ FORKING_NORMALIZATIONS = ("all_tokens", "selected_tokens")
 COV_LOSS_TYPES = ("grpo", "bnpo", "dr_grpo", "dapo")
 """trl loss types that use the clipped PPO surrogate, which Clip-Cov and KL-Cov are defined on."""
 
-FORKING_ENTROPY_NATS = 0.672
-"""Entropy (nats) above which the 80/20 paper counts a token as forking: the 80th percentile of Qwen3-8B's CoT tokens."""
 
 
 @dataclass
@@ -64,7 +63,7 @@ class SoftthinkGRPOConfig(GRPOConfig):
 
     recipe: str = field(default="full", metadata={"help": "Objective: 'full', 'forking', 'clip_cov' or 'kl_cov'."})
     forking_quantile: float = field(
-        default=0.2,
+        default=DEFAULT_QUANTILE,
         metadata={"help": "Fraction rho of highest-entropy tokens trained by the forking recipe, in (0, 1]."},
     )
     forking_normalization: str = field(

@@ -2,6 +2,7 @@
 decoding (with the thinking phase's sampling parameters) elsewhere."""
 from __future__ import annotations
 
+from softthink.analysis.forking import FORKING_ENTROPY_NATS
 from softthink.decoding.rules.base import (DecodeRule, RuleParam, Step, StepInput, merge_steps, non_negative_or_none,
                                            register_rule)
 from softthink.decoding.rules.discrete import Discrete
@@ -28,7 +29,8 @@ class EntropyGated(DecodeRule):
         if config.entropy_threshold is None:
             raise SoftthinkConfigError(
                 "decode.entropy_threshold is required by mode 'gated' (soft steps where entropy >= threshold). "
-                "Set it in nats, e.g. 0.672 (the 80th-percentile entropy reported for Qwen3), or use mode 'soft'.",
+                f"Set it in nats, e.g. {FORKING_ENTROPY_NATS} (the 80th-percentile entropy reported for Qwen3), or use "
+                "mode 'soft'.",
                 param="entropy_threshold", value=None)
 
     def step(self, inputs: StepInput) -> Step:

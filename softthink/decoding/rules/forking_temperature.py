@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import torch
 
+from softthink.analysis.forking import FORKING_ENTROPY_NATS
 from softthink.decoding.processors import sample_columns, truncate_sorted
 from softthink.decoding.rules.base import (DecodeRule, RuleParam, Step, StepInput, non_negative, positive,
                                            register_rule)
@@ -27,9 +28,9 @@ class ForkingTemperature(DecodeRule):
     params = (
         RuleParam("fork_temperature", float, 1.0, "forking_temperature: temperature at forking steps (> 0)",
                   positive, "must be > 0", "Use 1.0 for the default."),
-        RuleParam("fork_threshold", float, 0.672,
+        RuleParam("fork_threshold", float, FORKING_ENTROPY_NATS,
                   "forking_temperature: entropy (nats) at or above which a step is a fork", non_negative,
-                  "must be >= 0 nats", "The paper's 80th percentile is 0.672."),
+                  "must be >= 0 nats", f"The paper's 80th percentile is {FORKING_ENTROPY_NATS}."),
     )
 
     @classmethod

@@ -11,7 +11,8 @@ from pathlib import Path
 
 from softthink.eval.datasets import BENCHMARKS, Problem, get_benchmark, load_benchmark, register_benchmark
 from softthink.eval.grading import GradeResult, GraderConfig, extract_answer, grade, is_equivalent
-from softthink.eval.runner import EvalResults, run
+from softthink.eval.results import EvalResults
+from softthink.eval.runner import run
 from softthink.eval.suite import Suite
 
 

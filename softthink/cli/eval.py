@@ -52,8 +52,8 @@ def _add_override_args(p: argparse.ArgumentParser) -> None:
                    help="override a suite key; dotted for nested keys (benchmarks.0.limit=10); values are YAML")
     p.add_argument("--limit", type=int, help="first N problems of every benchmark")
     p.add_argument("--ids", help="comma-separated problem ids")
-    p.add_argument("--data-dir", help="folder of benchmark JSONL files (else $SOFTTHINK_DATA_DIR, ../shared/data, "
-                                      "then the Hugging Face Hub)")
+    p.add_argument("--data-dir", help="folder of benchmark JSONL files (else $SOFTTHINK_DATA_DIR, else the Hugging "
+                                      "Face Hub)")
 
 
 def _overrides(args: argparse.Namespace) -> dict:

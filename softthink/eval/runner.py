@@ -125,6 +125,12 @@ class GenerationJob:
     done: dict[tuple[str, int], dict[str, Any]]
 
 
+def _check_complete(result: CellResult, wanted: set[tuple[str, int]]) -> None:
+    """Mark ``result`` incomplete (unless it already failed) when it has fewer records than its plan."""
+    if len(result.records) < len(wanted) and not result.error:
+        result.error = f"incomplete: {len(result.records)} of {len(wanted)} samples on disk."
+
+
 def _partial_state():
     """accelerate's process state. Without an accelerator, ``cpu=True`` is what makes a multi-process launch
     (``torchrun`` / ``accelerate launch --multi_gpu``-style env vars) a MULTI_CPU run instead of N copies of rank 0."""
@@ -245,34 +251,60 @@ class Runner:
             store, order, wanted = plan
             records = store.merge(order, lambda record: regrade(record, result.grader))
             result.records = [r for r in records if (str(r["problem_id"]), int(r["sample_index"])) in wanted]
-            if len(result.records) < len(wanted) and not result.error:
-                result.error = f"incomplete: {len(result.records)} of {len(wanted)} samples on disk."
+            _check_complete(result, wanted)
         result.summary = summarize(result.records, self.suite.pass_k)
         return result
 
-    def _run_cell(self, cell: Cell, model: Any, tokenizer: Any,
-                  result: CellResult) -> tuple[CellStore, list[str], set[tuple[str, int]]]:
-        """This process's generation for one cell; returns (its store, problem order, keys the cell must have)."""
-        resolved = self.resolve(cell)
-        problems = resolved.problems
-        builder = PromptBuilder(resolved.prompt, tokenizer, self._exemplars(resolved.prompt))
+    def _open_store(self, cell: Cell, resolved: ResolvedCell, result: CellResult) -> CellStore:
+        """The cell's store (its folder named by the hash of its config); fills ``result``'s config, grader, hash
+        and folder."""
         result.config = self.cell_config(cell, resolved.config, resolved.prompt, self.benchmark(cell)[1],
                                          resolved.entry)
         result.grader = resolved.grader
         store = CellStore(self.output_dir, cell.key[:3] + (f"seed{cell.seed}",), result.config)
         result.hash, result.dir = store.hash, store.dir
+        return store
+
+    def _plan(self, resolved: ResolvedCell) -> tuple[list[list[WorkItem]], set[tuple[str, int]]]:
+        """The cell's batches and the keys ``(problem id, sample index)`` it must end with."""
+        plan = plan_batches(resolved.problems, self.suite.samples, self.suite.batch_size)
+        return plan, {item.key for batch in plan for item in batch}
+
+    def _run_cell(self, cell: Cell, model: Any, tokenizer: Any,
+                  result: CellResult) -> tuple[CellStore, list[str], set[tuple[str, int]]]:
+        """This process's generation for one cell; returns (its store, problem order, keys the cell must have)."""
+        resolved = self.resolve(cell)
+        builder = PromptBuilder(resolved.prompt, tokenizer, self._exemplars(resolved.prompt))
+        store = self._open_store(cell, resolved, result)
         store.prepare()
         store.repair_shard(self.process_index)
         done = store.load()
-        plan = plan_batches(problems, self.suite.samples, self.suite.batch_size)
-        wanted = {item.key for batch in plan for item in batch}
+        plan, wanted = self._plan(resolved)
         result.resumed = sum(1 for key in done if key in wanted)
         todo = [(batch, [it for it in batch if it.key not in done])
                 for batch in shard_batches(plan, self.num_processes, self.process_index)]
         todo = [(batch, pending) for batch, pending in todo if pending]
         result.generated += self._generate(GenerationJob(cell, model, tokenizer, resolved.config, builder,
                                                          resolved.grader, store, todo, done))
-        return store, [p.id for p in problems], wanted
+        return store, [p.id for p in resolved.problems], wanted
+
+    def stored_cell(self, cell: Cell) -> CellResult:
+        """A cell's result from the records already on disk, in plan order and graded by the suite's grader: no
+        model is loaded, nothing is generated and no file is changed. Missing samples make it ``incomplete``."""
+        result = CellResult(cell)
+        try:
+            resolved = self.resolve(cell)
+            store = self._open_store(cell, resolved, result)
+            on_disk = store.load()
+            plan, wanted = self._plan(resolved)
+            result.records = [regrade(on_disk[item.key], resolved.grader)
+                              for batch in plan for item in batch if item.key in on_disk]
+            result.resumed = len(result.records)
+            _check_complete(result, wanted)
+        except SoftthinkError as err:
+            result.error = str(err)
+        result.summary = summarize(result.records, self.suite.pass_k)
+        return result
 
     def _exemplars(self, prompt: PromptSpec) -> list[tuple[str, str]]:
         if prompt.style != "few_shot" or prompt.n_shots == 0:
@@ -330,6 +362,24 @@ def load_suite(suite_or_path: Suite | str | Path, overrides: dict[str, Any] | No
     return Suite.from_yaml(suite_or_path, overrides)
 
 
+def _suite_with(suite_or_path: Suite | str | Path, set_options: list[str] | None,
+                overrides: dict[str, Any]) -> Suite:
+    """The suite with ``--set`` strings folded into ``overrides`` (in place) and every override applied."""
+    for text in set_options or []:
+        key, value = parse_set_option(text)
+        overrides[key] = value
+    return load_suite(suite_or_path, overrides)
+
+
+def _finish(results: EvalResults, overrides: dict[str, Any], write_report: bool) -> EvalResults:
+    """Rows and comparisons of ``results``; the report files too (main process, unless ``write_report=False``)."""
+    results.rows = build_rows(results)
+    results.comparisons = compare_cells(results)
+    if write_report and results.is_main:
+        write_report_files(results, overrides=overrides)
+    return results
+
+
 def run(suite_or_path: Suite | str | Path, *, generate_fn: GenerateFn | None = None,
         load_model_fn: LoadModelFn | None = None, num_processes: int | None = None,
         process_index: int | None = None, progress: bool = True, write_report: bool = True,
@@ -342,16 +392,20 @@ def run(suite_or_path: Suite | str | Path, *, generate_fn: GenerateFn | None = N
     The main process writes the report (``report.md``, ``results.csv``, plot, resolved config) to the suite's
     output dir unless ``write_report=False``.
     """
-    for text in set_options or []:
-        key, value = parse_set_option(text)
-        overrides[key] = value
-    suite = load_suite(suite_or_path, overrides)
+    suite = _suite_with(suite_or_path, set_options, overrides)
     runner = Runner(suite, generate_fn=generate_fn, load_model_fn=load_model_fn, num_processes=num_processes,
                     process_index=process_index, progress=progress)
     cells = runner.run()
-    results = EvalResults(suite, runner.output_dir, cells, is_main=runner.is_main)
-    results.rows = build_rows(results)
-    results.comparisons = compare_cells(results)
-    if write_report and runner.is_main:
-        write_report_files(results, overrides=overrides)
-    return results
+    return _finish(EvalResults(suite, runner.output_dir, cells, is_main=runner.is_main), overrides, write_report)
+
+
+def rebuild_report(suite_or_path: Suite | str | Path, *, write_report: bool = True,
+                   set_options: list[str] | None = None, **overrides: Any) -> EvalResults:
+    """The results of a suite from the records already on its output dir, and its report rewritten from them;
+    the same as ``softthink eval report``. No model is loaded and nothing is generated: a cell with missing
+    samples is reported as incomplete. Overrides as in `run` (they must describe the run that wrote the
+    records, or its cells hash to other folders)."""
+    suite = _suite_with(suite_or_path, set_options, overrides)
+    runner = Runner(suite, num_processes=1, process_index=0, progress=False)
+    cells = [runner.stored_cell(cell) for cell in suite.cells()]
+    return _finish(EvalResults(suite, runner.output_dir, cells), overrides, write_report)

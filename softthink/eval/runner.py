@@ -14,6 +14,8 @@ neighbours; ``batch_size: 1`` or ``seed_per_sample: true`` (each sample decoded 
 Data parallel: under ``accelerate launch`` (GPUs) or ``torchrun`` (CPU) each process takes every
 ``num_processes``-th batch of the plan and appends to its own shard; the main process merges the shards and writes
 the report.
+
+`rebuild_report` reads a suite's cells back from disk instead (no model, nothing generated) and rewrites the report.
 """
 from __future__ import annotations
 

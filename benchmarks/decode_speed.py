@@ -6,23 +6,24 @@ per-step filtering every soft step also pays, so `soft / discrete_sampled` isola
 Prints generated tokens per second (median of --repeats runs, methods interleaved so that machine noise hits all
 of them alike) and ratios: softthink discrete / model.generate, and every other mode / discrete.
 
-  python benchmarks/decode_speed.py                        # tiny random Llama + SmolLM2-135M, batch 1 and 8
+  python benchmarks/decode_speed.py --smollm2 PATH.gguf    # tiny random Llama + SmolLM2-135M, batch 1 and 8
   python benchmarks/decode_speed.py --models tiny --repeats 3
+
+SmolLM2-135M-Instruct is the GGUF file given by --smollm2, else by $SOFTTHINK_SMOLLM2.
 """
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
-import subprocess
 import time
-from pathlib import Path
 
 import torch
 
 import softthink
 from softthink.testbed.tiny import build_tiny_model, build_tiny_tokenizer
 
-REPO = Path(__file__).resolve().parents[1]
+SMOLLM2_ENV = "SOFTTHINK_SMOLLM2"
 PROMPTS = [
     "Natalia sold clips to 48 of her friends in April, and then she sold half as many clips in May. How many clips did she sell altogether?",
     "What is 15 + 27?",
@@ -39,12 +40,10 @@ SAMPLING = dict(top_p=0.95, top_k=30, min_p=0.001, temperature=0.6)  # Soft Thin
 SOFT = dict(SAMPLING, mode="soft", max_topk=10)
 
 
-def load(name: str):
+def load(name: str, smollm2_path: str | None):
     if name == "tiny":
         return build_tiny_model("llama"), build_tiny_tokenizer()
-    script = REPO.parent / "shared" / "models" / "fetch_smollm2.sh"
-    path = subprocess.run(["bash", str(script)], capture_output=True, text=True, check=True).stdout.split()[-1]
-    return softthink.load_model(path, device="cpu", dtype=torch.float32)
+    return softthink.load_model(smollm2_path, device="cpu", dtype=torch.float32)
 
 
 def time_hf(model, tokenizer, prompts, max_new_tokens) -> tuple[int, float]:
@@ -81,12 +80,17 @@ def main() -> None:
     parser.add_argument("--max-new-tokens", type=int, default=64)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--smollm2", default=os.environ.get(SMOLLM2_ENV),
+                        help=f"SmolLM2-135M-Instruct GGUF file (default: ${SMOLLM2_ENV})")
     args = parser.parse_args()
+    if "smollm2" in args.models and not args.smollm2:
+        parser.error(f"--models smollm2 needs the model file: pass --smollm2 PATH.gguf or set {SMOLLM2_ENV}=PATH.gguf "
+                     "(or drop smollm2 from --models).")
     torch.set_num_threads(args.threads)
 
     rows = []
     for name in args.models:
-        model, tokenizer = load(name)
+        model, tokenizer = load(name, args.smollm2)
         marker = "</think>" if name == "smollm2" else "auto"
         methods = {
             "model.generate": lambda p: time_hf(model, tokenizer, p, args.max_new_tokens),

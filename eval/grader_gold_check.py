@@ -63,7 +63,8 @@ def render(rows: list[dict], targets: list[float]) -> str:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data-dir", help="benchmark JSONL folder (default: $SOFTTHINK_DATA_DIR or ../shared/data)")
+    parser.add_argument("--data-dir", help="benchmark JSONL folder (default: $SOFTTHINK_DATA_DIR, else the "
+                                              "Hugging Face Hub)")
     parser.add_argument("--out", help="also write the markdown report to this file")
     args = parser.parse_args()
     rows = [check(name, split, field, args.data_dir) for name, split, field, _ in CHECKS]

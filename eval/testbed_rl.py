@@ -137,15 +137,16 @@ def dynamics_section(out: Path, fig_dir: Path, extra: dict[str, Path]) -> tuple[
     laws = {recipe: _try(fit_dynamics, rows) for recipe, rows in runs.items()}
     lines = []
     for recipe in RECIPES:
-        plot_dynamics({recipe: runs[recipe]}, fig_dir / f"dynamics_{recipe}.png",
-                      laws={recipe: laws[recipe]} if laws[recipe] else None)
+        plot_dynamics({recipe: runs[recipe]}, laws={recipe: laws[recipe]} if laws[recipe] else None).savefig(
+            fig_dir / f"dynamics_{recipe}.png", dpi=110)
         # the per-step log itself, for notebooks/03 and anyone re-plotting without the run folder
         shutil.copy(dirs[recipe] / "dynamics.jsonl", fig_dir / f"dynamics_{recipe}.jsonl")
     main_runs = {r: runs[r] for r in RECIPES}
-    plot_dynamics(main_runs, fig_dir / "dynamics_all.png", laws={k: laws[k] for k in RECIPES if laws[k]})
+    plot_dynamics(main_runs, laws={k: laws[k] for k in RECIPES if laws[k]}).savefig(fig_dir / "dynamics_all.png",
+                                                                                  dpi=110)
     if extra:
-        plot_dynamics({k: runs[k] for k in extra}, fig_dir / "dynamics_extra.png",
-                      laws={k: laws[k] for k in extra if laws[k]})
+        plot_dynamics({k: runs[k] for k in extra}, laws={k: laws[k] for k in extra if laws[k]}).savefig(
+            fig_dir / "dynamics_extra.png", dpi=110)
     pooled = {}
     for bin_size in (1, BIN):
         h_all, r_all = [], []

@@ -12,6 +12,11 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
 
+# The library has no default data folder (data comes from --data-dir / data_dir=, $SOFTTHINK_DATA_DIR or the Hub);
+# the tests know where this project's benchmark files are. A value already set (e.g. by CI) wins.
+if (SHARED / "data").is_dir():
+    os.environ.setdefault("SOFTTHINK_DATA_DIR", str(SHARED / "data"))
+
 torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
 
 

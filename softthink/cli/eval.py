@@ -2,6 +2,7 @@
 
 subcommands:
   run SUITE.yaml [--set key=value ...]   run a suite (resumes; results in its output dir)
+  report SUITE.yaml [...]                rewrite a suite's report from the records on disk (no model, no decoding)
   validate SUITE.yaml [...]              check suites without loading a model
   ls                                     list benchmarks, decode presets and committed suites
   SUITE.yaml [...]                       shorthand for `run SUITE.yaml ...`
@@ -11,6 +12,7 @@ examples:
   softthink eval eval/suites/smollm2_gsm8k50.yaml --limit 5 --set decode_overrides.max_new_tokens=64
   softthink eval run eval/suites/smollm2_gsm8k50.yaml --set samples=4 --set 'seeds=[0,1]'
   softthink eval validate eval/suites/*.yaml
+  softthink eval report eval/suites/smollm2_gsm8k50.yaml --data-dir ../shared/data
   accelerate launch --num_processes 4 -m softthink.cli.main eval run SUITE.yaml   # data parallel, GPUs
   torchrun --nproc_per_node 2 -m softthink.cli.main eval run SUITE.yaml           # data parallel, CPU
 """
@@ -20,12 +22,12 @@ import argparse
 import sys
 from pathlib import Path
 
-HELP = "evaluate decode modes x models on math benchmarks (run | validate | ls)"
-SUBCOMMANDS = ("run", "validate", "ls")
+HELP = "evaluate decode modes x models on math benchmarks (run | report | validate | ls)"
+SUBCOMMANDS = ("run", "report", "validate", "ls")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("argv", nargs=argparse.REMAINDER, metavar="{run,validate,ls} ...",
+    parser.add_argument("argv", nargs=argparse.REMAINDER, metavar="{run,report,validate,ls} ...",
                         help="subcommand and its arguments; `softthink eval run -h` for details")
 
 
@@ -39,6 +41,14 @@ def build_parser() -> argparse.ArgumentParser:
     run_p.add_argument("--batch-size", type=int, help="prompts per generate call (suite key batch_size)")
     run_p.add_argument("--output-dir", help="where records and the report go (default eval/results/<name>)")
     run_p.add_argument("--no-progress", action="store_true", help="hide the progress bars")
+    rep_p = sub.add_parser("report", help="rewrite a suite's report from its records on disk",
+                           description="Rebuild a suite's results and report files from the records in its output "
+                                       "dir, without loading a model; cells with missing samples are reported as "
+                                       "incomplete. Pass the overrides of the run that wrote them.")
+    rep_p.add_argument("suite", help="suite YAML of the run")
+    _add_override_args(rep_p)
+    rep_p.add_argument("--batch-size", type=int, help="the run's batch size, if overridden (suite key batch_size)")
+    rep_p.add_argument("--output-dir", help="the run's output dir (default eval/results/<name>)")
     val_p = sub.add_parser("validate", help="check suites without loading a model",
                            description="Check suites: presets, benchmarks, data files, subsets (no model load).")
     val_p.add_argument("suites", nargs="+", help="suite YAML files")
@@ -52,8 +62,8 @@ def _add_override_args(p: argparse.ArgumentParser) -> None:
                    help="override a suite key; dotted for nested keys (benchmarks.0.limit=10); values are YAML")
     p.add_argument("--limit", type=int, help="first N problems of every benchmark")
     p.add_argument("--ids", help="comma-separated problem ids")
-    p.add_argument("--data-dir", help="folder of benchmark JSONL files (else $SOFTTHINK_DATA_DIR, ../shared/data, "
-                                      "then the Hugging Face Hub)")
+    p.add_argument("--data-dir", help="folder of benchmark JSONL files (else $SOFTTHINK_DATA_DIR, else the Hugging "
+                                      "Face Hub)")
 
 
 def _overrides(args: argparse.Namespace) -> dict:
@@ -75,13 +85,12 @@ def run(args: argparse.Namespace) -> int:
     if argv and argv[0] not in SUBCOMMANDS and not argv[0].startswith("-"):
         argv = ["run"] + argv  # `softthink eval SUITE.yaml` shorthand
     parsed = build_parser().parse_args(argv)
-    return {"run": _run, "validate": _validate, "ls": _ls}[parsed.action](parsed)
+    return {"run": _run, "report": _report, "validate": _validate, "ls": _ls}[parsed.action](parsed)
 
 
 def _run(args: argparse.Namespace) -> int:
     import yaml
 
-    from softthink.eval.report import markdown_table
     from softthink.eval.runner import load_suite, run as run_suite
 
     overrides = _overrides(args)
@@ -90,6 +99,24 @@ def _run(args: argparse.Namespace) -> int:
     results = run_suite(args.suite, progress=not args.no_progress, **overrides)
     if not results.is_main:  # data parallel: the main process reports
         return 0
+    return _print_results(results)
+
+
+def _report(args: argparse.Namespace) -> int:
+    from softthink.errors import SoftthinkError
+    from softthink.eval.runner import rebuild_report
+
+    try:
+        results = rebuild_report(args.suite, **_overrides(args))
+    except SoftthinkError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    return _print_results(results)
+
+
+def _print_results(results) -> int:
+    from softthink.eval.report import markdown_table
+
     print()
     print(markdown_table(results.rows))
     print(f"\nreport: {results.output_dir / 'report.md'}")

@@ -1,6 +1,7 @@
-"""Metrics over per-sample records: accuracy with 95% CIs, pass@k, maj@k, token statistics, paired comparisons.
+"""Metrics over per-sample records: accuracy with 95% CIs, pass@k, maj@k, token statistics, paired comparisons,
+and the rows and comparisons of a whole run (`build_rows`, `compare_cells`), which the report formats.
 
-All functions take plain records (dicts as written by the runner) and return plain data, so they work on records
+All metric functions take plain records (dicts as written by the runner) and return plain data, so they work on records
 read back from disk. Per-problem accuracy (mean over that problem's samples) is the unit of every CI and paired
 test: samples of one problem are not independent.
 """
@@ -12,6 +13,9 @@ from collections import Counter, defaultdict
 from typing import Any, Iterable
 
 import numpy as np
+
+from softthink.eval.grading import normalize_answer
+from softthink.eval.results import EvalResults
 
 Z95 = 1.959963984540054
 
@@ -59,8 +63,6 @@ def answer_key(extracted: str | None) -> str | None:
     """Voting key of an extracted answer: whitespace, ``$``, thousands separators and trailing ``.0`` removed."""
     if extracted is None:
         return None
-    from softthink.eval.grading import normalize_answer
-
     return re.sub(r"\s+", "", normalize_answer(extracted)) or None
 
 
@@ -191,4 +193,59 @@ def paired_comparison(records_a: list[dict[str, Any]], records_b: list[dict[str,
         b = sum(bool(groups_a[p][0]["correct"]) and not groups_b[p][0]["correct"] for p in shared)
         c = sum(not groups_a[p][0]["correct"] and bool(groups_b[p][0]["correct"]) for p in shared)
         out["a_only"], out["b_only"], out["mcnemar_p"] = b, c, mcnemar_exact(b, c)
+    return out
+
+
+# ----------------------------------------------------------------------------------------------------------------
+# A run's rows and comparisons (seeds pooled: seeds are more samples of the same problems)
+
+_ROW_KEYS = ("model", "mode", "benchmark")
+
+
+def _pooled(results: EvalResults) -> dict[tuple[str, str, str], list[dict[str, Any]]]:
+    groups: dict[tuple[str, str, str], list[dict[str, Any]]] = defaultdict(list)
+    for cell in results.cells:
+        groups[cell.cell.key[:3]].extend(cell.records)
+    return groups
+
+
+def build_rows(results: EvalResults) -> list[dict[str, Any]]:
+    """One summary row per (model, mode, benchmark), in grid order, seeds pooled."""
+    suite = results.suite
+    groups = _pooled(results)
+    errors: dict[tuple[str, str, str], list[str]] = defaultdict(list)
+    for cell in results.cells:
+        if cell.error:
+            errors[cell.cell.key[:3]].append(f"seed {cell.cell.seed}: {cell.error}")
+    pass_k = sorted({k * m for k in suite.pass_k for m in (1, len(suite.seeds))})
+    rows = []
+    for key in dict.fromkeys(c.cell.key[:3] for c in results.cells):
+        row = dict(zip(_ROW_KEYS, key))
+        row["seeds"] = len(suite.seeds)
+        row.update(summarize(groups[key], pass_k))
+        row["errors"] = errors.get(key, [])
+        rows.append(row)
+    return rows
+
+
+def compare_cells(results: EvalResults) -> list[dict[str, Any]]:
+    """Paired comparisons on the same problems: every mode vs the baseline mode (per model and benchmark), and
+    every model vs the first model (per mode and benchmark) when the grid has several models."""
+    suite = results.suite
+    groups = _pooled(results)
+    out = []
+    models = [m.label for m in suite.models]
+    modes = [d.label for d in suite.decode]
+    for bench in [b.label for b in suite.benchmarks]:
+        for model in models:
+            base = suite.baseline_label
+            for mode in modes:
+                if mode != base and groups.get((model, base, bench)) and groups.get((model, mode, bench)):
+                    out.append({"kind": "mode", "benchmark": bench, "model": model, "a": base, "b": mode,
+                                **paired_comparison(groups[(model, base, bench)], groups[(model, mode, bench)])})
+        for mode in modes:
+            for model in models[1:]:
+                if groups.get((models[0], mode, bench)) and groups.get((model, mode, bench)):
+                    out.append({"kind": "model", "benchmark": bench, "mode": mode, "a": models[0], "b": model,
+                                **paired_comparison(groups[(models[0], mode, bench)], groups[(model, mode, bench)])})
     return out

@@ -5,10 +5,10 @@ benchmark). Built-in JSONL benchmarks are located in this order:
 
 1. the ``data_dir`` argument (CLI ``--data-dir``),
 2. the ``SOFTTHINK_DATA_DIR`` environment variable,
-3. ``<repo>/../shared/data`` when that folder exists,
-4. the Hugging Face Hub (``datasets.load_dataset``).
+3. the Hugging Face Hub (``datasets.load_dataset``).
 
-When none works, the error names the file looked for and the flag/variable to set.
+A data dir that is given but lacks the file is an error (never a silent download). When nothing works, the error
+names the file looked for and both ways to point at a local copy (``--data-dir`` / ``data_dir=`` and the variable).
 """
 from __future__ import annotations
 
@@ -23,8 +23,6 @@ import yaml
 from softthink.errors import SoftthinkConfigError, SoftthinkDataError, unknown_name_message
 
 DATA_DIR_ENV = "SOFTTHINK_DATA_DIR"
-REPO_ROOT = Path(__file__).resolve().parents[2]
-DEFAULT_SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
 
 
 @dataclass(frozen=True)
@@ -153,13 +151,12 @@ class BenchmarkSpec:
 
 
 def resolve_data_dir(data_dir: str | Path | None = None) -> tuple[Path | None, str]:
-    """``(directory, how it was chosen)``: explicit argument > ``$SOFTTHINK_DATA_DIR`` > ``../shared/data``."""
+    """``(directory, how it was chosen)``: explicit argument > ``$SOFTTHINK_DATA_DIR``; ``(None, "none")`` when
+    neither is set (then built-in benchmarks come from the Hub)."""
     if data_dir is not None:
         return Path(data_dir), "data_dir argument / --data-dir"
     if os.environ.get(DATA_DIR_ENV):
         return Path(os.environ[DATA_DIR_ENV]), f"${DATA_DIR_ENV}"
-    if DEFAULT_SHARED_DATA.is_dir():
-        return DEFAULT_SHARED_DATA, "default ../shared/data"
     return None, "none"
 
 
@@ -245,10 +242,9 @@ def load_from_spec(spec: BenchmarkSpec, data_dir: str | Path | None = None, spli
         path = directory / filename
         if path.is_file():
             return problems_from_rows(spec, _rows_from_jsonl(path), str(path))
-        if how != "default ../shared/data":  # an explicit choice that misses is an error, not a Hub download
-            raise SoftthinkDataError(f"benchmark {spec.name!r}: {path} not found (data dir from {how}). Put "
-                                     f"{filename} there, or unset it to use the Hugging Face Hub.")
-    looked_for = str(directory / filename) if directory else filename
+        raise SoftthinkDataError(f"benchmark {spec.name!r}: {path} not found (data dir from {how}). Put "
+                                 f"{filename} there, or unset it to use the Hugging Face Hub.")
+    looked_for = f"{filename}; no data dir is set"
     return problems_from_rows(spec, _rows_from_hub(spec, split, looked_for), f"hub:{(spec.hub or {}).get('path')}")
 
 

@@ -1,79 +1,27 @@
 """Reports of a run: the summary table (markdown + CSV), paired comparisons, a plot, and provenance.
 
-Rows pool the seeds of a (model, mode, benchmark): seeds are more samples of the same problems.
-Files written to the suite's output dir: ``report.md``, ``results.csv``, ``summary.json``,
-``suite.resolved.yaml``, ``accuracy_vs_tokens.png``.
+This module only formats and writes: the numbers (rows that pool the seeds of a (model, mode, benchmark), paired
+comparisons) come from `softthink.eval.aggregate`. Files written to the suite's output dir: ``report.md``,
+``results.csv``, ``summary.json``, ``suite.resolved.yaml`` (with provenance), ``accuracy_vs_tokens.png``.
 """
 from __future__ import annotations
 
 import csv
-import datetime as _dt
 import json
 import math
-import platform
-import subprocess
-from collections import defaultdict
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-import yaml
+from matplotlib import colormaps
+from matplotlib.figure import Figure
 
-from softthink.eval.aggregate import paired_comparison, summarize
+from softthink.eval.results import EvalResults
+from softthink.provenance import write_provenance
 
-if TYPE_CHECKING:
-    from softthink.eval.runner import EvalResults
+PROVENANCE_PACKAGES = ("math-verify",)
+"""Versions the eval provenance lists beyond `softthink.provenance.DEFAULT_PACKAGES`."""
 
 PLOT_NAME = "accuracy_vs_tokens.png"
-_ROW_KEYS = ("model", "mode", "benchmark")
-
-
-def _pooled(results: "EvalResults") -> dict[tuple[str, str, str], list[dict[str, Any]]]:
-    groups: dict[tuple[str, str, str], list[dict[str, Any]]] = defaultdict(list)
-    for cell in results.cells:
-        groups[cell.cell.key[:3]].extend(cell.records)
-    return groups
-
-
-def build_rows(results: "EvalResults") -> list[dict[str, Any]]:
-    """One summary row per (model, mode, benchmark), in grid order, seeds pooled."""
-    suite = results.suite
-    groups = _pooled(results)
-    errors: dict[tuple[str, str, str], list[str]] = defaultdict(list)
-    for cell in results.cells:
-        if cell.error:
-            errors[cell.cell.key[:3]].append(f"seed {cell.cell.seed}: {cell.error}")
-    pass_k = sorted({k * m for k in suite.pass_k for m in (1, len(suite.seeds))})
-    rows = []
-    for key in dict.fromkeys(c.cell.key[:3] for c in results.cells):
-        row = dict(zip(_ROW_KEYS, key))
-        row["seeds"] = len(suite.seeds)
-        row.update(summarize(groups[key], pass_k))
-        row["errors"] = errors.get(key, [])
-        rows.append(row)
-    return rows
-
-
-def compare_cells(results: "EvalResults") -> list[dict[str, Any]]:
-    """Paired comparisons on the same problems: every mode vs the baseline mode (per model and benchmark), and
-    every model vs the first model (per mode and benchmark) when the grid has several models."""
-    suite = results.suite
-    groups = _pooled(results)
-    out = []
-    models = [m.label for m in suite.models]
-    modes = [d.label for d in suite.decode]
-    for bench in [b.label for b in suite.benchmarks]:
-        for model in models:
-            base = suite.baseline_label
-            for mode in modes:
-                if mode != base and groups.get((model, base, bench)) and groups.get((model, mode, bench)):
-                    out.append({"kind": "mode", "benchmark": bench, "model": model, "a": base, "b": mode,
-                                **paired_comparison(groups[(model, base, bench)], groups[(model, mode, bench)])})
-        for mode in modes:
-            for model in models[1:]:
-                if groups.get((models[0], mode, bench)) and groups.get((model, mode, bench)):
-                    out.append({"kind": "model", "benchmark": bench, "mode": mode, "a": models[0], "b": model,
-                                **paired_comparison(groups[(models[0], mode, bench)], groups[(model, mode, bench)])})
-    return out
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -144,21 +92,17 @@ def write_csv(rows: list[dict[str, Any]], path: Path) -> None:
         writer.writerows(flat)
 
 
-def plot_accuracy_vs_tokens(rows: list[dict[str, Any]], path: Path, title: str = "") -> None:
+def plot_accuracy_vs_tokens(rows: list[dict[str, Any]], title: str = "") -> Figure:
     """Accuracy (with 95% CI) against mean generated tokens; colour = mode, marker = model; one panel per
-    benchmark."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    benchmark. Returns the figure (no pyplot state, no backend); save it with ``fig.savefig(path)``."""
     rows = [r for r in rows if r.get("n_samples")]
     benches = list(dict.fromkeys(r["benchmark"] for r in rows))
     modes = list(dict.fromkeys(r["mode"] for r in rows))
     models = list(dict.fromkeys(r["model"] for r in rows))
     markers = "osD^vP*X"
-    colours = plt.get_cmap("tab10")
-    fig, axes = plt.subplots(1, len(benches), figsize=(5.5 * len(benches), 4.2), squeeze=False)
+    colours = colormaps["tab10"]
+    fig = Figure(figsize=(5.5 * max(1, len(benches)), 4.2))
+    axes = fig.subplots(1, max(1, len(benches)), squeeze=False)
     for ax, bench in zip(axes[0], benches):
         for r in rows:
             if r["benchmark"] != bench:
@@ -179,68 +123,43 @@ def plot_accuracy_vs_tokens(rows: list[dict[str, Any]], path: Path, title: str =
     if title:
         fig.suptitle(title)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    return fig
 
 
 # ----------------------------------------------------------------------------------------------------------------
 # Provenance and files
 
-def provenance() -> dict[str, Any]:
-    """Git commit, library versions, platform and time of the run."""
-    import importlib.metadata as md
-
-    def version(name: str) -> str | None:
-        try:
-            return md.version(name)
-        except md.PackageNotFoundError:
-            return None
-
-    def git(*args: str) -> str | None:
-        try:
-            return subprocess.run(["git", *args], capture_output=True, text=True, timeout=10,
-                                  cwd=Path(__file__).resolve().parent).stdout.strip() or None
-        except (OSError, subprocess.SubprocessError):
-            return None
-
-    return {"time": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-            "git_commit": git("rev-parse", "HEAD"), "git_dirty": bool(git("status", "--porcelain", "--", ".")),
-            "python": platform.python_version(), "platform": platform.platform(),
-            "versions": {n: version(n) for n in ("softthink", "torch", "transformers", "math-verify", "accelerate")}}
-
-
-def reproduce_command(results: "EvalResults", overrides: dict[str, Any]) -> str:
+def reproduce_command(results: EvalResults, overrides: dict[str, Any]) -> str:
     source = results.suite.source or "SUITE.yaml"
     sets = " ".join(f"--set {k}={json.dumps(v) if not isinstance(v, str) else v}" for k, v in overrides.items())
     return f"softthink eval run {source} {sets}".strip()
 
 
-def write_report(results: "EvalResults", overrides: dict[str, Any] | None = None) -> Path:
+def write_report(results: EvalResults, overrides: dict[str, Any] | None = None) -> Path:
     """Write every report file of ``results`` to its output dir; returns the path of ``report.md``."""
     out = results.output_dir
     out.mkdir(parents=True, exist_ok=True)
     overrides = overrides or {}
     suite = results.suite
-    prov = provenance()
     cells = [{"model": c.cell.model.label, "mode": c.cell.decode.label, "benchmark": c.cell.benchmark.label,
               "seed": c.cell.seed, "hash": c.hash, "dir": str(c.dir) if c.dir else None, "generated": c.generated,
               "resumed": c.resumed, "error": c.error, "summary": c.summary} for c in results.cells]
-    resolved = {"suite": suite.to_dict(), "overrides": overrides, "provenance": prov,
+    resolved = {"suite": suite.to_dict(), "overrides": overrides,
                 "cells": [{k: c[k] for k in ("model", "mode", "benchmark", "seed", "hash")} for c in cells],
                 "decode_configs": {c.cell.decode.label: c.config["decode"] for c in results.cells if c.config},
                 "graders": {c.cell.benchmark.label: {**c.grader.to_dict(), "fingerprint": c.grader.fingerprint()}
                             for c in results.cells if c.grader}}
-    (out / "suite.resolved.yaml").write_text(yaml.safe_dump(resolved, sort_keys=False, allow_unicode=True))
+    prov = write_provenance(out / "suite.resolved.yaml", resolved, PROVENANCE_PACKAGES)["provenance"]
     (out / "summary.json").write_text(json.dumps({"rows": results.rows, "comparisons": results.comparisons,
                                                   "cells": cells}, indent=2, default=str))
     write_csv(results.rows, out / "results.csv")
     if any(r.get("n_samples") for r in results.rows):
-        plot_accuracy_vs_tokens(results.rows, out / PLOT_NAME, title=suite.name)
+        plot_accuracy_vs_tokens(results.rows, title=suite.name).savefig(out / PLOT_NAME, dpi=120)
     (out / "report.md").write_text(render_markdown(results, prov, overrides))
     return out / "report.md"
 
 
-def render_markdown(results: "EvalResults", prov: dict[str, Any], overrides: dict[str, Any]) -> str:
+def render_markdown(results: EvalResults, prov: dict[str, Any], overrides: dict[str, Any]) -> str:
     suite = results.suite
     decode = {c.cell.decode.label: c.config["decode"] for c in results.cells if c.config}
     keys = ("mode", "max_new_tokens", "think_end", "do_sample", "temperature", "top_p", "top_k", "max_topk",

@@ -14,71 +14,36 @@ neighbours; ``batch_size: 1`` or ``seed_per_sample: true`` (each sample decoded 
 Data parallel: under ``accelerate launch`` (GPUs) or ``torchrun`` (CPU) each process takes every
 ``num_processes``-th batch of the plan and appends to its own shard; the main process merges the shards and writes
 the report.
+
+`rebuild_report` reads a suite's cells back from disk instead (no model, nothing generated) and rewrites the report.
 """
 from __future__ import annotations
 
 import hashlib
-import math
 import time
 import traceback
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
-import numpy as np
+import torch
+from accelerate import PartialState
+from tqdm.auto import tqdm
 
+from softthink.decoding import DecodeConfig, generate, load_decode_config
 from softthink.errors import SoftthinkConfigError, SoftthinkDataError, SoftthinkError
-from softthink.eval.aggregate import summarize
+from softthink.eval.aggregate import build_rows, compare_cells, summarize
 from softthink.eval.datasets import BenchmarkEntry, Problem, get_benchmark, load_benchmark
-from softthink.eval.grading import GraderConfig, grade
+from softthink.eval.grading import GraderConfig
 from softthink.eval.prompts import PromptBuilder, PromptSpec, prompt_hash, select_exemplars
-from softthink.eval.records import RECORD_SCHEMA_VERSION, CellStore
-from softthink.eval.suite import Cell, Suite, parse_suite_set
+from softthink.eval.report import write_report as write_report_files
+from softthink.eval.results import CELL_SCHEMA_VERSION, CellResult, EvalResults, SampleInfo, make_record, regrade
+from softthink.eval.store import CellStore
+from softthink.eval.suite import Cell, Suite, apply_overrides, parse_suite_set
+from softthink.models import load_model
 
 GenerateFn = Callable[..., list[Any]]
 LoadModelFn = Callable[[str], tuple[Any, Any]]
-
-
-@dataclass
-class CellResult:
-    """Outcome of one grid cell: its records (only those of the requested plan), summary, or error."""
-
-    cell: Cell
-    records: list[dict[str, Any]] = field(default_factory=list)
-    summary: dict[str, Any] = field(default_factory=dict)
-    config: dict[str, Any] | None = None
-    grader: GraderConfig | None = None
-    hash: str | None = None
-    dir: Path | None = None
-    generated: int = 0
-    resumed: int = 0
-    error: str | None = None
-
-
-@dataclass
-class EvalResults:
-    """What `run` returns (and the CLI writes): per-cell records and summaries, comparisons, errors."""
-
-    suite: Suite
-    output_dir: Path
-    cells: list[CellResult]
-    comparisons: list[dict[str, Any]] = field(default_factory=list)
-    rows: list[dict[str, Any]] = field(default_factory=list)
-    """One summary row per (model, mode, benchmark), seeds pooled: the report's table."""
-    is_main: bool = True
-    """False in the non-main processes of a data-parallel run (their records are merged by the main one)."""
-
-    @property
-    def records(self) -> list[dict[str, Any]]:
-        return [r for c in self.cells for r in c.records]
-
-    @property
-    def summary(self) -> list[dict[str, Any]]:
-        return self.rows
-
-    @property
-    def errors(self) -> list[str]:
-        return [f"{c.cell}: {c.error}" for c in self.cells if c.error]
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -130,61 +95,47 @@ def select_problems(problems: list[Problem], limit: int | None, ids: tuple[str, 
 
 
 # ----------------------------------------------------------------------------------------------------------------
-# Records
-
-def _entropy_summary(entropy: list[float]) -> dict[str, float | None]:
-    values = np.asarray([e for e in entropy if e is not None and not math.isnan(e)], dtype=float)
-    if values.size == 0:
-        return {"mean": None, "max": None, "p90": None, "n": 0}
-    return {"mean": float(values.mean()), "max": float(values.max()), "p90": float(np.quantile(values, 0.9)),
-            "n": int(values.size)}
-
-
-def grade_fields(text: str, gold: str, grader: GraderConfig) -> dict[str, Any]:
-    """The grading part of a record (recomputed when the grader changes; generation is not)."""
-    result = grade(text, gold, grader)
-    return {"extracted": result.extracted, "rule": result.rule, "correct": result.correct,
-            "grader_method": result.method, "grader_timed_out": result.timed_out, "grader_error": result.error,
-            "grader": grader.fingerprint()}
-
-
-def regrade(record: dict[str, Any], grader: GraderConfig) -> dict[str, Any]:
-    """``record`` graded by ``grader`` (unchanged when it already was)."""
-    if record.get("grader") == grader.fingerprint():
-        return record
-    return {**record, **grade_fields(record["output_text"], record["gold"], grader)}
-
-
-def make_record(cell: Cell, item: WorkItem, gen: Any, grader: GraderConfig, prompt_text_hash: str,
-                wall_time: float, decode_seed: int, cell_hash: str, model_path: str) -> dict[str, Any]:
-    """One JSONL record: identity, output, grading, token counts, soft/entropy statistics, timing.
-
-    ``decode_seed`` is the seed the sample was decoded with (its batch's, or its own under ``seed_per_sample``);
-    the record keeps it under the key ``batch_seed`` it had before per-sample seeds existed."""
-    return {
-        "problem_id": item.problem.id, "sample_index": item.sample_index, "benchmark": cell.benchmark.label,
-        "model": cell.model.label, "model_path": model_path, "mode": cell.decode.label,
-        "decode_mode": getattr(gen, "mode", None), "seed": cell.seed, "batch_seed": decode_seed,
-        "cell_hash": cell_hash, "prompt_hash": prompt_text_hash, "gold": item.problem.answer,
-        "output_text": gen.text, "answer_text": gen.answer_text,
-        **grade_fields(gen.text, item.problem.answer, grader),
-        "think_tokens": gen.think_tokens, "answer_tokens": gen.answer_tokens, "total_tokens": gen.num_tokens,
-        "stop_reason": gen.stop_reason, "think_end_reason": gen.think_end_reason,
-        "soft_steps": gen.soft_steps, "soft_fraction": gen.soft_fraction,
-        "entropy": _entropy_summary(list(getattr(getattr(gen, "trace", None), "entropy", []) or [])),
-        "wall_time": wall_time,
-    }
-
-
-# ----------------------------------------------------------------------------------------------------------------
 # The runner
+
+@dataclass(frozen=True)
+class ResolvedCell:
+    """A cell resolved without a model: its decode config, prompt spec, grader config, the problems it runs (the
+    suite's subset) and the benchmark they come from."""
+
+    config: DecodeConfig
+    prompt: PromptSpec
+    grader: GraderConfig
+    problems: list[Problem]
+    entry: BenchmarkEntry
+
+
+@dataclass
+class GenerationJob:
+    """One process's pending generation for one cell: what to decode with, where records go, what is left.
+
+    ``todo`` holds ``(batch, pending)`` pairs: a planned batch (its first item fixes the batch seed) and its items
+    not yet on disk; ``done`` the records already on disk (for the running accuracy)."""
+
+    cell: Cell
+    model: Any
+    tokenizer: Any
+    config: DecodeConfig
+    builder: PromptBuilder
+    grader: GraderConfig
+    store: CellStore
+    todo: list[tuple[list[WorkItem], list[WorkItem]]]
+    done: dict[tuple[str, int], dict[str, Any]]
+
+
+def _check_complete(result: CellResult, wanted: set[tuple[str, int]]) -> None:
+    """Mark ``result`` incomplete (unless it already failed) when it has fewer records than its plan."""
+    if len(result.records) < len(wanted) and not result.error:
+        result.error = f"incomplete: {len(result.records)} of {len(wanted)} samples on disk."
+
 
 def _partial_state():
     """accelerate's process state. Without an accelerator, ``cpu=True`` is what makes a multi-process launch
     (``torchrun`` / ``accelerate launch --multi_gpu``-style env vars) a MULTI_CPU run instead of N copies of rank 0."""
-    import torch
-    from accelerate import PartialState
-
     accelerator = torch.accelerator.is_available() if hasattr(torch, "accelerator") else torch.cuda.is_available()
     return PartialState(cpu=not accelerator)
 
@@ -231,21 +182,19 @@ class Runner:
             raise got
         return got
 
-    def resolve(self, cell: Cell) -> tuple[Any, PromptSpec, GraderConfig, list[Problem], BenchmarkEntry]:
+    def resolve(self, cell: Cell) -> ResolvedCell:
         """Decode config, prompt spec, grader config and problem subset of a cell (no model needed)."""
-        import softthink
-
         entry, problems = self.benchmark(cell)
         ref = cell.benchmark
         prompt = PromptSpec.from_dict({**(entry.prompt or {}), **self.suite.prompt, **ref.prompt})
         grader = GraderConfig.from_dict({**(entry.grader or {}), **self.suite.grader, **ref.grader})
-        cfg = softthink.load_decode_config(cell.decode.preset, **{**self.suite.decode_overrides,
+        cfg = load_decode_config(cell.decode.preset, **{**self.suite.decode_overrides,
                                                                    **cell.decode.overrides})
         stops = list(dict.fromkeys(list(cfg.stop_strings) + prompt.resolved_stop_strings))
         cfg = cfg.replace(seed=cell.seed, chat_template=prompt.uses_chat_template, stop_strings=stops)
         subset = select_problems(problems, ref.limit or self.suite.limit,
                                  ref.ids if ref.ids is not None else self.suite.ids, ref.label)
-        return cfg, prompt, grader, subset, entry
+        return ResolvedCell(cfg, prompt, grader, subset, entry)
 
     def cell_config(self, cell: Cell, cfg: Any, prompt: PromptSpec, problems_all: list[Problem],
                     entry: BenchmarkEntry) -> dict[str, Any]:
@@ -254,7 +203,7 @@ class Runner:
         records graded otherwise are regraded from their text."""
         fingerprint = hashlib.sha256("\n".join(f"{p.id}\t{p.question}\t{p.answer}"
                                                for p in problems_all).encode()).hexdigest()[:16]
-        return {"schema": RECORD_SCHEMA_VERSION,
+        return {"schema": CELL_SCHEMA_VERSION,
                 "model": {"label": cell.model.label, "path": cell.model.path},
                 "decode": {"label": cell.decode.label, **cfg.to_dict()},
                 "benchmark": {"name": cell.benchmark.name, "split": cell.benchmark.split,
@@ -285,10 +234,8 @@ class Runner:
     def _load_model(self, path: str):
         if self.load_model_fn is not None:
             return self.load_model_fn(path)
-        import softthink
-
         device = self._state.device if self._state is not None and self.num_processes > 1 else None
-        return softthink.load_model(path, device=device)
+        return load_model(path, device=device)
 
     def _run_cell_safely(self, cell: Cell, model: Any, tokenizer: Any) -> CellResult:
         """Generate this process's share of a cell, then (main process) merge and summarise. Every process
@@ -306,74 +253,103 @@ class Runner:
             store, order, wanted = plan
             records = store.merge(order, lambda record: regrade(record, result.grader))
             result.records = [r for r in records if (str(r["problem_id"]), int(r["sample_index"])) in wanted]
-            if len(result.records) < len(wanted) and not result.error:
-                result.error = f"incomplete: {len(result.records)} of {len(wanted)} samples on disk."
+            _check_complete(result, wanted)
         result.summary = summarize(result.records, self.suite.pass_k)
         return result
+
+    def _open_store(self, cell: Cell, resolved: ResolvedCell, result: CellResult) -> CellStore:
+        """The cell's store (its folder named by the hash of its config); fills ``result``'s config, grader, hash
+        and folder."""
+        result.config = self.cell_config(cell, resolved.config, resolved.prompt, self.benchmark(cell)[1],
+                                         resolved.entry)
+        result.grader = resolved.grader
+        store = CellStore(self.output_dir, cell.key[:3] + (f"seed{cell.seed}",), result.config)
+        result.hash, result.dir = store.hash, store.dir
+        return store
+
+    def _plan(self, resolved: ResolvedCell) -> tuple[list[list[WorkItem]], set[tuple[str, int]]]:
+        """The cell's batches and the keys ``(problem id, sample index)`` it must end with."""
+        plan = plan_batches(resolved.problems, self.suite.samples, self.suite.batch_size)
+        return plan, {item.key for batch in plan for item in batch}
 
     def _run_cell(self, cell: Cell, model: Any, tokenizer: Any,
                   result: CellResult) -> tuple[CellStore, list[str], set[tuple[str, int]]]:
         """This process's generation for one cell; returns (its store, problem order, keys the cell must have)."""
-        cfg, prompt, grader, problems, entry = self.resolve(cell)
-        builder = PromptBuilder(prompt, tokenizer, self._exemplars(prompt))
-        result.config = self.cell_config(cell, cfg, prompt, self.benchmark(cell)[1], entry)
-        result.grader = grader
-        store = CellStore(self.output_dir, cell.key[:3] + (f"seed{cell.seed}",), result.config)
-        result.hash, result.dir = store.hash, store.dir
+        resolved = self.resolve(cell)
+        builder = PromptBuilder(resolved.prompt, tokenizer, self._exemplars(resolved.prompt))
+        store = self._open_store(cell, resolved, result)
         store.prepare()
         store.repair_shard(self.process_index)
         done = store.load()
-        plan = plan_batches(problems, self.suite.samples, self.suite.batch_size)
-        wanted = {item.key for batch in plan for item in batch}
+        plan, wanted = self._plan(resolved)
         result.resumed = sum(1 for key in done if key in wanted)
         todo = [(batch, [it for it in batch if it.key not in done])
                 for batch in shard_batches(plan, self.num_processes, self.process_index)]
         todo = [(batch, pending) for batch, pending in todo if pending]
-        self._generate(cell, model, tokenizer, cfg, builder, grader, store, todo, done, result)
-        return store, [p.id for p in problems], wanted
+        result.generated += self._generate(GenerationJob(cell, model, tokenizer, resolved.config, builder,
+                                                         resolved.grader, store, todo, done))
+        return store, [p.id for p in resolved.problems], wanted
+
+    def stored_cell(self, cell: Cell) -> CellResult:
+        """A cell's result from the records already on disk, in plan order and graded by the suite's grader: no
+        model is loaded, nothing is generated and no file is changed. Missing samples make it ``incomplete``."""
+        result = CellResult(cell)
+        try:
+            resolved = self.resolve(cell)
+            store = self._open_store(cell, resolved, result)
+            on_disk = store.load()
+            plan, wanted = self._plan(resolved)
+            result.records = [regrade(on_disk[item.key], resolved.grader)
+                              for batch in plan for item in batch if item.key in on_disk]
+            result.resumed = len(result.records)
+            _check_complete(result, wanted)
+        except SoftthinkError as err:
+            result.error = str(err)
+        result.summary = summarize(result.records, self.suite.pass_k)
+        return result
 
     def _exemplars(self, prompt: PromptSpec) -> list[tuple[str, str]]:
         if prompt.style != "few_shot" or prompt.n_shots == 0:
             return []
         return select_exemplars(prompt, load_benchmark("gsm8k", data_dir=self.suite.data_dir, split="train"))
 
-    def _generate(self, cell, model, tokenizer, cfg, builder, grader, store, todo, done, result) -> None:
-        from tqdm.auto import tqdm
-
-        generate = self.generate_fn
-        if generate is None:
-            import softthink
-
-            generate = softthink.generate
-        total = sum(len(pending) for _, pending in todo)
-        n_correct = sum(bool(r["correct"]) for r in done.values())
-        n_seen = len(done)
-        model_path = cell.model.resolved_path
+    def _generate(self, job: GenerationJob) -> int:
+        """Decode, grade and append every pending batch of ``job``; returns the number of records written."""
+        generate_fn = self.generate_fn or generate
+        cell, cfg = job.cell, job.config
+        total = sum(len(pending) for _, pending in job.todo)
+        n_correct = sum(bool(r["correct"]) for r in job.done.values())
+        n_seen = len(job.done)
+        written = 0
         with tqdm(total=total, desc=str(cell), disable=not (self.progress and self.is_main), unit="sample",
                   dynamic_ncols=True) as bar:
-            for batch, pending in todo:
-                inputs = [builder.model_input(item.problem.question) for item in pending]
+            for batch, pending in job.todo:
+                inputs = [job.builder.model_input(item.problem.question) for item in pending]
                 start = time.perf_counter()
                 if self.suite.seed_per_sample:
                     sample_seeds = [derive_seed(cell.seed, *item.key) for item in pending]
-                    gens = generate(model, inputs, tokenizer=tokenizer, config=cfg, seeds=sample_seeds)
+                    gens = generate_fn(job.model, inputs, tokenizer=job.tokenizer, config=cfg, seeds=sample_seeds)
                 else:
                     batch_seed = derive_seed(cell.seed, *batch[0].key)
                     sample_seeds = [batch_seed] * len(pending)
-                    gens = generate(model, inputs, tokenizer=tokenizer, config=cfg.replace(seed=batch_seed))
+                    gens = generate_fn(job.model, inputs, tokenizer=job.tokenizer,
+                                       config=cfg.replace(seed=batch_seed))
                 per_sample = (time.perf_counter() - start) / len(pending)
                 if len(gens) != len(pending):
                     raise SoftthinkError(f"generate returned {len(gens)} generations for {len(pending)} prompts.")
                 prompts = {prompt_hash(g.prompt): g.prompt for g in gens}
-                records = [make_record(cell, item, gen, grader, prompt_hash(gen.prompt), per_sample, seed,
-                                       store.hash, model_path) for item, gen, seed in zip(pending, gens, sample_seeds)]
-                store.add_prompts(prompts, self.process_index)
-                store.append(self.process_index, records)
-                result.generated += len(records)
+                records = [make_record(SampleInfo(cell, item.problem, item.sample_index, seed, job.store.hash,
+                                                  cell.model.resolved_path),
+                                       gen, job.grader, prompt_hash(gen.prompt), per_sample)
+                           for item, gen, seed in zip(pending, gens, sample_seeds)]
+                job.store.add_prompts(prompts, self.process_index)
+                job.store.append(self.process_index, records)
+                written += len(records)
                 n_seen += len(records)
                 n_correct += sum(r["correct"] for r in records)
                 bar.update(len(records))
                 bar.set_postfix(acc=f"{n_correct / n_seen:.3f}")
+        return written
 
 
 def load_suite(suite_or_path: Suite | str | Path, overrides: dict[str, Any] | None = None) -> Suite:
@@ -381,13 +357,27 @@ def load_suite(suite_or_path: Suite | str | Path, overrides: dict[str, Any] | No
     if isinstance(suite_or_path, Suite):
         if not overrides:
             return suite_or_path
-        from softthink.eval.suite import apply_overrides
-
         data = suite_or_path.to_dict()
         data.pop("source", None)
         apply_overrides(data, overrides)
         return Suite.from_dict(data, source=suite_or_path.source)
     return Suite.from_yaml(suite_or_path, overrides)
+
+
+def _suite_with(suite_or_path: Suite | str | Path, set_options: list[str] | None,
+                overrides: dict[str, Any]) -> Suite:
+    """The suite with ``--set`` strings folded into ``overrides`` (in place) and every override applied."""
+    overrides.update(parse_suite_set(set_options))
+    return load_suite(suite_or_path, overrides)
+
+
+def _finish(results: EvalResults, overrides: dict[str, Any], write_report: bool) -> EvalResults:
+    """Rows and comparisons of ``results``; the report files too (main process, unless ``write_report=False``)."""
+    results.rows = build_rows(results)
+    results.comparisons = compare_cells(results)
+    if write_report and results.is_main:
+        write_report_files(results, overrides=overrides)
+    return results
 
 
 def run(suite_or_path: Suite | str | Path, *, generate_fn: GenerateFn | None = None,
@@ -402,16 +392,20 @@ def run(suite_or_path: Suite | str | Path, *, generate_fn: GenerateFn | None = N
     The main process writes the report (``report.md``, ``results.csv``, plot, resolved config) to the suite's
     output dir unless ``write_report=False``.
     """
-    from softthink.eval.report import build_rows, compare_cells, write_report as write
-
-    overrides.update(parse_suite_set(set_options))
-    suite = load_suite(suite_or_path, overrides)
+    suite = _suite_with(suite_or_path, set_options, overrides)
     runner = Runner(suite, generate_fn=generate_fn, load_model_fn=load_model_fn, num_processes=num_processes,
                     process_index=process_index, progress=progress)
     cells = runner.run()
-    results = EvalResults(suite, runner.output_dir, cells, is_main=runner.is_main)
-    results.rows = build_rows(results)
-    results.comparisons = compare_cells(results)
-    if write_report and runner.is_main:
-        write(results, overrides=overrides)
-    return results
+    return _finish(EvalResults(suite, runner.output_dir, cells, is_main=runner.is_main), overrides, write_report)
+
+
+def rebuild_report(suite_or_path: Suite | str | Path, *, write_report: bool = True,
+                   set_options: list[str] | None = None, **overrides: Any) -> EvalResults:
+    """The results of a suite from the records already on its output dir, and its report rewritten from them;
+    the same as ``softthink eval report``. No model is loaded and nothing is generated: a cell with missing
+    samples is reported as incomplete. Overrides as in `run` (they must describe the run that wrote the
+    records, or its cells hash to other folders)."""
+    suite = _suite_with(suite_or_path, set_options, overrides)
+    runner = Runner(suite, num_processes=1, process_index=0, progress=False)
+    cells = [runner.stored_cell(cell) for cell in suite.cells()]
+    return _finish(EvalResults(suite, runner.output_dir, cells), overrides, write_report)

@@ -5,6 +5,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from softthink.errors import SoftthinkError
+from softthink.eval.runner import Runner
 from softthink.eval.suite import Suite
 
 
@@ -30,8 +31,6 @@ def _looks_local(path: str) -> bool:
 
 def validate_suite(suite: Suite) -> ValidationReport:
     """Resolve every cell as a run would (decode config, prompt, grader, problems) and collect what fails."""
-    from softthink.eval.runner import Runner
-
     report = ValidationReport(suite)
     runner = Runner(suite, num_processes=1, process_index=0, progress=False)
     for model in suite.models:
@@ -46,7 +45,7 @@ def validate_suite(suite: Suite) -> ValidationReport:
     seen: set[str] = set()
     for cell in suite.cells():
         try:
-            _, _, _, problems, _ = runner.resolve(cell)
+            problems = runner.resolve(cell).problems
         except SoftthinkError as err:
             message = f"{cell.decode.label} / {cell.benchmark.label}: {err}"
             if message not in seen:

@@ -1,69 +1,79 @@
 """Training problems for RL as a `datasets.Dataset` in trl's conversational format.
 
 Each row: ``prompt`` = ``[{"role": "user", "content": prompt_template with {question} replaced}]``, ``answer`` (the
-gold final answer the reward grades against) and ``id``. Sources: the testbed tasks, GSM8K (through the eval
-harness's loader) or any JSONL file with ``question`` and ``answer`` fields.
+gold final answer the reward grades against) and ``id``. Problems are loaded by the eval harness
+(`softthink.eval.load_benchmark`), so RL and evaluation read the same data the same way. A source is:
+
+- a registered benchmark name: ``testbed`` (the generated testbed tasks, options ``n``/``seed``), ``gsm8k``,
+  ``math500``, ... (JSONL files found through ``$SOFTTHINK_DATA_DIR``, else the Hugging Face Hub);
+- a benchmark YAML file (a JSONL file with its own field names, see `softthink.eval.datasets.BenchmarkSpec`);
+- a ``.jsonl`` file with a ``question`` (or ``problem``) and an ``answer`` field, and optionally ``id`` (or
+  ``unique_id``); the answer is taken as written.
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 from softthink.errors import SoftthinkConfigError, SoftthinkDataError, SoftthinkInputError, unknown_name_message
+from softthink.eval.datasets import BENCHMARKS, BenchmarkSpec, Problem, load_benchmark, load_from_spec
 
 NAMED_DATASETS = ("testbed", "gsm8k")
+"""The sources the shipped recipes use; every registered benchmark name works."""
+
+_NO_ANSWER = ("{where} has no gold 'answer'. RL needs an answer for every problem to compute the reward; drop "
+              "unanswered problems or fill the field.")
+
+
+def jsonl_spec(path: str | Path) -> BenchmarkSpec:
+    """The harness spec of an RL ``.jsonl`` file: question in ``question`` or ``problem``, gold in ``answer``
+    (as written), ids from the row (``id``/``unique_id``, see `_normalise`) or the line position."""
+    path = Path(path)
+    return BenchmarkSpec(path.stem, path=str(path), question_field=("question", "problem"), answer_field="answer",
+                         answer_format="plain", description=f"RL problems from {path}", source=str(path))
 
 
 def load_problems(source: str, *, split: str = "train", n: int | None = None, seed: int = 0) -> list[dict]:
-    """Problems as dicts with ``id``, ``question`` and ``answer`` from a named source or a JSONL path."""
+    """The first ``n`` problems (all when None) of ``source`` (a benchmark name, benchmark YAML or ``.jsonl``
+    file) as dicts with ``id``, ``question`` and ``answer``. ``seed`` is the testbed generator's seed."""
     if source == "testbed":
-        from softthink.testbed.tasks import load_problems as testbed_problems
-
-        records = testbed_problems(split=split, n=n, seed=seed)
-    elif source == "gsm8k":
-        from softthink.eval import load_benchmark
-
-        records = _as_list(load_benchmark("gsm8k", split=split))
-        records = records[:n] if n is not None else records
+        problems = load_benchmark("testbed", split=split, n=n, seed=seed)
     elif source.endswith(".jsonl"):
-        path = Path(source)
-        if not path.exists():
-            raise SoftthinkDataError(f"dataset file {path} does not exist.")
-        records = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-        records = records[:n] if n is not None else records
+        problems = _load_jsonl(source)
+    elif source in BENCHMARKS or source.endswith((".yaml", ".yml")):
+        problems = load_benchmark(source, split=split)
     else:
-        raise SoftthinkConfigError(unknown_name_message("RL dataset", source, [*NAMED_DATASETS, "<file>.jsonl"]),
+        raise SoftthinkConfigError(unknown_name_message("RL dataset", source, [*BENCHMARKS, "<file>.jsonl",
+                                                                               "<benchmark>.yaml"]),
                                    param="dataset", value=source)
-    return [_normalise(record, i, source) for i, record in enumerate(records)]
+    problems = problems[:n] if n is not None else problems
+    return [_normalise(problem, i, source) for i, problem in enumerate(problems)]
 
 
-def _as_list(benchmark: Any) -> list:
-    """Accept what the eval loader returns: a list of records or an object with ``.problems``."""
-    if isinstance(benchmark, list):
-        return benchmark
-    for attribute in ("problems", "records", "items"):
-        if hasattr(benchmark, attribute):
-            value = getattr(benchmark, attribute)
-            return list(value() if callable(value) else value)
-    return list(benchmark)
+def _load_jsonl(source: str) -> list[Problem]:
+    spec = jsonl_spec(source)
+    if not Path(source).is_file():
+        raise SoftthinkDataError(f"dataset file {source} does not exist.")
+    try:
+        problems = load_from_spec(spec)
+    except SoftthinkDataError as err:  # a row without the field: say what RL needs it for
+        if f"no answer field {spec.answer_field!r}" in str(err):
+            raise SoftthinkDataError(_NO_ANSWER.format(where=f"{source}: a problem ({err})")) from err
+        raise
+    for problem in problems:
+        if problem.meta.get(spec.answer_field) is None:  # JSON null: the harness would read it as "None"
+            raise SoftthinkDataError(_NO_ANSWER.format(where=f"{source}: problem {problem.id!r}"))
+    return problems
 
 
-def _field(record: Any, name: str) -> Any:
-    return record.get(name) if isinstance(record, dict) else getattr(record, name, None)
-
-
-def _normalise(record: Any, index: int, source: str) -> dict:
-    question = _field(record, "question") or _field(record, "problem")
-    answer = _field(record, "answer")
-    pid = _field(record, "id") or _field(record, "unique_id") or f"{Path(source).stem}-{index}"
-    if not question:
-        raise SoftthinkDataError(f"{source}: problem {pid!r} has no 'question' (or 'problem') text.")
-    if answer is None or str(answer).strip() == "":
-        raise SoftthinkDataError(
-            f"{source}: problem {pid!r} has no gold 'answer'. RL needs an answer for every problem to compute the "
-            "reward; drop unanswered problems or fill the field.")
-    return {"id": str(pid), "question": str(question), "answer": str(answer)}
+def _normalise(problem: Problem, index: int, source: str) -> dict:
+    """``id``, ``question`` and ``answer`` of a harness problem. The id is the row's own ``id``/``unique_id`` when
+    it has one, else ``<file stem>-<index>`` for a ``.jsonl`` file and the benchmark's id otherwise."""
+    fallback = f"{Path(source).stem}-{index}" if source.endswith(".jsonl") else problem.id
+    pid = problem.meta.get("id") or problem.meta.get("unique_id") or fallback
+    if not problem.answer.strip():
+        raise SoftthinkDataError(_NO_ANSWER.format(where=f"{source}: problem {pid!r}"))
+    return {"id": str(pid), "question": problem.question, "answer": problem.answer}
 
 
 def check_chat_template(tokenizer: Any, model_name: str = "the model") -> None:

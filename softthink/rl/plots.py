@@ -1,9 +1,12 @@
-"""Figures of RL runs: reward and entropy per step, and the entropy-performance law (matplotlib, Agg)."""
+"""Figures of RL runs: reward and entropy per step, and the entropy-performance law.
+
+Data in, ``matplotlib.figure.Figure`` out: no pyplot state, no backend choice, no files (``fig.savefig(path)``).
+"""
 from __future__ import annotations
 
-from pathlib import Path
-
+import matplotlib
 import numpy as np
+from matplotlib.figure import Figure
 
 from softthink.rl.dynamics import EntropyLaw, fit_dynamics, law_points
 
@@ -32,18 +35,15 @@ def _plot_smoothed(ax, steps: list[int], values: list[float], colour, label: str
             label=f"{label} ({window}-step mean)")
 
 
-def plot_dynamics(runs: dict[str, list[dict]], path: str | Path, laws: dict[str, EntropyLaw] | None = None) -> Path:
+def plot_dynamics(runs: dict[str, list[dict]], laws: dict[str, EntropyLaw] | None = None) -> Figure:
     """One figure for one or more runs (label -> dynamics rows): reward, entropy of forking vs execution tokens,
-    fraction of tokens above the threshold, and reward against entropy with the fitted R = -a exp(H) + b."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    fraction of tokens above the threshold, and reward against entropy with the fitted R = -a exp(H) + b (``laws``
+    by label; fitted here for a run with >= 3 points that has none)."""
     laws = dict(laws or {})
-    fig, axes = plt.subplots(2, 2, figsize=(11, 8))
+    fig = Figure(figsize=(11, 8))
+    axes = fig.subplots(2, 2)
     ax_reward, ax_entropy, ax_frac, ax_law = axes.flat
-    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    colours = matplotlib.rcParams["axes.prop_cycle"].by_key()["color"]
     for i, (label, rows) in enumerate(runs.items()):
         c = colours[i % len(colours)]
         _plot_smoothed(ax_reward, *_series(rows, "reward"), c, label)
@@ -71,8 +71,4 @@ def plot_dynamics(runs: dict[str, list[dict]], path: str | Path, laws: dict[str,
         if ax.has_data():
             ax.legend(fontsize=7)
     fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return fig

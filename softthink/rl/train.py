@@ -8,20 +8,22 @@ Output directory layout::
     OUTPUT/dynamics.jsonl       one row per step (see softthink.rl.dynamics)
     OUTPUT/law.json             fit of R = -a exp(H) + b over the run, when it has >= 3 rollout steps
     OUTPUT/dynamics.png         reward / entropy plots
-    OUTPUT/softthink_rl.json    provenance: label, recipe, resolved config, model, dataset, versions, git commit
+    OUTPUT/softthink_rl.json    label, recipe, resolved config, model, dataset, and ``provenance`` (git commit,
+                                library versions, platform, time; `softthink.provenance.write_provenance`)
 """
 from __future__ import annotations
 
 import dataclasses
 import json
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from softthink.errors import SoftthinkConfigError, SoftthinkDataError
+from softthink.provenance import write_provenance
 from softthink.rl.data import build_dataset, check_chat_template, load_problems
 from softthink.rl.dynamics import EntropyDynamicsCallback, EntropyLaw, fit_dynamics, read_dynamics
+from softthink.rl.plots import plot_dynamics
 from softthink.rl.recipes import Recipe, load_recipe
 
 DRY_RUN_OVERRIDES: dict[str, Any] = {
@@ -31,6 +33,9 @@ DRY_RUN_OVERRIDES: dict[str, Any] = {
     "save_strategy": "no", "logging_steps": 1, "report_to": "none", "num_problems": 4,
 }
 """What a dry run changes in a recipe: sizes only. The objective (recipe, fractions, loss type, clipping) stays."""
+
+RL_PACKAGES = ("trl", "datasets")
+"""Versions an RL run's provenance lists beyond `softthink.provenance.DEFAULT_PACKAGES`."""
 
 
 @dataclass
@@ -199,8 +204,6 @@ def _run(spec: Recipe, output_dir: Path, *, reward, callbacks, resume: bool, pro
 
 
 def _fit_and_plot(output_dir: Path, label: str) -> EntropyLaw | None:
-    from softthink.rl.plots import plot_dynamics
-
     rows = read_dynamics(output_dir / "dynamics.jsonl")
     try:
         law = fit_dynamics(rows)
@@ -208,29 +211,19 @@ def _fit_and_plot(output_dir: Path, label: str) -> EntropyLaw | None:
         law = None  # fewer than 3 rollout steps (a dry run): nothing to fit
     if law is not None:
         (output_dir / "law.json").write_text(json.dumps(law.to_dict(), indent=2) + "\n")
-    plot_dynamics({label: rows}, output_dir / "dynamics.png", laws={label: law} if law else None)
+    plot_dynamics({label: rows}, laws={label: law} if law else None).savefig(output_dir / "dynamics.png", dpi=110)
     return law
 
 
 def _write_provenance(output_dir: Path, spec: Recipe, args, problems: list[dict], step: int,
                       resumed_from: str | None, law: EntropyLaw | None) -> None:
-    import torch
-    import transformers
-    import trl
-
-    try:
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True,
-                                cwd=Path(__file__).parent).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        commit = None
     record = {
         "label": spec.label, "recipe": args.recipe, "recipe_file": str(spec.path), "run": spec.run.to_dict(),
         "config": {k: v for k, v in args.to_dict().items() if _jsonable(v)},
         "num_problems": len(problems), "global_step": step, "resumed_from": resumed_from,
-        "law": law.to_dict() if law else None, "git_commit": commit,
-        "versions": {"torch": torch.__version__, "transformers": transformers.__version__, "trl": trl.__version__},
+        "law": law.to_dict() if law else None,
     }
-    (output_dir / "softthink_rl.json").write_text(json.dumps(record, indent=2, default=str) + "\n")
+    write_provenance(output_dir / "softthink_rl.json", record, packages=RL_PACKAGES)
 
 
 def _jsonable(value: Any) -> bool:

@@ -19,11 +19,14 @@ import re
 from collections import Counter
 from pathlib import Path
 
+import numpy as np
 import torch
+from matplotlib.figure import Figure
 from tqdm import tqdm
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 
 from softthink.analysis.entropy import entropy_from_logits
+from softthink.testbed.default import CHECKPOINT_DIR
 from softthink.testbed.tasks import ROLES, load_problems, token_roles
 
 MAX_NEW_TOKENS = 256  # the longest training solution at the "hard" difficulty is ~230 tokens
@@ -173,15 +176,11 @@ ROLE_COLORS = {"decision": "tab:red", "copied": "tab:blue", "computed": "tab:gre
                "other": "black"}
 
 
-def plot_quality(results: dict):
-    """Entropy histogram, role shares (all vs top-20% tokens) and one example trace coloured by role."""
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    import numpy as np
-
+def plot_quality(results: dict) -> Figure:
+    """Entropy histogram, role shares (all vs top-20% tokens) and one example trace coloured by role (a figure
+    with no pyplot state; save it with ``fig.savefig(path)``)."""
     e = results["entropy"]
-    fig = plt.figure(figsize=(13, 7.5))
+    fig = Figure(figsize=(13, 7.5))
     ax1, ax2 = fig.add_subplot(2, 2, 1), fig.add_subplot(2, 2, 2)
     ax3 = fig.add_subplot(2, 1, 2)
     ent = np.clip(np.array(results["_pool_entropy"]), 1e-6, None)
@@ -284,8 +283,6 @@ def write_report(results: dict, out_dir: str | Path, command: str) -> Path:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from softthink.testbed.train import CHECKPOINT_DIR
-
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", default=str(CHECKPOINT_DIR), help="model directory (default: %(default)s)")
     parser.add_argument("--n", type=int, default=300, help="test problems (default: %(default)s)")

@@ -35,6 +35,7 @@ from softthink.testbed.tasks import DEFAULT_DIFFICULTY, make_dataset, resolve_di
 from softthink.testbed.tokenizer import build_tokenizer
 
 from softthink.testbed.default import CHECKPOINT_DIR
+from softthink.testbed.quality import greedy_accuracy
 STATE_FILE = "train_state.pt"
 
 
@@ -236,7 +237,6 @@ def train(cfg: TrainConfig, out_dir: str | Path = CHECKPOINT_DIR, *, minutes: fl
     clocks()
     log["num_parameters"] = num_params
     if cfg.final_eval_problems:
-        from softthink.testbed.quality import greedy_accuracy
         model.eval()
         log["final_val_greedy_accuracy"] = greedy_accuracy(
             model, tokenizer, make_dataset("val", cfg.final_eval_problems, seed=cfg.seed, difficulty=cfg.difficulty))

@@ -61,7 +61,6 @@ def test_hub_unreachable_error_says_what_to_do(monkeypatch, tmp_path):
 
     monkeypatch.setattr(datasets, "load_dataset", offline)
     monkeypatch.delenv(ds.DATA_DIR_ENV, raising=False)
-    monkeypatch.setattr(ds, "DEFAULT_SHARED_DATA", tmp_path / "nowhere")
     with pytest.raises(SoftthinkDataError) as info:
         load_benchmark("math500")
     message = str(info.value)
@@ -80,7 +79,6 @@ def test_hub_rows_are_used_when_no_local_file(monkeypatch, tmp_path):
 
     monkeypatch.setattr(datasets, "load_dataset", fake)
     monkeypatch.delenv(ds.DATA_DIR_ENV, raising=False)
-    monkeypatch.setattr(ds, "DEFAULT_SHARED_DATA", tmp_path / "nowhere")
     assert [p.answer for p in load_benchmark("gsm8k")] == ["4"]
     assert calls == [("openai/gsm8k", "main", "test")]
 
@@ -166,3 +164,29 @@ def test_testbed_benchmark_missing_module_is_a_clear_error(monkeypatch):
     monkeypatch.setitem(sys.modules, "softthink.testbed.tasks", None)
     with pytest.raises(SoftthinkDataError, match="softthink.testbed.tasks.load_problems"):
         load_benchmark("testbed")
+
+
+def test_no_data_dir_default_outside_argument_and_env(monkeypatch):
+    """Without --data-dir/data_dir and $SOFTTHINK_DATA_DIR the library looks nowhere local (not ../shared)."""
+    monkeypatch.delenv(ds.DATA_DIR_ENV, raising=False)
+    assert ds.resolve_data_dir() == (None, "none")
+    assert not hasattr(ds, "DEFAULT_SHARED_DATA")
+
+
+def test_no_local_file_and_no_hub_source_names_both_ways(monkeypatch, tmp_path):
+    monkeypatch.delenv(ds.DATA_DIR_ENV, raising=False)
+    spec = ds.BenchmarkSpec("local_only", file="local_only.jsonl")
+    with pytest.raises(SoftthinkDataError) as info:
+        ds.load_from_spec(spec)
+    message = str(info.value)
+    assert "local_only.jsonl" in message and "no data dir is set" in message
+    assert "--data-dir DIR (data_dir=DIR)" in message and f"{ds.DATA_DIR_ENV}=DIR" in message
+
+
+def test_env_var_dir_missing_file_is_an_error_not_a_download(monkeypatch, tmp_path):
+    import datasets
+
+    monkeypatch.setattr(datasets, "load_dataset", lambda *a, **k: pytest.fail("must not download"))
+    monkeypatch.setenv(ds.DATA_DIR_ENV, str(tmp_path))
+    with pytest.raises(SoftthinkDataError, match=rf"math500.jsonl not found \(data dir from \${ds.DATA_DIR_ENV}\)"):
+        load_benchmark("math500")

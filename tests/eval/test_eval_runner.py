@@ -235,7 +235,7 @@ def test_seed_per_sample_makes_records_independent_of_batch_size(tmp_path):
         assert not res.errors
         records = [r for cell in res.cells for r in cell.records]
         assert len(records) == 2 * 4 * 2
-        assert all(r["batch_seed"] == derive_seed(0, r["problem_id"], r["sample_index"]) for r in records)
+        assert all(r["sample_seed"] == derive_seed(0, r["problem_id"], r["sample_index"]) for r in records)
         texts[batch_size] = {(r["mode"], r["problem_id"], r["sample_index"]): r["output_text"] for r in records}
     assert texts[1] == texts[5]
     # the two samples of a problem are different draws

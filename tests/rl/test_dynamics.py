@@ -81,12 +81,17 @@ def test_fit_dynamics_uses_fresh_rollout_steps_only(tmp_path):
 
 
 def test_plot_dynamics_writes_a_png(tmp_path):
+    from matplotlib.figure import Figure
+
     from softthink.rl.plots import plot_dynamics
 
     rows = [{"step": i, "fresh_rollouts": True, "entropy_all": h, "reward": 1 - 0.2 * np.exp(h),
              "entropy_forking": 2 * h, "entropy_execution": h / 2, "frac_above": 0.2}
             for i, h in enumerate(np.linspace(1.0, 0.3, 8), start=1)]
-    out = plot_dynamics({"forking": rows, "full": rows}, tmp_path / "fig.png")
+    fig = plot_dynamics({"forking": rows, "full": rows})
+    assert isinstance(fig, Figure) and len(fig.axes) == 4
+    out = tmp_path / "fig.png"
+    fig.savefig(out, dpi=110)
     assert out.stat().st_size > 10_000
     assert out.read_bytes()[:4] == b"\x89PNG"
 

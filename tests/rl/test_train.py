@@ -65,6 +65,7 @@ def test_two_steps_per_recipe_change_the_weights_and_log_dynamics(tmp_path, prob
         assert rows[1]["kl_cov_penalty"] > 0  # the 2nd step on the same rollouts is off-policy
     provenance = json.loads((result.output_dir / "softthink_rl.json").read_text())
     assert provenance["label"] == recipe and provenance["config"]["recipe"] == recipe
+    assert provenance["provenance"]["git_commit"] and provenance["provenance"]["versions"]["trl"]
     assert (result.output_dir / "dynamics.png").exists()
 
 

@@ -1,4 +1,4 @@
-"""Per-sample records on disk: one folder per grid cell, named by a hash of everything that shapes a sample.
+"""The record store: one folder per grid cell, named by a hash of everything that shapes a sample.
 
 Layout under a suite's output dir::
 
@@ -13,7 +13,8 @@ hash: a record carries the fingerprint of the grader that graded it and is regra
 grader (options or `GRADER_VERSION`) differs. Within a folder a record is
 keyed by ``(problem_id, sample_index)``; a rerun skips keys already on disk and drops duplicates, so an
 interrupted run resumes with nothing lost and nothing twice. Records are appended and fsynced batch by batch; a
-line cut short by a crash is dropped (and the batch redone).
+line cut short by a crash is dropped (and the batch redone). Records of older schemas are upgraded as they are
+read (`softthink.eval.results.upgrade_record`); the merge writes them back in the current schema.
 """
 from __future__ import annotations
 
@@ -26,9 +27,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable
 
 from softthink.errors import SoftthinkDataError
-
-RECORD_SCHEMA_VERSION = 1
-"""Bump when the meaning of a record changes; it is part of every cell hash."""
+from softthink.eval.results import upgrade_record
 
 
 def config_hash(config: Any) -> str:
@@ -80,11 +79,12 @@ class CellStore:
         return files + sorted(self.dir.glob("records.rank*.jsonl"))
 
     def load(self) -> dict[tuple[str, int], dict[str, Any]]:
-        """All records on disk, keyed by ``(problem_id, sample_index)``; the first copy of a key wins."""
+        """All records on disk in the current schema, keyed by ``(problem_id, sample_index)``; the first copy of a
+        key wins."""
         records: dict[tuple[str, int], dict[str, Any]] = {}
         for path in self._files():
             for record in read_jsonl(path, allow_truncated_tail=True):
-                records.setdefault(record_key(record), record)
+                records.setdefault(record_key(record), upgrade_record(record))
         return records
 
     def repair_shard(self, rank: int) -> None:

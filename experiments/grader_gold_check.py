@@ -5,7 +5,7 @@ reported without a target. As a control that the grader is not lenient, every
 reference solution is also graded against the gold answer of the next problem (a different answer): that must
 almost never count as correct.
 
-    python eval/grader_gold_check.py [--data-dir DIR] [--out eval/results/grader_gold.md]
+    python experiments/grader_gold_check.py [--data-dir DIR] [--out eval/results/grader_gold.md]
 """
 from __future__ import annotations
 
@@ -57,7 +57,7 @@ def render(rows: list[dict], targets: list[float]) -> str:
         if row["failures"]:
             lines += ["", f"Not accepted in {row['name']}:", ""]
             lines += [f"- `{p.id}`: extracted `{r.extracted}` ({r.rule}), gold `{p.answer}`" for p, r in row["failures"]]
-    lines += ["", "Reproduce: `python eval/grader_gold_check.py --out eval/results/grader_gold.md`", ""]
+    lines += ["", "Reproduce: `python experiments/grader_gold_check.py --out eval/results/grader_gold.md`", ""]
     return "\n".join(lines)
 
 

@@ -25,7 +25,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     train.add_argument("--recipe", required=True, help="recipe name in configs/rl/ or a YAML path")
     train.add_argument("--model", help="model path or Hub id; 'testbed' for the testbed checkpoint "
                                        "(default: the recipe's)")
-    train.add_argument("--dataset", help="'testbed', 'gsm8k' or a .jsonl file (default: the recipe's)")
+    train.add_argument("--dataset", help="'testbed', a benchmark name (e.g. 'gsm8k'), a benchmark YAML or a .jsonl file "
+                       "(default: the recipe's)")
     train.add_argument("--output", required=True, help="output directory (checkpoints, final policy, dynamics)")
     train.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                        help="override a recipe key, e.g. --set max_steps=10 (repeatable)")

@@ -37,7 +37,8 @@ class RunConfig:
         None, "model path or Hub id; 'testbed' = the softthink testbed checkpoint; 'tiny:<arch>' = random tiny "
         "model; a .gguf file is dequantized into a trainable copy. None: must be passed to train()")
     dataset: str | None = _help(
-        None, "'testbed', 'gsm8k' or a .jsonl path with question/answer fields. None: must be passed to train()")
+        None, "'testbed', a benchmark name (e.g. 'gsm8k'), a benchmark YAML, or a .jsonl path with "
+        "question/answer fields. None: must be passed to train()")
     dataset_split: str = _help("train", "split of the named dataset")
     num_problems: int | None = _help(None, "number of problems to train on; None = all")
     prompt_template: str = _help(

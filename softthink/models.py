@@ -35,6 +35,9 @@ def load_model(name_or_path: str, *, device: str | torch.device | None = None, d
         path = Path(source)
         if not path.is_file():
             raise SoftthinkInputError(f"GGUF file {source} does not exist.")
+        from softthink.extras import require
+
+        require("gguf", extra="gguf", feature="loading a .gguf model")
         source, kwargs = str(path.parent), {"gguf_file": path.name}
     try:
         tokenizer = AutoTokenizer.from_pretrained(source, **kwargs)

@@ -20,6 +20,7 @@ from typing import Any, Callable
 
 import yaml
 
+from softthink.extras import require
 from softthink.errors import SoftthinkConfigError, SoftthinkDataError, unknown_name_message
 
 DATA_DIR_ENV = "SOFTTHINK_DATA_DIR"
@@ -185,9 +186,8 @@ def _rows_from_hub(spec: BenchmarkSpec, split: str, looked_for: str) -> list[tup
     if not hub:
         raise SoftthinkDataError(f"benchmark {spec.name!r}: data file not found and no Hub source known. {remedy}")
     hub_split = str(hub.get("split", "{split}")).format(split=split)
+    datasets = require("datasets", extra="hub", feature=f"loading benchmark {spec.name!r} from the Hugging Face Hub")
     try:
-        import datasets
-
         ds = datasets.load_dataset(hub["path"], hub.get("name"), split=hub_split)
     except Exception as err:  # offline, unknown dataset, auth: all end the same way for the user
         raise SoftthinkDataError(f"benchmark {spec.name!r}: could not load {hub['path']} ({hub_split}) from the "

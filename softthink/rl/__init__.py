@@ -5,6 +5,10 @@ Recipes (``configs/rl/``): ``full`` (all tokens), ``forking`` (top-20 % entropy 
 `SoftthinkGRPOTrainer` and its config `SoftthinkGRPOConfig` for use from Python; `fit_entropy_law` for
 R = -a exp(H) + b.
 """
+from softthink.extras import require
+
+require("trl", extra="rl", feature="softthink.rl (GRPO training)")
+
 from softthink.deprecation import renamed_attributes
 from softthink.rl.config import RECIPE_NAMES, SoftthinkGRPOConfig
 from softthink.rl.dynamics import EntropyDynamicsCallback, EntropyLaw, fit_entropy_law, read_dynamics

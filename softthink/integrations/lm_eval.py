@@ -42,7 +42,8 @@ class SoftthinkLM(LM):
         max_gen_toks: default generation length when a task does not set one.
         answer_only: return only the text after the think-end marker (the answer), as lm-eval's
             ``think_end_token`` does; False returns thinking + answer.
-        device, dtype: passed to `softthink.load_model`.
+        device, dtype: passed to `softthink.load_model` (lm-eval's ``--device``; CUDA falls back to the CPU).
+        max_batch_size: accepted because lm-eval's CLI always passes it; unused (no automatic batch size).
         **decode: any other `DecodeConfig` field (``think_end``, ``max_topk``, ``cold_stop_entropy``, ...).
     """
 
@@ -103,8 +104,11 @@ class SoftthinkLM(LM):
 
     def response_text(self, generation, until: list[str]) -> str:
         """What lm-eval grades: the answer (or the whole text), cut at the first stop sequence."""
-        text = generation.answer_text if self.answer_only and generation.think_tokens else generation.text
-        return postprocess_generated_text(text.lstrip() if text is generation.answer_text else text, until, None)
+        if self.answer_only and generation.think_tokens:
+            text = generation.answer_text.lstrip()  # as lm-eval strips the text after its think_end_token
+        else:
+            text = generation.text
+        return postprocess_generated_text(text, until, None)
 
     # --- scoring: lm-eval's own HF model -----------------------------------------------------------------------
     def loglikelihood(self, requests, disable_tqdm: bool = False) -> list[tuple[float, bool]]:

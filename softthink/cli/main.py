@@ -10,7 +10,7 @@ import argparse
 import importlib
 import sys
 
-SUBCOMMANDS = ("generate", "demo", "eval", "analyze", "rl")
+SUBCOMMANDS = ("generate", "demo", "eval", "analyze", "rl", "export")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import contextlib
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import torch
 
@@ -40,18 +40,31 @@ def generate(model, prompt: PromptLike | Sequence[PromptLike], tokenizer=None, m
     """
     model, tokenizer = _resolve_model(model, tokenizer)
     cfg = build_config(config, mode, overrides)
+    prompts, batched = split_batch(prompt)
+    device = model.get_input_embeddings().weight.device
+    batch = encode_prompts(prompts, tokenizer, cfg.chat_template, _pad_token_id(tokenizer, model), device)
+    generations = generate_encoded(model, tokenizer, batch, cfg, seeds=seeds)
+    return generations if batched else generations[0]
+
+
+def generate_encoded(model, tokenizer, batch: EncodedBatch, cfg: DecodeConfig, *, seeds: Sequence[int] | None = None,
+                     eos_ids: set[int] | None = None,
+                     on_step: Callable[[list[int], torch.Tensor], None] | None = None) -> list[Generation]:
+    """`generate` on prompts that are already tokenized and left-padded (``batch``), with a resolved config.
+
+    For integrations that receive token ids (transformers ``custom_generate``, lm-eval). ``eos_ids`` replaces the
+    model's and tokenizer's end-of-sequence ids (`eos_token_ids`); ``on_step`` is passed to the decode loop.
+    """
+    check_model(model)
     rule = rule_class(cfg.mode)
     marker = resolve_think_marker(cfg.think_end, tokenizer, required_by=cfg.mode if rule.needs_thinking else None,
                                   needs_injection=cfg.max_think_tokens is not None or cfg.cold_stop_entropy is not None)
-    prompts, batched = split_batch(prompt)
-    prompt_seeds = _check_seeds(seeds, len(prompts))
-    device = model.get_input_embeddings().weight.device
-    batch = encode_prompts(prompts, tokenizer, cfg.chat_template, _pad_token_id(tokenizer, model), device)
+    prompt_seeds = _check_seeds(seeds, len(batch.token_ids))
     _check_context(model, batch, cfg)
-    with torch.no_grad(), _seeded(cfg.seed if prompt_seeds is None else None, device):
-        result = decode(model, tokenizer, batch, cfg, marker, eos_token_ids(model, tokenizer), prompt_seeds)
-    generations = _assemble(result, batch, tokenizer, cfg, marker)
-    return generations if batched else generations[0]
+    eos = eos_token_ids(model, tokenizer) if eos_ids is None else set(eos_ids)
+    with torch.no_grad(), _seeded(cfg.seed if prompt_seeds is None else None, batch.input_ids.device):
+        result = decode(model, tokenizer, batch, cfg, marker, eos, prompt_seeds, on_step=on_step)
+    return _assemble(result, batch, tokenizer, cfg, marker)
 
 
 def build_config(config: DecodeConfig | dict | str | None, mode: str | None, overrides: dict[str, Any]) -> DecodeConfig:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import inspect
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Callable, Sequence
 
 import torch
 from transformers import DynamicCache
@@ -68,11 +68,14 @@ class MarkerMatcher:
 
 
 def decode(model, tokenizer, batch: EncodedBatch, config: DecodeConfig, marker: ThinkMarker | None,
-           eos_token_ids: set[int], prompt_seeds: Sequence[int] | None = None) -> LoopResult:
+           eos_token_ids: set[int], prompt_seeds: Sequence[int] | None = None,
+           on_step: Callable[[list[int], torch.Tensor], None] | None = None) -> LoopResult:
     """Run the decode loop on a left-padded batch. Call inside ``torch.no_grad()`` (``generate`` does).
 
     With ``prompt_seeds`` (one per row) each row draws from its own generator, and both phase rules run on every
-    row at every step, so a row's sequence of draws never depends on the other rows' phases or lengths."""
+    row at every step, so a row's sequence of draws never depends on the other rows' phases or lengths.
+    ``on_step(rows, logits)``, if given, sees each step's raw logits ``[active rows, vocab]`` and the original
+    indices of those rows (e.g. to return per-step scores); it must not modify them."""
     device = batch.input_ids.device
     generators = PromptGenerators(prompt_seeds, device) if prompt_seeds is not None else None
     think_rule: DecodeRule = rule_class(config.mode)(config, config.think_sampling())
@@ -95,6 +98,8 @@ def decode(model, tokenizer, batch: EncodedBatch, config: DecodeConfig, marker: 
 
     for t in range(config.max_new_tokens):
         rows = active.rows.tolist()
+        if on_step is not None:
+            on_step(rows, logits)
         live = [records[r] for r in rows]
         thinking = [rec.thinking for rec in live]
 

@@ -6,7 +6,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
-STOP_REASONS = ("eos", "stop_string", "max_tokens")
+STOP_REASONS = ("eos", "stop_string", "max_tokens", "stopping_criteria")  # the last: transformers criteria
 THINK_END_REASONS = ("think_marker", "cold_stop", "think_budget")
 
 

@@ -71,6 +71,11 @@ def encode_prompts(prompts: list[PromptLike], tokenizer, use_chat_template: bool
             raise SoftthinkInputError(f"prompt {text!r} encodes to no tokens.")
         texts.append(text)
         token_ids.append(ids)
+    return left_pad(texts, token_ids, pad_token_id, device)
+
+
+def left_pad(texts: list[str], token_ids: list[list[int]], pad_token_id: int, device: torch.device) -> EncodedBatch:
+    """Left-pad already tokenized prompts (one non-empty id list each) into one batch."""
     width = max(len(ids) for ids in token_ids)
     input_ids = torch.full((len(token_ids), width), pad_token_id, dtype=torch.long)
     attention_mask = torch.zeros((len(token_ids), width), dtype=torch.long)

@@ -73,19 +73,62 @@ def _gold_plain(value: Any) -> str:
     return text
 
 
+def _gold_choice(value: Any) -> str:
+    from softthink.eval.answer_formats import LETTERS, normalise_choice_gold
+
+    if isinstance(value, int) and not isinstance(value, bool):  # a 0-based option index
+        if not 0 <= value < len(LETTERS):
+            raise ValueError(f"option index must be in 0..{len(LETTERS) - 1}")
+        return LETTERS[value]
+    return normalise_choice_gold(value)
+
+
 ANSWER_FORMATS: dict[str, Callable[[Any], str]] = {
     "gsm8k": _gold_gsm8k,  # '... #### 1,234' -> '1234'
     "aime": _gold_aime,    # '025' -> '25'
     "amc": _gold_amc,      # 27.0 -> '27'
     "plain": _gold_plain,  # the string as is (MATH answers are LaTeX strings)
+    "choice": _gold_choice,  # 'b', '(B)' or the 0-based index 1 -> 'B' (multiple choice)
 }
+
+
+def _gpqa_row(row: dict[str, Any], index: int) -> dict[str, Any]:
+    """GPQA layout (Question, Correct Answer, Incorrect Answer 1-3) -> question, choices, letter answer. The options
+    are shuffled with a seed derived from the record id, so the correct letter is the same on every load."""
+    import random
+
+    fields = ["Question", "Correct Answer", "Incorrect Answer 1", "Incorrect Answer 2", "Incorrect Answer 3"]
+    missing = [f for f in fields if f not in row]
+    if missing:
+        raise SoftthinkDataError(f"record {index}: GPQA layout needs fields {missing} (fields: {sorted(row)}).")
+    rid = str(row.get("Record ID", index))
+    options = [str(row[f]).strip() for f in fields[1:]]
+    order = list(range(4))
+    random.Random(f"gpqa:{rid}").shuffle(order)
+    from softthink.eval.answer_formats import LETTERS
+
+    return {"id": rid, "question": str(row["Question"]).strip(), "choices": [options[i] for i in order],
+            "answer": LETTERS[order.index(0)], **{k: v for k, v in row.items() if k not in fields}}
+
+
+ROW_LAYOUTS: dict[str, Callable[[dict[str, Any], int], dict[str, Any]]] = {
+    "plain": lambda row, index: row,  # fields as named by question_field / answer_field / choices_field
+    "gpqa": _gpqa_row,
+}
+
+
+def with_options(question: str, choices: list[str]) -> str:
+    """The question followed by its lettered options, one per line: ``(A) ...``."""
+    from softthink.eval.answer_formats import LETTERS
+
+    return question.rstrip() + "\n\n" + "\n".join(f"({LETTERS[i]}) {c}" for i, c in enumerate(choices))
 
 
 # ----------------------------------------------------------------------------------------------------------------
 # JSONL benchmarks described by data
 
 _SPEC_KEYS = ("name", "file", "path", "question_field", "answer_field", "id_field", "answer_format", "hub",
-              "prompt", "grader", "description", "split")
+              "prompt", "grader", "description", "split", "choices_field", "layout")
 
 
 @dataclass(frozen=True)
@@ -109,6 +152,11 @@ class BenchmarkSpec:
     grader: dict[str, Any] | None = None
     description: str = ""
     split: str = "test"
+    choices_field: str | None = None
+    """Multiple choice: the field with the list of options (2-10); they are appended to the question as
+    ``(A) ...`` lines and kept in ``meta["choices"]`` for the grader."""
+    layout: str = "plain"
+    """How raw records map to fields: ``"plain"`` or ``"gpqa"`` (see `ROW_LAYOUTS`)."""
     source: str = "built-in"
 
     def __post_init__(self) -> None:
@@ -118,6 +166,10 @@ class BenchmarkSpec:
         if not self.file and not self.path:
             raise SoftthinkConfigError(f"benchmark {self.name!r}{where} needs 'path' (a JSONL file) or 'file'.",
                                        param="path", value=None)
+        if self.layout not in ROW_LAYOUTS:
+            raise SoftthinkConfigError(f"benchmark {self.name!r}{where}: "
+                                       + unknown_name_message("layout", self.layout, ROW_LAYOUTS),
+                                       param="layout", value=self.layout)
         if self.answer_format not in ANSWER_FORMATS:
             raise SoftthinkConfigError(f"benchmark {self.name!r}{where}: "
                                        + unknown_name_message("answer_format", self.answer_format, ANSWER_FORMATS),
@@ -202,6 +254,7 @@ def problems_from_rows(spec: BenchmarkSpec, rows: list[tuple[int, dict[str, Any]
     seen: dict[str, int] = {}
     for index, (lineno, row) in enumerate(rows):
         where = f"{origin}:{lineno}"
+        row = ROW_LAYOUTS[spec.layout](row, index)
         qkey = next((k for k in spec.question_field if k in row), None)
         if qkey is None:
             raise SoftthinkDataError(f"{where}: record has no question field {list(spec.question_field)} "
@@ -219,11 +272,21 @@ def problems_from_rows(spec: BenchmarkSpec, rows: list[tuple[int, dict[str, Any]
         except (ValueError, TypeError) as err:
             raise SoftthinkDataError(f"{where}: field {spec.answer_field!r} = {row[spec.answer_field]!r:.80} is not "
                                      f"a valid {spec.answer_format!r} answer: {err}.") from err
+        meta_extra = {}
+        if spec.choices_field is not None:
+            choices = row.get(spec.choices_field)
+            if not isinstance(choices, list) or not 2 <= len(choices) <= 10 or not all(
+                    isinstance(c, str) and c.strip() for c in choices):
+                raise SoftthinkDataError(f"{where}: field {spec.choices_field!r} must be a list of 2-10 non-empty "
+                                         f"option strings, got {choices!r:.80}.")
+            if ord(gold) - ord("A") >= len(choices):
+                raise SoftthinkDataError(f"{where}: gold answer {gold!r} but only {len(choices)} options.")
+            question, meta_extra = with_options(question, choices), {"choices": list(choices)}
         pid = str(row[spec.id_field]) if spec.id_field else str(index)
         if pid in seen:
             raise SoftthinkDataError(f"{where}: duplicate id {pid!r} (first seen on line {seen[pid]}).")
         seen[pid] = lineno
-        meta = {k: v for k, v in row.items() if k not in (qkey, spec.id_field)}
+        meta = {**{k: v for k, v in row.items() if k not in (qkey, spec.id_field, spec.choices_field)}, **meta_extra}
         problems.append(Problem(id=pid, question=question, answer=gold, meta=meta))
     return problems
 
@@ -301,6 +364,14 @@ for _spec in (
     BenchmarkSpec("aime25", file="aime25.jsonl", question_field=("problem",), id_field="id", answer_format="aime",
                   hub={"path": "math-ai/aime25", "split": "test"},
                   description="AIME 2025 I+II (30); gold = integer."),
+    BenchmarkSpec("gpqa_diamond", file="gpqa_diamond.jsonl", layout="gpqa", id_field="id", choices_field="choices",
+                  answer_format="choice", hub={"path": "Idavidrein/gpqa", "name": "gpqa_diamond", "split": "train"},
+                  grader={"answer_format": "multiple_choice"},
+                  description="GPQA-Diamond (198) in its release layout; options shuffled per record id, gold = letter."),
+    BenchmarkSpec("mmlu_pro", file="mmlu_pro_{split}.jsonl", id_field="question_id", choices_field="options",
+                  answer_format="choice", hub={"path": "TIGER-Lab/MMLU-Pro", "split": "{split}"},
+                  grader={"answer_format": "multiple_choice"},
+                  description="MMLU-Pro (test 12032) in its release layout: up to 10 options A-J, gold = letter."),
     BenchmarkSpec("amc23", file="amc23.jsonl", question_field=("question", "problem"), id_field="id",
                   answer_format="amc", hub={"path": "math-ai/amc23", "split": "test"},
                   description="AMC 2023 (40); gold = float answer written as an integer when integral."),

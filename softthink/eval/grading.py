@@ -9,6 +9,9 @@ Extraction rules, tried in the order given by ``GraderConfig.rules`` (default: a
 - ``answer_is``: the text after the last "the answer is" / "final answer:" up to the end of the sentence;
 - ``last_number``: the last number in the text, a fallback that is always recorded as such.
 
+``GraderConfig.answer_format`` picks the format: ``"math"`` (the default, above), ``"multiple_choice"`` (letters
+A-J) or ``"exact_match"`` (normalised strings); the last two are described in `softthink.eval.answer_formats`.
+
 Every `GradeResult` keeps the extracted string and the rule that extracted it, so a report can tell how many
 answers were only found by the fallback.
 """
@@ -20,7 +23,7 @@ import threading
 import warnings
 from dataclasses import asdict, dataclass
 from functools import lru_cache
-from typing import Any
+from typing import Any, Sequence
 
 from softthink.errors import SoftthinkConfigError, unknown_name_message
 
@@ -29,6 +32,9 @@ GRADER_VERSION = 2
 
 EXTRACTION_RULES = ("boxed", "hash", "answer_is", "last_number")
 """Default order: explicit markers first (``\\boxed``, ``####``), then prose, then the fallback."""
+
+GRADING_FORMATS = ("math", "multiple_choice", "exact_match")
+"""Values of ``GraderConfig.answer_format``."""
 
 
 @dataclass(frozen=True)
@@ -41,6 +47,8 @@ class GraderConfig:
     """Wall-clock bound for grading one item (parse + verify). 0 disables it (not recommended)."""
     float_rounding: int = 6
     """Decimal places kept when math-verify compares floats."""
+    answer_format: str = "math"
+    """``"math"`` (extraction rules + math equivalence), ``"multiple_choice"`` or ``"exact_match"``."""
 
     def __post_init__(self) -> None:
         rules = (self.rules,) if isinstance(self.rules, str) else tuple(self.rules)
@@ -53,6 +61,10 @@ class GraderConfig:
                 raise SoftthinkConfigError("grader.rules: " + unknown_name_message("extraction rule", rule,
                                                                                    EXTRACTION_RULES),
                                            param="grader.rules", value=rule)
+        if self.answer_format not in GRADING_FORMATS:
+            raise SoftthinkConfigError("grader.answer_format: " + unknown_name_message(
+                "answer format", str(self.answer_format), GRADING_FORMATS), param="grader.answer_format",
+                value=self.answer_format)
         if not isinstance(self.timeout_seconds, (int, float)) or self.timeout_seconds < 0:
             raise SoftthinkConfigError(f"grader.timeout_seconds must be a number >= 0, got {self.timeout_seconds!r}."
                                        " Use 0 to disable the per-item timeout.", param="grader.timeout_seconds",
@@ -64,15 +76,18 @@ class GraderConfig:
     @classmethod
     def from_dict(cls, data: dict[str, Any] | None) -> "GraderConfig":
         data = dict(data or {})
-        unknown = sorted(set(data) - {"rules", "timeout_seconds", "float_rounding"})
+        unknown = sorted(set(data) - {"rules", "timeout_seconds", "float_rounding", "answer_format"})
         if unknown:
             raise SoftthinkConfigError(f"unknown grader option(s) {unknown}; allowed: rules, timeout_seconds, "
-                                       "float_rounding.", param="grader", value=unknown)
+                                       "float_rounding, answer_format.", param="grader", value=unknown)
         return cls(**data)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"rules": list(self.rules), "timeout_seconds": self.timeout_seconds,
-                "float_rounding": self.float_rounding}
+        out = {"rules": list(self.rules), "timeout_seconds": self.timeout_seconds,
+               "float_rounding": self.float_rounding}
+        if self.answer_format != "math":  # math records keep the fingerprint they had before formats existed
+            out["answer_format"] = self.answer_format
+        return out
 
     def fingerprint(self) -> str:
         """Identifies the grading a record got: these options plus `GRADER_VERSION`."""
@@ -276,15 +291,19 @@ def is_equivalent(pred: str, gold: str, config: GraderConfig | None = None) -> b
         return False
 
 
-def grade(completion_text: str, gold_answer: Any, config: GraderConfig | dict | None = None) -> GradeResult:
+def grade(completion_text: str, gold_answer: Any, config: GraderConfig | dict | None = None,
+          choices: Sequence[str] | None = None) -> GradeResult:
     """Grade one completion against a gold answer: extract (recording the rule), then compare.
 
     ``gold_answer`` is the benchmark's normalised answer string (numbers are accepted too). A comparison that
     exceeds ``config.timeout_seconds`` counts as incorrect with ``timed_out=True``; any other failure inside
     math-verify counts as incorrect with ``error`` set. Nothing here raises on odd model output.
+    ``choices`` (the options' texts, multiple choice only) bound the letters and allow option-text answers.
     """
     if isinstance(config, dict) or config is None:
         config = GraderConfig.from_dict(config)
+    if config.answer_format != "math":
+        return _grade_non_math(completion_text or "", str(gold_answer), config.answer_format, choices)
     gold = normalize_answer(str(gold_answer))
     extracted, rule = extract_answer(completion_text or "", config.rules)
     if extracted is None:
@@ -298,3 +317,16 @@ def grade(completion_text: str, gold_answer: Any, config: GraderConfig | dict | 
     except Exception as err:  # math-verify/sympy internals on pathological strings
         return GradeResult(False, extracted, rule, gold, method="math_verify", error=f"{type(err).__name__}: {err}")
     return GradeResult(correct=correct, extracted=extracted, rule=rule, gold=gold, method=method)
+
+
+def _grade_non_math(text: str, gold: str, answer_format: str, choices: Sequence[str] | None) -> GradeResult:
+    from softthink.eval import answer_formats as formats
+
+    if answer_format == "multiple_choice":
+        gold = formats.normalise_choice_gold(gold)
+        letter, rule = formats.extract_choice(text, choices)
+        return GradeResult(correct=letter == gold, extracted=letter, rule=rule, gold=gold,
+                           method="choice" if letter else None)
+    answer, rule = formats.extract_short_answer(text)
+    return GradeResult(correct=answer is not None and formats.exact_match(answer, gold), extracted=answer, rule=rule,
+                       gold=gold, method="exact_match" if answer is not None else None)

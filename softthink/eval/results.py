@@ -66,9 +66,10 @@ def _entropy_summary(entropy: list[float]) -> dict[str, float | None]:
             "n": int(values.size)}
 
 
-def grade_fields(text: str, gold: str, grader: GraderConfig) -> dict[str, Any]:
-    """The grading part of a record (recomputed when the grader changes; generation is not)."""
-    result = grade(text, gold, grader)
+def grade_fields(text: str, gold: str, grader: GraderConfig, choices: list[str] | None = None) -> dict[str, Any]:
+    """The grading part of a record (recomputed when the grader changes; generation is not). ``choices``: the
+    options of a multiple-choice problem (kept in its record, for regrading)."""
+    result = grade(text, gold, grader, choices=choices)
     return {"extracted": result.extracted, "rule": result.rule, "correct": result.correct,
             "grader_method": result.method, "grader_timed_out": result.timed_out, "grader_error": result.error,
             "grader": grader.fingerprint()}
@@ -78,7 +79,7 @@ def regrade(record: dict[str, Any], grader: GraderConfig) -> dict[str, Any]:
     """``record`` graded by ``grader`` (unchanged when it already was)."""
     if record.get("grader") == grader.fingerprint():
         return record
-    return {**record, **grade_fields(record["output_text"], record["gold"], grader)}
+    return {**record, **grade_fields(record["output_text"], record["gold"], grader, record.get("choices"))}
 
 
 @dataclass(frozen=True)
@@ -106,7 +107,8 @@ def make_record(info: SampleInfo, gen: Any, grader: GraderConfig, prompt_text_ha
         "decode_mode": getattr(gen, "mode", None), "seed": cell.seed, "sample_seed": info.sample_seed,
         "cell_hash": info.cell_hash, "prompt_hash": prompt_text_hash, "gold": info.problem.answer,
         "output_text": gen.text, "answer_text": gen.answer_text,
-        **grade_fields(gen.text, info.problem.answer, grader),
+        **grade_fields(gen.text, info.problem.answer, grader, info.problem.meta.get("choices")),
+        **({"choices": info.problem.meta["choices"]} if info.problem.meta.get("choices") else {}),
         "think_tokens": gen.think_tokens, "answer_tokens": gen.answer_tokens, "total_tokens": gen.num_tokens,
         "stop_reason": gen.stop_reason, "think_end_reason": gen.think_end_reason,
         "soft_steps": gen.soft_steps, "soft_fraction": gen.soft_fraction,

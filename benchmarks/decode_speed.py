@@ -11,12 +11,14 @@ of them alike) and ratios: softthink discrete / model.generate, and every other 
 
 SmolLM2-135M-Instruct is the GGUF file given by --smollm2, else by $SOFTTHINK_SMOLLM2.
 """
+
 from __future__ import annotations
 
 import argparse
 import os
 import statistics
 import time
+from collections.abc import Callable
 
 import torch
 
@@ -25,7 +27,8 @@ from softthink.testbed.tiny import build_tiny_model, build_tiny_tokenizer
 
 SMOLLM2_ENV = "SOFTTHINK_SMOLLM2"
 PROMPTS = [
-    "Natalia sold clips to 48 of her friends in April, and then she sold half as many clips in May. How many clips did she sell altogether?",
+    "Natalia sold clips to 48 of her friends in April, and then she sold half as many clips in May. "
+    "How many clips did she sell altogether?",
     "What is 15 + 27?",
     "A train travels 60 miles per hour for 3 hours. How far does it go?",
     "Write a short sentence about the sea.",
@@ -40,6 +43,34 @@ SAMPLING = dict(top_p=0.95, top_k=30, min_p=0.001, temperature=0.6)  # Soft Thin
 SOFT = dict(SAMPLING, mode="soft", max_topk=10)
 
 
+METHODS = {  # decode settings of each timed method (None: transformers' model.generate, greedy)
+    "model.generate": None,
+    "discrete": dict(mode="discrete"),
+    # sampled discrete decoding with Soft Thinking's filter chain: the same per-step filtering a soft step pays
+    "discrete_sampled": dict(SAMPLING, mode="discrete", do_sample=True),
+    "soft": SOFT,
+    "gated": dict(SOFT, mode="gated", entropy_threshold=0.672, do_sample=True),
+    "mixture_of_inputs": dict(SOFT, mode="mixture_of_inputs", do_sample=True),
+    "swir": dict(SOFT, mode="swir", swir_window=16),
+    "forking_temperature": dict(
+        mode="forking_temperature", do_sample=True, temperature=0.6, top_p=0.95, top_k=30, fork_temperature=1.0
+    ),
+}
+
+
+def timed_methods(model, tokenizer, max_new_tokens: int, marker: str) -> dict[str, Callable]:
+    """``{method: prompts -> (generated tokens, seconds)}`` for every entry of `METHODS`."""
+
+    def method(settings: dict | None) -> Callable:
+        if settings is None:
+            return lambda prompts: time_hf(model, tokenizer, prompts, max_new_tokens)
+        return lambda prompts: time_softthink(
+            model, tokenizer, prompts, max_new_tokens, dict(settings, think_end=marker)
+        )
+
+    return {name: method(settings) for name, settings in METHODS.items()}
+
+
 def load(name: str, smollm2_path: str | None):
     if name == "tiny":
         return build_tiny_model("llama"), build_tiny_tokenizer()
@@ -47,8 +78,9 @@ def load(name: str, smollm2_path: str | None):
 
 
 def time_hf(model, tokenizer, prompts, max_new_tokens) -> tuple[int, float]:
-    rendered = [softthink.generate(model, p, tokenizer=tokenizer, mode="discrete", max_new_tokens=1).prompt
-                for p in prompts]
+    rendered = [
+        softthink.generate(model, p, tokenizer=tokenizer, mode="discrete", max_new_tokens=1).prompt for p in prompts
+    ]
     tokenizer.padding_side = "left"
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
@@ -56,7 +88,7 @@ def time_hf(model, tokenizer, prompts, max_new_tokens) -> tuple[int, float]:
     start = time.perf_counter()
     out = model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=False, pad_token_id=tokenizer.pad_token_id)
     elapsed = time.perf_counter() - start
-    new = out[:, enc.input_ids.shape[1]:]
+    new = out[:, enc.input_ids.shape[1] :]
     eos = softthink.decoding.api.eos_token_ids(model, tokenizer)
     # Count real tokens: up to and including the first EOS of each row (model.generate pads the rest).
     count = 0
@@ -68,8 +100,9 @@ def time_hf(model, tokenizer, prompts, max_new_tokens) -> tuple[int, float]:
 
 def time_softthink(model, tokenizer, prompts, max_new_tokens, settings) -> tuple[int, float]:
     start = time.perf_counter()
-    gens = softthink.generate(model, prompts, tokenizer=tokenizer, max_new_tokens=max_new_tokens, trace=False,
-                              **settings)
+    gens = softthink.generate(
+        model, prompts, tokenizer=tokenizer, max_new_tokens=max_new_tokens, trace=False, **settings
+    )
     return sum(g.num_tokens for g in gens), time.perf_counter() - start
 
 
@@ -80,39 +113,24 @@ def main() -> None:
     parser.add_argument("--max-new-tokens", type=int, default=64)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--smollm2", default=os.environ.get(SMOLLM2_ENV),
-                        help=f"SmolLM2-135M-Instruct GGUF file (default: ${SMOLLM2_ENV})")
+    parser.add_argument(
+        "--smollm2",
+        default=os.environ.get(SMOLLM2_ENV),
+        help=f"SmolLM2-135M-Instruct GGUF file (default: ${SMOLLM2_ENV})",
+    )
     args = parser.parse_args()
     if "smollm2" in args.models and not args.smollm2:
-        parser.error(f"--models smollm2 needs the model file: pass --smollm2 PATH.gguf or set {SMOLLM2_ENV}=PATH.gguf "
-                     "(or drop smollm2 from --models).")
+        parser.error(
+            f"--models smollm2 needs the model file: pass --smollm2 PATH.gguf or set {SMOLLM2_ENV}=PATH.gguf "
+            "(or drop smollm2 from --models)."
+        )
     torch.set_num_threads(args.threads)
 
     rows = []
     for name in args.models:
         model, tokenizer = load(name, args.smollm2)
         marker = "</think>" if name == "smollm2" else "auto"
-        methods = {
-            "model.generate": lambda p: time_hf(model, tokenizer, p, args.max_new_tokens),
-            "discrete": lambda p: time_softthink(model, tokenizer, p, args.max_new_tokens,
-                                                 dict(mode="discrete", think_end=marker)),
-            # sampled discrete decoding with Soft Thinking's filter chain: the same per-step filtering a soft step pays
-            "discrete_sampled": lambda p: time_softthink(model, tokenizer, p, args.max_new_tokens,
-                                                         dict(SAMPLING, mode="discrete", do_sample=True, think_end=marker)),
-            "soft": lambda p: time_softthink(model, tokenizer, p, args.max_new_tokens, dict(SOFT, think_end=marker)),
-            "gated": lambda p: time_softthink(model, tokenizer, p, args.max_new_tokens,
-                                              dict(SOFT, mode="gated", entropy_threshold=0.672, do_sample=True,
-                                                   think_end=marker)),
-            "mixture_of_inputs": lambda p: time_softthink(model, tokenizer, p, args.max_new_tokens,
-                                                          dict(SOFT, mode="mixture_of_inputs", do_sample=True,
-                                                               think_end=marker)),
-            "swir": lambda p: time_softthink(model, tokenizer, p, args.max_new_tokens,
-                                             dict(SOFT, mode="swir", swir_window=16, think_end=marker)),
-            "forking_temperature": lambda p: time_softthink(
-                model, tokenizer, p, args.max_new_tokens,
-                dict(mode="forking_temperature", do_sample=True, temperature=0.6, top_p=0.95, top_k=30,
-                     fork_temperature=1.0, think_end=marker)),
-        }
+        methods = timed_methods(model, tokenizer, args.max_new_tokens, marker)
         for batch in args.batch_sizes:
             prompts = (PROMPTS * (batch // len(PROMPTS) + 1))[:batch]
             for fn in methods.values():
@@ -127,16 +145,23 @@ def main() -> None:
             print(f"{name:8s} batch {batch}: " + ", ".join(f"{m} {v:.1f} tok/s" for m, v in med.items()), flush=True)
 
     modes = [m for m in rows[0][2] if m not in ("model.generate", "discrete")]
-    print("\n| model | batch | model.generate tok/s | discrete tok/s | discrete / generate | "
-          + " | ".join(f"{m} / discrete" for m in modes) + " | soft / discrete_sampled |")
+    print(
+        "\n| model | batch | model.generate tok/s | discrete tok/s | discrete / generate | "
+        + " | ".join(f"{m} / discrete" for m in modes)
+        + " | soft / discrete_sampled |"
+    )
     print("|---|---|---|---|---|" + "---|" * (len(modes) + 1))
     for name, batch, m in rows:
-        print(f"| {name} | {batch} | {m['model.generate']:.1f} | {m['discrete']:.1f} | "
-              f"{m['discrete'] / m['model.generate']:.2f}x | "
-              + " | ".join(f"{m[mode] / m['discrete']:.2f}x" for mode in modes)
-              + f" | {m['soft'] / m['discrete_sampled']:.2f}x |")
-    print(f"\nmedian of {args.repeats} interleaved runs, {args.max_new_tokens} new tokens max, "
-          f"{args.threads} threads, torch {torch.__version__}")
+        print(
+            f"| {name} | {batch} | {m['model.generate']:.1f} | {m['discrete']:.1f} | "
+            f"{m['discrete'] / m['model.generate']:.2f}x | "
+            + " | ".join(f"{m[mode] / m['discrete']:.2f}x" for mode in modes)
+            + f" | {m['soft'] / m['discrete_sampled']:.2f}x |"
+        )
+    print(
+        f"\nmedian of {args.repeats} interleaved runs, {args.max_new_tokens} new tokens max, "
+        f"{args.threads} threads, torch {torch.__version__}"
+    )
 
 
 if __name__ == "__main__":

@@ -22,6 +22,7 @@ Reproduce (from the repository root):
     python experiments/testbed_rl.py --out runs/testbed_rl --stage eval
     python experiments/testbed_rl.py --out runs/testbed_rl --stage report
 """
+
 from __future__ import annotations
 
 import argparse
@@ -35,8 +36,10 @@ RECIPES = ("full", "forking", "clip_cov", "kl_cov")
 MODES = ("discrete", "soft", "gated")
 # Two more views of the same policies: greedy, and pure sampling at temperature 1 (the RL rollouts' distribution,
 # where the training reward was measured; the `discrete` preset samples at T 0.6, top-p 0.95, top-k 30).
-EXTRA_DECODE = ({"label": "greedy", "preset": "greedy"},
-                {"label": "sample_t1", "preset": "discrete", "overrides": {"temperature": 1.0, "top_p": 1.0, "top_k": 0}})
+EXTRA_DECODE = (
+    {"label": "greedy", "preset": "greedy"},
+    {"label": "sample_t1", "preset": "discrete", "overrides": {"temperature": 1.0, "top_p": 1.0, "top_k": 0}},
+)
 BIN = 10  # rollout steps per point in the binned law fit
 WINDOW = 25  # steps averaged for the "first -> last" columns
 PER_PROCESS_FLAGS = ("--stage", "--recipe", "--threads")  # left out of the report's reproduce command
@@ -64,33 +67,46 @@ def stage_train(out: Path, model: str, overrides: dict, recipes: tuple[str, ...]
         start = time.time()
         print(f"[testbed_rl] training {recipe} -> {run_dir}", flush=True)
         result = train(recipe, model, output_dir=run_dir, **overrides)
-        timing = {"seconds": timing["seconds"] + time.time() - start, "sessions": timing["sessions"] + 1,
-                  "global_step": result.global_step}
+        timing = {
+            "seconds": timing["seconds"] + time.time() - start,
+            "sessions": timing["sessions"] + 1,
+            "global_step": result.global_step,
+        }
         timing_path.write_text(json.dumps(timing, indent=2) + "\n")
-        print(f"[testbed_rl] {recipe}: step {result.global_step}, {timing['seconds'] / 60:.1f} min in total",
-              flush=True)
+        print(
+            f"[testbed_rl] {recipe}: step {result.global_step}, {timing['seconds'] / 60:.1f} min in total", flush=True
+        )
 
 
-def suite_dict(out: Path, model: str, problems: int, samples: int, max_new_tokens: int, batch_size: int,
-               difficulty: str) -> dict:
+def suite_dict(
+    out: Path, model: str, problems: int, samples: int, max_new_tokens: int, batch_size: int, difficulty: str
+) -> dict:
     models = [{"label": "base", "path": model}]
     models += [{"label": recipe, "path": str(out / recipe)} for recipe in RECIPES]
     return {
         "name": "testbed_rl",
         "description": "Testbed base model and its four RL policies (equal compute) x discrete/soft/gated.",
-        "models": models, "decode": [*MODES, *EXTRA_DECODE], "benchmarks": [{"name": "testbed", "limit": problems}],
-        "samples": samples, "seeds": [0], "batch_size": batch_size, "seed_per_sample": True,
-        "decode_overrides": {"max_new_tokens": max_new_tokens}, "output_dir": str(out / f"eval_{difficulty}"),
+        "models": models,
+        "decode": [*MODES, *EXTRA_DECODE],
+        "benchmarks": [{"name": "testbed", "limit": problems}],
+        "samples": samples,
+        "seeds": [0],
+        "batch_size": batch_size,
+        "seed_per_sample": True,
+        "decode_overrides": {"max_new_tokens": max_new_tokens},
+        "output_dir": str(out / f"eval_{difficulty}"),
     }
 
 
-def stage_eval(out: Path, model: str, problems: int, samples: int, max_new_tokens: int, batch_size: int,
-               difficulty: str):
+def stage_eval(
+    out: Path, model: str, problems: int, samples: int, max_new_tokens: int, batch_size: int, difficulty: str
+):
     from softthink.eval import Suite, run
 
     pin_difficulty(difficulty)
-    suite = Suite.from_dict(suite_dict(out, model, problems, samples, max_new_tokens, batch_size, difficulty),
-                            source=__file__)
+    suite = Suite.from_dict(
+        suite_dict(out, model, problems, samples, max_new_tokens, batch_size, difficulty), source=__file__
+    )
     results = run(suite)
     if results.errors:
         raise SystemExit("eval cells failed:\n" + "\n".join(results.errors))
@@ -98,6 +114,7 @@ def stage_eval(out: Path, model: str, problems: int, samples: int, max_new_token
 
 
 # ---------------------------------------------------------------------------------------------------- report
+
 
 def _fmt(x, digits=3):
     return "–" if x is None or x != x else f"{x:.{digits}f}"
@@ -123,8 +140,11 @@ def _zero_std_fraction(run_dir: Path) -> float | None:
     states = sorted(run_dir.glob("checkpoint-*/trainer_state.json"), key=lambda p: int(p.parent.name.split("-")[1]))
     if not states:
         return None
-    values = [h["frac_reward_zero_std"] for h in json.loads(states[-1].read_text())["log_history"]
-              if "frac_reward_zero_std" in h]
+    values = [
+        h["frac_reward_zero_std"]
+        for h in json.loads(states[-1].read_text())["log_history"]
+        if "frac_reward_zero_std" in h
+    ]
     return sum(values) / len(values) if values else None
 
 
@@ -138,15 +158,18 @@ def dynamics_section(out: Path, fig_dir: Path, extra: dict[str, Path]) -> tuple[
     lines = []
     for recipe in RECIPES:
         plot_dynamics({recipe: runs[recipe]}, laws={recipe: laws[recipe]} if laws[recipe] else None).savefig(
-            fig_dir / f"dynamics_{recipe}.png", dpi=110)
+            fig_dir / f"dynamics_{recipe}.png", dpi=110
+        )
         # the per-step log itself, for notebooks/03 and anyone re-plotting without the run folder
         shutil.copy(dirs[recipe] / "dynamics.jsonl", fig_dir / f"dynamics_{recipe}.jsonl")
     main_runs = {r: runs[r] for r in RECIPES}
-    plot_dynamics(main_runs, laws={k: laws[k] for k in RECIPES if laws[k]}).savefig(fig_dir / "dynamics_all.png",
-                                                                                  dpi=110)
+    plot_dynamics(main_runs, laws={k: laws[k] for k in RECIPES if laws[k]}).savefig(
+        fig_dir / "dynamics_all.png", dpi=110
+    )
     if extra:
         plot_dynamics({k: runs[k] for k in extra}, laws={k: laws[k] for k in extra if laws[k]}).savefig(
-            fig_dir / "dynamics_extra.png", dpi=110)
+            fig_dir / "dynamics_extra.png", dpi=110
+        )
     pooled = {}
     for bin_size in (1, BIN):
         h_all, r_all = [], []
@@ -158,54 +181,81 @@ def dynamics_section(out: Path, fig_dir: Path, extra: dict[str, Path]) -> tuple[
     binned = {recipe: _try(fit_dynamics, rows, BIN) for recipe, rows in runs.items()}
 
     k = WINDOW
-    lines += [f"Means over the first and the last {k} steps (a step's reward is that of the 32 rollouts it trained "
-              "on, so single steps are noisy).", "",
-              f"| recipe | steps | wall time (min) | reward first→last {k} steps | entropy all first→last | "
-              "forking first→last | execution first→last | frac > 0.672 first→last | recipe counter (mean) | "
-              "groups with zero reward variance |",
-              "|---|---|---|---|---|---|---|---|---|---|"]
+    lines += [
+        f"Means over the first and the last {k} steps (a step's reward is that of the 32 rollouts it trained "
+        "on, so single steps are noisy).",
+        "",
+        f"| recipe | steps | wall time (min) | reward first→last {k} steps | entropy all first→last | "
+        "forking first→last | execution first→last | frac > 0.672 first→last | recipe counter (mean) | "
+        "groups with zero reward variance |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
     for recipe, rows in runs.items():
         timing_path = dirs[recipe] / "timing.json"
         timing = json.loads(timing_path.read_text()) if timing_path.exists() else {"seconds": float("nan")}
         counter = {"clip_cov": "clip_cov_detached_fraction", "kl_cov": "kl_cov_penalised_fraction"}.get(
-            json.loads((dirs[recipe] / "softthink_rl.json").read_text())["recipe"])
+            json.loads((dirs[recipe] / "softthink_rl.json").read_text())["recipe"]
+        )
         counter_text = f"{counter.split('_', 2)[2]} {_fmt(_mean(rows, counter), 5)}" if counter else "–"
-        pair = lambda key: f"{_fmt(_mean(rows, key, slice(0, k)))} → {_fmt(_mean(rows, key, slice(-k, None)))}"
-        lines.append(f"| {recipe} | {len(rows)} | {timing['seconds'] / 60:.1f} | {pair('reward')} | "
-                     f"{pair('entropy_all')} | {pair('entropy_forking')} | {pair('entropy_execution')} | "
-                     f"{pair('frac_above')} | {counter_text} | {_fmt(_zero_std_fraction(dirs[recipe]))} |")
-    lines += ["", "Entropy-performance law R = -a·exp(H) + b, fitted on the steps that generated rollouts "
-              "(R = their mean reward over 32 completions, H = mean token entropy of the policy on them). "
-              f"'binned' averages {BIN} consecutive rollouts per point to reduce the reward's sampling noise:", "",
-              "| fit | a | b | R² | points | binned a | binned b | binned R² | binned points |",
-              "|---|---|---|---|---|---|---|---|---|"]
-    for name, law, law_b in [*((r, laws.get(r), binned.get(r)) for r in runs),
-                             ("all four pooled", pooled[1], pooled[BIN])]:
+        pair = lambda key, rows=rows, k=k: (
+            f"{_fmt(_mean(rows, key, slice(0, k)))} → {_fmt(_mean(rows, key, slice(-k, None)))}"
+        )
+        lines.append(
+            f"| {recipe} | {len(rows)} | {timing['seconds'] / 60:.1f} | {pair('reward')} | "
+            f"{pair('entropy_all')} | {pair('entropy_forking')} | {pair('entropy_execution')} | "
+            f"{pair('frac_above')} | {counter_text} | {_fmt(_zero_std_fraction(dirs[recipe]))} |"
+        )
+    lines += [
+        "",
+        "Entropy-performance law R = -a·exp(H) + b, fitted on the steps that generated rollouts "
+        "(R = their mean reward over 32 completions, H = mean token entropy of the policy on them). "
+        f"'binned' averages {BIN} consecutive rollouts per point to reduce the reward's sampling noise:",
+        "",
+        "| fit | a | b | R² | points | binned a | binned b | binned R² | binned points |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for name, law, law_b in [
+        *((r, laws.get(r), binned.get(r)) for r in runs),
+        ("all four pooled", pooled[1], pooled[BIN]),
+    ]:
         cells = [f"{x.a:.4g} | {x.b:.4g} | {_fmt(x.r2)} | {x.n}" if x else "– | – | – | –" for x in (law, law_b)]
         lines.append(f"| {name} | {cells[0]} | {cells[1]} |")
     as_dict = lambda law: law.to_dict() if law else None
-    summary = {"laws": {k: as_dict(v) for k, v in laws.items()},
-               "binned_laws": {k: as_dict(v) for k, v in binned.items()}, "bin_size": BIN,
-               "pooled_law": as_dict(pooled[1]), "pooled_binned_law": as_dict(pooled[BIN])}
+    summary = {
+        "laws": {k: as_dict(v) for k, v in laws.items()},
+        "binned_laws": {k: as_dict(v) for k, v in binned.items()},
+        "bin_size": BIN,
+        "pooled_law": as_dict(pooled[1]),
+        "pooled_binned_law": as_dict(pooled[BIN]),
+    }
     return lines, summary
 
 
 def eval_section(eval_dir: Path, fig_dir: Path, tag: str) -> tuple[list[str], list[dict]]:
     summary = json.loads((eval_dir / "summary.json").read_text())
     rows = summary["rows"]
-    lines = ["| policy | mode | accuracy | 95% CI | samples | mean tokens (think / answer / total) | "
-             "mean entropy | no-answer rate |", "|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "| policy | mode | accuracy | 95% CI | samples | mean tokens (think / answer / total) | "
+        "mean entropy | no-answer rate |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for row in rows:
         lines.append(
             f"| {row['model']} | {row['mode']} | {100 * row['accuracy']:.1f}% | "
             f"[{100 * row['ci_low']:.1f}, {100 * row['ci_high']:.1f}] ({row['ci_method']}) | {row['n_samples']} | "
             f"{_fmt(row['mean_think_tokens'], 1)} / {_fmt(row['mean_answer_tokens'], 1)} / "
-            f"{_fmt(row['mean_total_tokens'], 1)} | {_fmt(row['mean_entropy'])} | {_fmt(row['no_answer_rate'])} |")
+            f"{_fmt(row['mean_total_tokens'], 1)} | {_fmt(row['mean_entropy'])} | {_fmt(row['no_answer_rate'])} |"
+        )
     comparisons = [c for c in summary.get("comparisons", []) if c.get("kind") == "model"]
     if comparisons:
         keys = ["acc_a", "acc_b", "diff", "diff_ci_low", "diff_ci_high", "bootstrap_p"]
-        lines += ["", "Paired comparisons of each policy against the base model (same problems and samples):", "",
-                  "| mode | policy | " + " | ".join(keys) + " |", "|---|---|" + "---|" * len(keys)]
+        lines += [
+            "",
+            "Paired comparisons of each policy against the base model (same problems and samples):",
+            "",
+            "| mode | policy | " + " | ".join(keys) + " |",
+            "|---|---|" + "---|" * len(keys),
+        ]
         for c in comparisons:
             lines.append(f"| {c['mode']} | {c['b']} | " + " | ".join(_fmt(c.get(k)) for k in keys) + " |")
     for name in ("report.md", "accuracy_vs_tokens.png", "results.csv"):
@@ -215,8 +265,15 @@ def eval_section(eval_dir: Path, fig_dir: Path, tag: str) -> tuple[list[str], li
     return lines, rows
 
 
-def stage_report(out: Path, report: Path, command: str, notes: str, extra: dict[str, Path],
-                 eval_difficulties: list[str], train_difficulty: str) -> Path:
+def stage_report(
+    out: Path,
+    report: Path,
+    command: str,
+    notes: str,
+    extra: dict[str, Path],
+    eval_difficulties: list[str],
+    train_difficulty: str,
+) -> Path:
     notes, _, reading = notes.partition(READING_MARK)
     notes, reading = notes.strip(), reading.strip()
     fig_dir = report.with_suffix("")
@@ -229,30 +286,75 @@ def stage_report(out: Path, report: Path, command: str, notes: str, extra: dict[
         eval_rows[difficulty] = rows
     provenance = json.loads((out / "full" / "softthink_rl.json").read_text())
     config, config_model = provenance["config"], provenance["run"]["model"]
-    budget = {k: config.get(k) for k in ("max_steps", "per_device_train_batch_size", "gradient_accumulation_steps",
-                                         "steps_per_generation", "num_generations", "max_completion_length",
-                                         "learning_rate", "temperature", "loss_type", "epsilon", "epsilon_high",
-                                         "beta", "seed")}
-    md = ["# Testbed RL: full vs forking vs Clip-Cov vs KL-Cov", "",
-          "Generated by `experiments/testbed_rl.py`; every number below was produced by the command at the end.", "",
-          "## Setup", "",
-          f"Base policy: `{config_model}` ('testbed' = the shipped testbed model). RL data: "
-          f"testbed train split at difficulty '{train_difficulty}'; reward = `softthink.eval.grade` correctness (1/0). "
-          "One shared budget for all four "
-          "recipes (configs/rl/_testbed.yaml and the overrides below):", "",
-          "```json", json.dumps(budget, indent=2), "```", "",
-          notes, "",
-          "## Training dynamics", "", *dyn_lines, "",
-          f"![all recipes]({fig_dir.name}/dynamics_all.png)", "",
-          *[f"![{r}]({fig_dir.name}/dynamics_{r}.png)" for r in RECIPES], "",
-          *([f"Extra runs ({', '.join(extra)}), not part of the equal-compute comparison:", "",
-             f"![extra runs]({fig_dir.name}/dynamics_extra.png)", ""] if extra else []),
-          "## Evaluation: every policy x {discrete, soft, gated}, and greedy / T=1 sampling", "", *eval_lines,
-          *(["## What happened", "", reading, ""] if reading else []),
-          "## Reproduce", "", "```bash", command, "```", ""]
+    budget = {
+        k: config.get(k)
+        for k in (
+            "max_steps",
+            "per_device_train_batch_size",
+            "gradient_accumulation_steps",
+            "steps_per_generation",
+            "num_generations",
+            "max_completion_length",
+            "learning_rate",
+            "temperature",
+            "loss_type",
+            "epsilon",
+            "epsilon_high",
+            "beta",
+            "seed",
+        )
+    }
+    md = [
+        "# Testbed RL: full vs forking vs Clip-Cov vs KL-Cov",
+        "",
+        "Generated by `experiments/testbed_rl.py`; every number below was produced by the command at the end.",
+        "",
+        "## Setup",
+        "",
+        f"Base policy: `{config_model}` ('testbed' = the shipped testbed model). RL data: "
+        f"testbed train split at difficulty '{train_difficulty}'; reward = `softthink.eval.grade` correctness (1/0). "
+        "One shared budget for all four "
+        "recipes (configs/rl/_testbed.yaml and the overrides below):",
+        "",
+        "```json",
+        json.dumps(budget, indent=2),
+        "```",
+        "",
+        notes,
+        "",
+        "## Training dynamics",
+        "",
+        *dyn_lines,
+        "",
+        f"![all recipes]({fig_dir.name}/dynamics_all.png)",
+        "",
+        *[f"![{r}]({fig_dir.name}/dynamics_{r}.png)" for r in RECIPES],
+        "",
+        *(
+            [
+                f"Extra runs ({', '.join(extra)}), not part of the equal-compute comparison:",
+                "",
+                f"![extra runs]({fig_dir.name}/dynamics_extra.png)",
+                "",
+            ]
+            if extra
+            else []
+        ),
+        "## Evaluation: every policy x {discrete, soft, gated}, and greedy / T=1 sampling",
+        "",
+        *eval_lines,
+        *(["## What happened", "", reading, ""] if reading else []),
+        "## Reproduce",
+        "",
+        "```bash",
+        command,
+        "```",
+        "",
+    ]
     report.write_text("\n".join(md))
-    (fig_dir / "summary.json").write_text(json.dumps({**dyn_summary, "eval_rows": eval_rows, "budget": budget},
-                                                     indent=2, default=str) + "\n")
+    (fig_dir / "summary.json").write_text(
+        json.dumps({**dyn_summary, "eval_rows": eval_rows, "budget": budget}, indent=2, default=str) + "\n"
+    )
     return report
 
 
@@ -261,28 +363,55 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default="runs/testbed_rl", help="run directory (checkpoints, eval records)")
     parser.add_argument("--stage", choices=("all", "train", "eval", "report"), default="all")
     parser.add_argument("--model", default="testbed", help="base policy (default: the shipped testbed model)")
-    parser.add_argument("--report", default=str(RESULTS_MD), help="where to write the markdown report "
-                        "(figures go to the same path without .md)")
+    parser.add_argument(
+        "--report",
+        default=str(RESULTS_MD),
+        help="where to write the markdown report (figures go to the same path without .md)",
+    )
     parser.add_argument("--max-steps", type=int, default=None, help="override the recipes' max_steps (all four)")
-    parser.add_argument("--recipe", action="append", choices=RECIPES, default=None,
-                        help="train only this recipe (repeatable; default: all four). Lets two processes share "
-                        "the training stage; eval and report need all four")
+    parser.add_argument(
+        "--recipe",
+        action="append",
+        choices=RECIPES,
+        default=None,
+        help="train only this recipe (repeatable; default: all four). Lets two processes share "
+        "the training stage; eval and report need all four",
+    )
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads of this process")
-    parser.add_argument("--seed", type=int, default=None,
-                        help="training seed of all four recipes (default: the recipes' seed, 0); a replication "
-                        "run uses its own --out and --report")
+    parser.add_argument(
+        "--seed",
+        type=int,
+        default=None,
+        help="training seed of all four recipes (default: the recipes' seed, 0); a replication "
+        "run uses its own --out and --report",
+    )
     parser.add_argument("--problems", type=int, default=200, help="testbed test problems in the eval")
     parser.add_argument("--samples", type=int, default=2, help="samples per problem in every eval cell")
     parser.add_argument("--max-new-tokens", type=int, default=160)
     parser.add_argument("--batch-size", type=int, default=16)
-    parser.add_argument("--testbed-difficulty", default=None,
-                        help="pin the testbed task difficulty of the RL data (default: the generator's default)")
-    parser.add_argument("--eval-difficulty", action="append", default=None,
-                        help="testbed difficulty of the eval problems (repeatable; default: the training one)")
-    parser.add_argument("--notes-file", help="markdown for the report's setup section; text after a line "
-                        f"'{READING_MARK}' goes to a closing 'What happened' section")
-    parser.add_argument("--extra-run", action="append", default=[], metavar="LABEL=DIR",
-                        help="another finished run to show in the dynamics table and an extra figure")
+    parser.add_argument(
+        "--testbed-difficulty",
+        default=None,
+        help="pin the testbed task difficulty of the RL data (default: the generator's default)",
+    )
+    parser.add_argument(
+        "--eval-difficulty",
+        action="append",
+        default=None,
+        help="testbed difficulty of the eval problems (repeatable; default: the training one)",
+    )
+    parser.add_argument(
+        "--notes-file",
+        help="markdown for the report's setup section; text after a line "
+        f"'{READING_MARK}' goes to a closing 'What happened' section",
+    )
+    parser.add_argument(
+        "--extra-run",
+        action="append",
+        default=[],
+        metavar="LABEL=DIR",
+        help="another finished run to show in the dynamics table and an extra figure",
+    )
     args = parser.parse_args(argv)
     out = Path(args.out)
     if args.threads:
@@ -302,8 +431,7 @@ def main(argv: list[str] | None = None) -> int:
         stage_train(out, args.model, overrides, tuple(args.recipe or RECIPES))
     if args.stage in ("all", "eval"):
         for difficulty in eval_difficulties:
-            stage_eval(out, args.model, args.problems, args.samples, args.max_new_tokens, args.batch_size,
-                       difficulty)
+            stage_eval(out, args.model, args.problems, args.samples, args.max_new_tokens, args.batch_size, difficulty)
         pin_difficulty(train_difficulty)
     if args.stage in ("all", "report"):
         given = argv if argv is not None else sys.argv[1:]

@@ -6,6 +6,7 @@
 Runs each notebook with the working directory notebooks/ and this interpreter's ipykernel; the environment
 (SOFTTHINK_SMOLLM2, SOFTTHINK_DATA_DIR, SOFTTHINK_RL_RUN_DIR, ...) passes through to the kernel.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -30,15 +31,17 @@ def main(argv: list[str] | None = None) -> int:
         wanted = {n.removesuffix(".ipynb") for n in args.names}
         unknown = wanted - {p.stem for p in paths}
         if unknown:
-            raise SystemExit(f"no such notebook(s): {', '.join(sorted(unknown))}; have: "
-                             f"{', '.join(p.stem for p in paths)}")
+            raise SystemExit(
+                f"no such notebook(s): {', '.join(sorted(unknown))}; have: {', '.join(p.stem for p in paths)}"
+            )
         paths = [p for p in paths if p.stem in wanted]
     os.environ.pop("SOFTTHINK_NOTEBOOK_FAST", None)
     os.environ.setdefault("MPLBACKEND", "module://matplotlib_inline.backend_inline")
     for path in paths:
         nb = nbformat.read(path, as_version=4)
-        client = nbclient.NotebookClient(nb, kernel_name="python3", timeout=args.timeout,
-                                         resources={"metadata": {"path": str(NOTEBOOK_DIR)}})
+        client = nbclient.NotebookClient(
+            nb, kernel_name="python3", timeout=args.timeout, resources={"metadata": {"path": str(NOTEBOOK_DIR)}}
+        )
         start = time.perf_counter()
         client.execute()
         nbformat.write(nb, path)

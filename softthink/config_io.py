@@ -14,6 +14,7 @@ The rules, the same for decode presets, RL recipes and eval suites:
   YAML list or one raw string. Dotted keys (``decode_overrides.max_new_tokens=32``) address nested mappings
   where the caller allows them.
 """
+
 from __future__ import annotations
 
 import copy
@@ -21,8 +22,9 @@ import dataclasses
 import os
 import types
 import typing
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any
 
 import yaml
 
@@ -51,24 +53,28 @@ def read_yaml_mapping(path: str | os.PathLike, *, what: str, hint: str = "") -> 
     """The mapping of one YAML file (an empty file is ``{}``); ``what`` names the kind of file in errors."""
     path = Path(path)
     if not path.is_file():
-        raise SoftthinkConfigError(f"{what} file {path} does not exist. {hint}".rstrip(), param=what,
-                                   value=str(path))
+        raise SoftthinkConfigError(f"{what} file {path} does not exist. {hint}".rstrip(), param=what, value=str(path))
     try:
         data = yaml.safe_load(path.read_text())
     except yaml.YAMLError as err:
-        raise SoftthinkConfigError(f"{what} file {path} is not valid YAML: {err}", param=what,
-                                   value=str(path)) from None
+        raise SoftthinkConfigError(
+            f"{what} file {path} is not valid YAML: {err}", param=what, value=str(path)
+        ) from None
     if data is None:
         return {}
     if not isinstance(data, dict):
-        raise SoftthinkConfigError(f"{what} file {path} must hold a mapping of key: value, got "
-                                   f"{type(data).__name__}. Write one `key: value` per line.", param=what,
-                                   value=str(path))
+        raise SoftthinkConfigError(
+            f"{what} file {path} must hold a mapping of key: value, got "
+            f"{type(data).__name__}. Write one `key: value` per line.",
+            param=what,
+            value=str(path),
+        )
     return data
 
 
-def read_config(path: str | os.PathLike, *, what: str, locate: Locate = relative_to_including_file,
-                hint: str = "") -> dict[str, Any]:
+def read_config(
+    path: str | os.PathLike, *, what: str, locate: Locate = relative_to_including_file, hint: str = ""
+) -> dict[str, Any]:
     """The mapping of ``path`` with its ``include:`` chain merged (see the module docstring for the rules).
 
     ``what`` names the kind of file in errors ("suite", "recipe", ...); ``locate`` resolves an include value;
@@ -81,8 +87,9 @@ def _read(path: Path, what: str, locate: Locate, hint: str, seen: tuple[Path, ..
     key = path.resolve()
     if key in seen:
         chain = " -> ".join(str(p) for p in (*seen, key))
-        raise SoftthinkConfigError(f"{what} include cycle: {chain}. Remove one of these includes.",
-                                   param="include", value=str(path))
+        raise SoftthinkConfigError(
+            f"{what} include cycle: {chain}. Remove one of these includes.", param="include", value=str(path)
+        )
     data = read_yaml_mapping(path, what=what, hint=hint)
     includes = data.pop("include", None)
     if includes is None:
@@ -90,22 +97,35 @@ def _read(path: Path, what: str, locate: Locate, hint: str, seen: tuple[Path, ..
     if isinstance(includes, str):
         includes = [includes]
     if not isinstance(includes, list) or not all(isinstance(i, str) and i for i in includes):
-        raise SoftthinkConfigError(f"{what} file {path}: include must be a file name or a list of file names, got "
-                                   f"{includes!r}.", param="include", value=includes)
+        raise SoftthinkConfigError(
+            f"{what} file {path}: include must be a file name or a list of file names, got {includes!r}.",
+            param="include",
+            value=includes,
+        )
     merged: dict[str, Any] = {}
     for name in includes:
         target = locate(name, path)
         if not target.is_file():
-            raise SoftthinkConfigError(f"{what} file {path} includes {name!r}, which does not exist at {target}. "
-                                       "Include paths are relative to the including file.", param="include",
-                                       value=name)
+            raise SoftthinkConfigError(
+                f"{what} file {path} includes {name!r}, which does not exist at {target}. "
+                "Include paths are relative to the including file.",
+                param="include",
+                value=name,
+            )
         merged = merge(merged, _read(target, what, locate, hint, (*seen, key)))
     return merge(merged, data)
 
 
 # --- keys -------------------------------------------------------------------------------------------------------
-def check_keys(values: Iterable[str], allowed: Iterable[str], *, what: str, source: str | None = None,
-               listing: str | None = None, all_at_once: bool = False) -> None:
+def check_keys(
+    values: Iterable[str],
+    allowed: Iterable[str],
+    *,
+    what: str,
+    source: str | None = None,
+    listing: str | None = None,
+    all_at_once: bool = False,
+) -> None:
     """Raise `SoftthinkConfigError` for keys of ``values`` not in ``allowed``, with "did you mean" suggestions.
 
     ``what`` is the kind of key ("decode option"); ``source`` the file the keys came from; ``listing`` replaces
@@ -118,8 +138,9 @@ def check_keys(values: Iterable[str], allowed: Iterable[str], *, what: str, sour
         return
     where = f" (in {source})" if source else ""
     names = unknown if all_at_once else unknown[0]
-    raise SoftthinkConfigError(f"{unknown_name_message(what, names, allowed, listing=listing)}{where}",
-                               param=unknown[0])
+    raise SoftthinkConfigError(
+        f"{unknown_name_message(what, names, allowed, listing=listing)}{where}", param=unknown[0]
+    )
 
 
 def dataclass_fields(cls: type) -> dict[str, Any]:
@@ -128,9 +149,15 @@ def dataclass_fields(cls: type) -> dict[str, Any]:
 
 
 # --- --set KEY=VALUE --------------------------------------------------------------------------------------------
-def parse_set(pairs: Iterable[str] | None, fields: Mapping[str, Any], *, what: str,
-              nested: Mapping[str, Mapping[str, Any]] | None = None, dotted: bool = False,
-              listing: str | None = None) -> dict[str, Any]:
+def parse_set(
+    pairs: Iterable[str] | None,
+    fields: Mapping[str, Any],
+    *,
+    what: str,
+    nested: Mapping[str, Mapping[str, Any]] | None = None,
+    dotted: bool = False,
+    listing: str | None = None,
+) -> dict[str, Any]:
     """``["top_p=0.9", "do_sample=no"]`` -> ``{"top_p": 0.9, "do_sample": False}``, coerced to ``fields``.
 
     ``fields`` maps each allowed key to its annotation (`dataclass_fields`). With ``dotted``, ``a.b.c=v`` is
@@ -142,8 +169,11 @@ def parse_set(pairs: Iterable[str] | None, fields: Mapping[str, Any], *, what: s
         key, sep, raw = pair.partition("=")
         key = key.strip()
         if not sep or not key:
-            raise SoftthinkConfigError(f"--set expects key=value, got {pair!r}. For example --set max_new_tokens=64.",
-                                       param="--set", value=pair)
+            raise SoftthinkConfigError(
+                f"--set expects key=value, got {pair!r}. For example --set max_new_tokens=64.",
+                param="--set",
+                value=pair,
+            )
         parts = key.split(".") if dotted else [key]
         check_keys([parts[0]], fields, what=what, listing=listing)
         annotation = fields[parts[0]]
@@ -170,8 +200,9 @@ def coerce(key: str, raw: str, annotation: Any) -> Any:
         return raw
 
     def fail(expected: str, example: str) -> None:
-        raise SoftthinkConfigError(f"--set {key}={raw!r}: expected {expected}. For example --set {key}={example}.",
-                                   param=key, value=raw)
+        raise SoftthinkConfigError(
+            f"--set {key}={raw!r}: expected {expected}. For example --set {key}={example}.", param=key, value=raw
+        )
 
     if kinds == {"bool"}:
         if text.lower() not in _BOOL_WORDS:
@@ -210,7 +241,7 @@ def _kinds(annotation: Any) -> tuple[set[str], bool]:
         text = annotation.replace(" ", "")
         for wrapper in ("Optional[", "Union["):
             if text.startswith(wrapper) and text.endswith("]"):
-                text = text[len(wrapper):-1].replace(",", "|") + ("|None" if wrapper == "Optional[" else "")
+                text = text[len(wrapper) : -1].replace(",", "|") + ("|None" if wrapper == "Optional[" else "")
         names = set(text.split("|"))
         nullable = bool(names & {"None", "NoneType"})
         names -= {"None", "NoneType"}

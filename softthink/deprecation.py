@@ -1,9 +1,11 @@
 """Deprecated public names: a module-level ``__getattr__`` that maps an old name to its new one with a warning."""
+
 from __future__ import annotations
 
 import sys
 import warnings
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 
 def renamed_attributes(module: str, renames: dict[str, str]) -> Callable[[str], Any]:
@@ -17,8 +19,11 @@ def renamed_attributes(module: str, renames: dict[str, str]) -> Callable[[str], 
         if name not in renames:
             raise AttributeError(f"module {module!r} has no attribute {name!r}")
         new = renames[name]
-        warnings.warn(f"{module}.{name} is deprecated and will be removed; use {module}.{new} (same object).",
-                      FutureWarning, stacklevel=2)
+        warnings.warn(
+            f"{module}.{name} is deprecated and will be removed; use {module}.{new} (same object).",
+            FutureWarning,
+            stacklevel=2,
+        )
         return getattr(sys.modules[module], new)
 
     return __getattr__

@@ -1,4 +1,5 @@
 """The one exception family of softthink: every message says what was wrong and what to do."""
+
 from __future__ import annotations
 
 from typing import Any
@@ -25,8 +26,9 @@ class SoftthinkDataError(SoftthinkError, ValueError):
     """A missing or malformed data file, or a record without the fields it needs."""
 
 
-def unknown_name_message(kind: str, name: str | list[str], available: list[str] | tuple[str, ...], *,
-                         listing: str | None = None) -> str:
+def unknown_name_message(
+    kind: str, name: str | list[str], available: list[str] | tuple[str, ...], *, listing: str | None = None
+) -> str:
     """The one "did you mean" message of softthink, for registry lookups and unknown config keys.
 
     One name: ``unknown KIND 'x'. Did you mean 'y'? Available: a, b, c.``; a list of names:

@@ -1,4 +1,5 @@
 """Optional dependencies: features that need an extra say which one to install, instead of a bare ImportError."""
+
 from __future__ import annotations
 
 import importlib
@@ -26,4 +27,6 @@ def require(module: str, *, extra: str, feature: str) -> ModuleType:
         raise SoftthinkMissingExtraError(
             f"{feature} needs the '{module}' package, which is not installed. Install softthink's '{extra}' extra: "
             f"pip install 'softthink[{extra}]' (from a checkout: pip install -e '.[{extra}]').",
-            module=module, extra=extra) from err
+            module=module,
+            extra=extra,
+        ) from err

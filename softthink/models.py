@@ -1,5 +1,6 @@
 """Loading a causal LM and its tokenizer from a Hub id, a local directory, a .gguf file or the testbed default,
 and checking that softthink can drive it."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -45,7 +46,8 @@ def load_model(name_or_path: str, *, device: str | torch.device | None = None, d
     except (OSError, ValueError) as err:
         raise SoftthinkInputError(
             f"could not load model {name_or_path!r}: {err}\nPass a local model directory, a .gguf file, 'testbed', "
-            "or a Hub id (needs network access or a populated Hugging Face cache).") from err
+            "or a Hub id (needs network access or a populated Hugging Face cache)."
+        ) from err
     model.to(device).eval()
     check_model(model)
     return model, tokenizer
@@ -57,7 +59,8 @@ def check_model(model) -> None:
     if config is not None and getattr(config, "is_encoder_decoder", False):
         raise SoftthinkInputError(
             f"{type(model).__name__} is an encoder-decoder model; softthink decodes decoder-only causal LMs "
-            "(AutoModelForCausalLM). Use a decoder-only model.")
+            "(AutoModelForCausalLM). Use a decoder-only model."
+        )
     try:
         embed = model.get_input_embeddings()
     except (AttributeError, NotImplementedError):
@@ -65,7 +68,8 @@ def check_model(model) -> None:
     if embed is None or not hasattr(embed, "weight"):
         raise SoftthinkInputError(
             f"{type(model).__name__} exposes no input-embedding module (get_input_embeddings()); concept tokens "
-            "are mixtures of input embeddings, so softthink cannot drive this model.")
+            "are mixtures of input embeddings, so softthink cannot drive this model."
+        )
 
 
 def context_length(model) -> int | None:

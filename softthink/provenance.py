@@ -1,6 +1,7 @@
 """Provenance of a run, written beside its outputs: the resolved config plus git commit, library versions, platform
 and time. One writer for every kind of run (eval suites, RL training), so they all record the same facts.
 """
+
 from __future__ import annotations
 
 import datetime as _dt
@@ -8,8 +9,9 @@ import importlib.metadata as _md
 import json
 import platform
 import subprocess
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import yaml
 
@@ -28,8 +30,10 @@ def _version(name: str) -> str | None:
 
 def _git(*args: str) -> str | None:
     try:
-        return subprocess.run(["git", *args], capture_output=True, text=True, timeout=10,
-                              cwd=PACKAGE_DIR).stdout.strip() or None
+        return (
+            subprocess.run(["git", *args], capture_output=True, text=True, timeout=10, cwd=PACKAGE_DIR).stdout.strip()
+            or None
+        )
     except (OSError, subprocess.SubprocessError):
         return None
 
@@ -39,10 +43,14 @@ def environment(packages: Sequence[str] = ()) -> dict[str, Any]:
     (the ``softthink/`` package folder) had uncommitted changes, python, platform and library versions (of
     `DEFAULT_PACKAGES` plus ``packages``; None for one not installed)."""
     names = list(dict.fromkeys([*DEFAULT_PACKAGES, *packages]))
-    return {"time": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-            "git_commit": _git("rev-parse", "HEAD"), "git_dirty": bool(_git("status", "--porcelain", "--", ".")),
-            "python": platform.python_version(), "platform": platform.platform(),
-            "versions": {name: _version(name) for name in names}}
+    return {
+        "time": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        "git_commit": _git("rev-parse", "HEAD"),
+        "git_dirty": bool(_git("status", "--porcelain", "--", ".")),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "versions": {name: _version(name) for name in names},
+    }
 
 
 def write_provenance(path: str | Path, resolved: dict[str, Any], packages: Sequence[str] = ()) -> dict[str, Any]:

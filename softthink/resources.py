@@ -1,6 +1,7 @@
 """Where softthink's bundled YAML configs live: ``configs/<kind>/`` of the source tree (a checkout or an editable
 install), else the copy shipped inside the installed package (``softthink/_configs/<kind>/``: in the source tree a
 symlink to ``configs/``, which a wheel build copies as package data)."""
+
 from __future__ import annotations
 
 from pathlib import Path

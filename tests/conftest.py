@@ -1,9 +1,10 @@
 """Shared fixtures: tiny random-init models (fast) and the real SmolLM2-135M-Instruct (slow tests)."""
+
 from __future__ import annotations
 
 import os
 import subprocess
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 import pytest
@@ -20,7 +21,7 @@ if (SHARED / "data").is_dir():
 torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
 
 
-@lru_cache(maxsize=None)
+@cache
 def tiny(arch: str = "llama", tie_embeddings: bool = False, seed: int = 0, dtype: torch.dtype = torch.float32):
     """A cached tiny model. Float64 lets equivalence tests use tolerances near 1e-9, so that they test the
     decoding logic rather than float32 rounding (the tiny models' scaled-up weights amplify rounding)."""

@@ -1,4 +1,5 @@
 """Features behind an extra name the extra to install when its package is missing."""
+
 from __future__ import annotations
 
 import subprocess

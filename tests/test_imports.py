@@ -1,5 +1,6 @@
 """Every softthink module imports on its own (no import cycle hides behind import order), and the modules whose
 cycles were broken keep their softthink imports at module level."""
+
 from __future__ import annotations
 
 import ast
@@ -34,26 +35,48 @@ print(json.dumps(failures))
 
 
 def test_module_list_covers_the_package():
-    assert {"softthink.eval.report", "softthink.eval.runner", "softthink.eval.results", "softthink.eval.store",
-            "softthink.provenance", "softthink.testbed.quality", "softthink.testbed.train"} <= set(MODULES)
+    assert {
+        "softthink.eval.report",
+        "softthink.eval.runner",
+        "softthink.eval.results",
+        "softthink.eval.store",
+        "softthink.provenance",
+        "softthink.testbed.quality",
+        "softthink.testbed.train",
+    } <= set(MODULES)
 
 
 def test_every_module_imports_in_isolation():
-    out = subprocess.run([sys.executable, "-c", _PROBE, json.dumps(MODULES)], capture_output=True, text=True,
-                         cwd=REPO, timeout=600)
+    out = subprocess.run(
+        [sys.executable, "-c", _PROBE, json.dumps(MODULES)], capture_output=True, text=True, cwd=REPO, timeout=600
+    )
     assert out.returncode == 0, out.stderr[-3000:]
     assert json.loads(out.stdout.strip().splitlines()[-1]) == {}
 
 
 def test_report_runner_and_testbed_modules_have_no_function_level_softthink_imports():
     """The eval report <-> runner and testbed quality <-> train cycles are gone, so no import hides in a function."""
-    for name in ("softthink/eval/report.py", "softthink/eval/runner.py", "softthink/eval/results.py",
-                 "softthink/eval/aggregate.py", "softthink/eval/store.py", "softthink/eval/validate.py",
-                 "softthink/testbed/quality.py", "softthink/testbed/train.py", "softthink/provenance.py"):
+    for name in (
+        "softthink/eval/report.py",
+        "softthink/eval/runner.py",
+        "softthink/eval/results.py",
+        "softthink/eval/aggregate.py",
+        "softthink/eval/store.py",
+        "softthink/eval/validate.py",
+        "softthink/testbed/quality.py",
+        "softthink/testbed/train.py",
+        "softthink/provenance.py",
+    ):
         tree = ast.parse((REPO / name).read_text())
-        nested = [f"{name}:{node.lineno}" for func in ast.walk(tree)
-                  if isinstance(func, (ast.FunctionDef, ast.AsyncFunctionDef))
-                  for node in ast.walk(func) if isinstance(node, (ast.Import, ast.ImportFrom))
-                  and any((alias.name if isinstance(node, ast.Import) else node.module or "").startswith("softthink")
-                          for alias in node.names)]
+        nested = [
+            f"{name}:{node.lineno}"
+            for func in ast.walk(tree)
+            if isinstance(func, (ast.FunctionDef, ast.AsyncFunctionDef))
+            for node in ast.walk(func)
+            if isinstance(node, (ast.Import, ast.ImportFrom))
+            and any(
+                (alias.name if isinstance(node, ast.Import) else node.module or "").startswith("softthink")
+                for alias in node.names
+            )
+        ]
         assert nested == [], nested

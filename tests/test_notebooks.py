@@ -5,6 +5,7 @@ so a machine where only ``pip install -e ".[dev]"`` ran needs nothing else), wit
 ``notebooks/`` and ``SOFTTHINK_NOTEBOOK_FAST=1``. The executed copy is kept in pytest's tmp dir, never written
 back over the committed notebook.
 """
+
 from __future__ import annotations
 
 import sys
@@ -25,8 +26,11 @@ NOTEBOOK_TIMEOUT_S = 900
 
 def test_notebooks_exist():
     names = [p.name for p in NOTEBOOKS]
-    assert names[:3] == ["01_entropy_and_forking_tokens.ipynb", "02_comparing_decode_modes.ipynb",
-                         "03_rl_entropy_dynamics.ipynb"], names
+    assert names[:3] == [
+        "01_entropy_and_forking_tokens.ipynb",
+        "02_comparing_decode_modes.ipynb",
+        "03_rl_entropy_dynamics.ipynb",
+    ], names
 
 
 MAX_NOTEBOOK_BYTES = 1_500_000
@@ -54,13 +58,23 @@ def kernel_path(tmp_path_factory) -> Path:
 
 
 def _images(nb) -> int:
-    return sum(1 for cell in nb.cells if cell.cell_type == "code" for out in cell.get("outputs", [])
-               if "image/png" in out.get("data", {}))
+    return sum(
+        1
+        for cell in nb.cells
+        if cell.cell_type == "code"
+        for out in cell.get("outputs", [])
+        if "image/png" in out.get("data", {})
+    )
 
 
 def _errors(nb) -> list[str]:
-    return [f"{out.get('ename')}: {out.get('evalue')}" for cell in nb.cells if cell.cell_type == "code"
-            for out in cell.get("outputs", []) if out.get("output_type") == "error"]
+    return [
+        f"{out.get('ename')}: {out.get('evalue')}"
+        for cell in nb.cells
+        if cell.cell_type == "code"
+        for out in cell.get("outputs", [])
+        if out.get("output_type") == "error"
+    ]
 
 
 @pytest.mark.slow
@@ -73,8 +87,9 @@ def test_notebook_runs_in_fast_mode(path, kernel_path, smollm2_path, data_dir, m
     monkeypatch.setenv("SOFTTHINK_DATA_DIR", str(data_dir))
     monkeypatch.setenv("MPLBACKEND", "module://matplotlib_inline.backend_inline")
     nb = nbformat.read(path, as_version=4)
-    client = nbclient.NotebookClient(nb, kernel_name=KERNEL_NAME, timeout=CELL_TIMEOUT_S,
-                                     resources={"metadata": {"path": str(NOTEBOOK_DIR)}})
+    client = nbclient.NotebookClient(
+        nb, kernel_name=KERNEL_NAME, timeout=CELL_TIMEOUT_S, resources={"metadata": {"path": str(NOTEBOOK_DIR)}}
+    )
     start = time.perf_counter()
     client.execute()  # raises CellExecutionError (with the cell and traceback) if any cell fails
     seconds = time.perf_counter() - start

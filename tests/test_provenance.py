@@ -1,4 +1,5 @@
 """One provenance writer for every kind of run: the resolved config plus git commit, versions, platform, time."""
+
 from __future__ import annotations
 
 import json
@@ -32,4 +33,3 @@ def test_write_provenance_json_and_yaml(tmp_path):
     write_provenance(tmp_path / "run.yaml", {"suite": {"name": "s"}})
     data = yaml.safe_load((tmp_path / "run.yaml").read_text())
     assert data["suite"] == {"name": "s"} and data["provenance"]["git_commit"] == written["provenance"]["git_commit"]
-

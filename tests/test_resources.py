@@ -1,4 +1,5 @@
 """Bundled configs are found in a checkout and ship inside the wheel (softthink/_configs -> configs/)."""
+
 from __future__ import annotations
 
 from softthink.decoding.config import available_presets

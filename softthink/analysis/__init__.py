@@ -12,21 +12,37 @@ Typical use::
 Only the entropy maths is imported eagerly (the decoder uses it on every step); the rest, which pulls in
 matplotlib, is imported on first use.
 """
+
 from __future__ import annotations
 
 import importlib
 from typing import Any
 
-from softthink.analysis.entropy import chunked_entropy, entropy_from_log_probs, entropy_from_logits
+from softthink.analysis.entropy import chunked_entropy as chunked_entropy  # re-exported (eager: the decoder uses them)
+from softthink.analysis.entropy import entropy_from_log_probs as entropy_from_log_probs
+from softthink.analysis.entropy import entropy_from_logits as entropy_from_logits
 
 _LAZY = {
     "softthink.analysis.compare": ("EntropyComparison", "compare_entropies", "compare_models"),
-    "softthink.analysis.forking": ("DEFAULT_QUANTILE", "LOW_ENTROPY", "EntropyStats", "entropy_stats",
-                                   "forking_mask", "forking_masks", "forking_threshold"),
+    "softthink.analysis.forking": (
+        "DEFAULT_QUANTILE",
+        "LOW_ENTROPY",
+        "EntropyStats",
+        "entropy_stats",
+        "forking_mask",
+        "forking_masks",
+        "forking_threshold",
+    ),
     "softthink.analysis.from_generation": ("from_generation", "from_generations"),
     "softthink.analysis.html": ("entropy_html",),
-    "softthink.analysis.plots": ("comparison_boxplot", "comparison_histogram", "comparison_scatter",
-                                 "entropy_along_sequence", "entropy_histogram", "token_text_figure"),
+    "softthink.analysis.plots": (
+        "comparison_boxplot",
+        "comparison_histogram",
+        "comparison_scatter",
+        "entropy_along_sequence",
+        "entropy_histogram",
+        "token_text_figure",
+    ),
     "softthink.analysis.records": ("TokenEntropies",),
     "softthink.analysis.teacher_forced": ("token_entropies", "token_entropies_from_ids"),
 }

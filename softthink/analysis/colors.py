@@ -1,7 +1,8 @@
 """Entropy -> colour, shared by the HTML and PNG token views so that both show the same colours."""
+
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import matplotlib
 import numpy as np
@@ -12,7 +13,8 @@ DEFAULT_CMAP = "YlOrRd"
 
 
 def default_vmax(values: Sequence[float] | np.ndarray) -> float:
-    """Top of the colour scale: the 99th percentile of the shown entropies, so one outlier does not wash out the rest."""
+    """Top of the colour scale: the 99th percentile of the shown entropies, so one outlier does not wash out the
+    rest."""
     values = np.asarray(values, dtype=np.float64)
     return max(float(np.percentile(values, 99)), 1e-6) if values.size else 1.0
 

@@ -2,6 +2,7 @@
 
 All entropies are in nats.
 """
+
 from __future__ import annotations
 
 import torch
@@ -33,8 +34,10 @@ def entropy_from_logits(logits: torch.Tensor, temperature: float = 1.0) -> torch
     Works on any leading shape: ``[vocab]``, ``[batch, vocab]`` or ``[batch, length, vocab]``.
     """
     if temperature <= 0:
-        raise ValueError(f"temperature must be > 0, got {temperature}. Entropy of a greedy choice is undefined; "
-                         "use temperature=1.0 to measure the model's own distribution.")
+        raise ValueError(
+            f"temperature must be > 0, got {temperature}. Entropy of a greedy choice is undefined; "
+            "use temperature=1.0 to measure the model's own distribution."
+        )
     return entropy_from_log_probs(torch.log_softmax(at_least_float32(logits) / temperature, dim=-1))
 
 
@@ -46,8 +49,10 @@ def chunked_entropy(hidden: torch.Tensor, project, chunk_size: int = 512) -> tor
     Returns a float32 tensor ``[N]`` on ``hidden``'s device.
     """
     if chunk_size < 1:
-        raise ValueError(f"chunk_size must be >= 1, got {chunk_size}. It is the number of positions whose "
-                         "logits are held at once; 256-1024 suits most vocabularies.")
+        raise ValueError(
+            f"chunk_size must be >= 1, got {chunk_size}. It is the number of positions whose "
+            "logits are held at once; 256-1024 suits most vocabularies."
+        )
     out = torch.empty(hidden.shape[0], dtype=torch.float32, device=hidden.device)
     for start in range(0, hidden.shape[0], chunk_size):
         stop = start + chunk_size

@@ -14,12 +14,14 @@ Two selections, for two jobs, both here:
   (tokens ``>=`` the linearly interpolated ``1 - quantile`` quantile of the valid entropies), so that what the
   RL logs call forking is exactly what the forking recipe trained.
 """
+
 from __future__ import annotations
 
 import math
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -39,20 +41,30 @@ DEFAULT_PERCENTILES = (10, 25, 50, 75, 80, 90, 95, 99)
 
 # ------------------------------------------------------------------------------------------------------- masks
 
-def resolve_selection(quantile: float | None = None, threshold: float | None = None) -> tuple[float | None, float | None]:
+
+def resolve_selection(
+    quantile: float | None = None, threshold: float | None = None
+) -> tuple[float | None, float | None]:
     """Validated ``(quantile, threshold)``: exactly one is set; neither given means the top 20%."""
     if threshold is not None and quantile is not None:
         raise SoftthinkConfigError(
             f"give either quantile ({quantile}) or threshold ({threshold}), not both: the quantile picks the top "
-            "share of tokens, the threshold picks tokens above a fixed entropy.", param="threshold", value=threshold)
+            "share of tokens, the threshold picks tokens above a fixed entropy.",
+            param="threshold",
+            value=threshold,
+        )
     if threshold is None:
         quantile = DEFAULT_QUANTILE if quantile is None else quantile
         if not 0.0 < quantile < 1.0:
-            raise SoftthinkConfigError(f"quantile must be in (0, 1), got {quantile}. Use 0.2 for the top 20% of "
-                                       "tokens.", param="quantile", value=quantile)
+            raise SoftthinkConfigError(
+                f"quantile must be in (0, 1), got {quantile}. Use 0.2 for the top 20% of tokens.",
+                param="quantile",
+                value=quantile,
+            )
     elif not (math.isfinite(threshold) and threshold >= 0):
-        raise SoftthinkConfigError(f"threshold must be a finite entropy >= 0 nats, got {threshold}.",
-                                   param="threshold", value=threshold)
+        raise SoftthinkConfigError(
+            f"threshold must be a finite entropy >= 0 nats, got {threshold}.", param="threshold", value=threshold
+        )
     return quantile, threshold
 
 
@@ -72,8 +84,9 @@ def forking_mask(entropies, *, quantile: float | None = None, threshold: float |
     """Boolean mask of forking tokens over a flat array of entropies.
 
     With ``threshold``: tokens whose entropy is strictly above it.
-    With ``quantile`` (default 0.2 when neither is given): exactly ``round(quantile * n)`` tokens (half rounded up), those of highest entropy; ties
-    at the boundary go to the earlier position, so the count is exact whatever the ties.
+    With ``quantile`` (default 0.2 when neither is given): exactly ``round(quantile * n)`` tokens (half rounded
+    up), those of highest entropy; ties at the boundary go to the earlier position, so the count is exact whatever
+    the ties.
     """
     quantile, threshold = resolve_selection(quantile, threshold)
     values = pooled_entropies(entropies)
@@ -86,8 +99,9 @@ def forking_mask(entropies, *, quantile: float | None = None, threshold: float |
     return mask
 
 
-def forking_masks(items: Sequence[TokenEntropies], *, quantile: float | None = None,
-                  threshold: float | None = None) -> list[np.ndarray]:
+def forking_masks(
+    items: Sequence[TokenEntropies], *, quantile: float | None = None, threshold: float | None = None
+) -> list[np.ndarray]:
     """Per-record forking masks, with the quantile taken over all records pooled (one corpus-wide threshold)."""
     items = as_records(items)
     flat = forking_mask(pooled_entropies(items), quantile=quantile, threshold=threshold)
@@ -95,6 +109,7 @@ def forking_masks(items: Sequence[TokenEntropies], *, quantile: float | None = N
 
 
 # ------------------------------------------------------------------------------------------------------- stats
+
 
 @dataclass
 class EntropyStats:
@@ -144,8 +159,9 @@ class EntropyStats:
 
     def format_table(self, words: int = 15) -> str:
         """A plain-text report: numbers first, then the forking and execution words side by side."""
-        how = (f"top {self.quantile:.0%} of tokens" if self.quantile is not None
-               else f"entropy > {self.threshold:g} nats")
+        how = (
+            f"top {self.quantile:.0%} of tokens" if self.quantile is not None else f"entropy > {self.threshold:g} nats"
+        )
         rows = [
             ("tokens", f"{self.n_tokens} in {self.n_texts} text(s)"),
             ("mean entropy", f"{self.mean:.4f} nats (std {self.std:.4f})"),
@@ -177,9 +193,15 @@ def display_word(token: str) -> str:
     return "\u2423" if token else "\u2205"  # ␣ for spaces, ∅ for an empty string
 
 
-def entropy_stats(items: Sequence[TokenEntropies] | TokenEntropies, *, quantile: float | None = None,
-                  threshold: float | None = None, low: float = LOW_ENTROPY,
-                  percentiles: Sequence[int] = DEFAULT_PERCENTILES, top_words: int = 20) -> EntropyStats:
+def entropy_stats(
+    items: Sequence[TokenEntropies] | TokenEntropies,
+    *,
+    quantile: float | None = None,
+    threshold: float | None = None,
+    low: float = LOW_ENTROPY,
+    percentiles: Sequence[int] = DEFAULT_PERCENTILES,
+    top_words: int = 20,
+) -> EntropyStats:
     """Corpus statistics of token entropy, with forking tokens chosen by ``quantile`` or ``threshold``."""
     items = as_records(items)
     values = pooled_entropies(items)
@@ -194,18 +216,27 @@ def entropy_stats(items: Sequence[TokenEntropies] | TokenEntropies, *, quantile:
     fork_words = Counter(w for w, m in zip(words, mask) if m)
     exec_words = Counter(w for w, m in zip(words, mask) if not m)
     return EntropyStats(
-        n_tokens=int(values.size), n_texts=len(items), mean=float(values.mean()), std=float(values.std()),
-        share_below_low=float((values < low).mean()), low=low,
-        percentiles={p: float(np.percentile(values, p)) for p in pcts}, p80=float(np.percentile(values, 80)),
-        quantile=quantile, threshold=threshold,
+        n_tokens=int(values.size),
+        n_texts=len(items),
+        mean=float(values.mean()),
+        std=float(values.std()),
+        share_below_low=float((values < low).mean()),
+        low=low,
+        percentiles={p: float(np.percentile(values, p)) for p in pcts},
+        p80=float(np.percentile(values, 80)),
+        quantile=quantile,
+        threshold=threshold,
         forking_threshold=float(threshold if threshold is not None else np.percentile(values, 100 * (1 - quantile))),
         n_forking=int(mask.sum()),
         forking_mass_share=float(values[mask].sum() / total) if total > 0 else 0.0,
         top_mass_share=float(values[top].sum() / total) if total > 0 else 0.0,
-        forking_words=fork_words.most_common(top_words), execution_words=exec_words.most_common(top_words))
+        forking_words=fork_words.most_common(top_words),
+        execution_words=exec_words.most_common(top_words),
+    )
 
 
 # ------------------------------------------------------------------------------------------- RL batches (torch)
+
 
 def high_entropy_mask(entropies: torch.Tensor, mask: torch.Tensor, top_fraction: float) -> torch.Tensor:
     """Boolean mask of the top ``top_fraction`` of valid tokens by entropy (the forking tokens of an RL batch).
@@ -233,8 +264,12 @@ class BatchEntropyStats:
     forking_threshold: float
 
 
-def batch_entropy_stats(entropies: torch.Tensor, mask: torch.Tensor, top_fraction: float = DEFAULT_QUANTILE,
-                        threshold_nats: float = FORKING_ENTROPY_NATS) -> BatchEntropyStats | None:
+def batch_entropy_stats(
+    entropies: torch.Tensor,
+    mask: torch.Tensor,
+    top_fraction: float = DEFAULT_QUANTILE,
+    threshold_nats: float = FORKING_ENTROPY_NATS,
+) -> BatchEntropyStats | None:
     """Mean entropy of all / forking (top ``top_fraction``, `high_entropy_mask`) / execution (the rest) tokens,
     and the fraction of tokens above ``threshold_nats``. ``None`` when there is no valid token."""
     valid = mask.bool()

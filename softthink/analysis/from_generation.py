@@ -5,10 +5,11 @@ of the distribution each generated token was drawn from), ``g.trace.token_ids``,
 ``g.trace.thinking``. The dict form (``g.to_dict()``, e.g. read back from JSONL) works too.
 To score a generation under a *different* model, use ``token_entropies(model, tok, [g.text], prompts=[g.prompt])``.
 """
+
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from softthink.analysis.records import TokenEntropies
 from softthink.analysis.teacher_forced import token_strings
@@ -29,18 +30,23 @@ def from_generation(generation: Any, tokenizer=None, *, part: str = "all") -> To
         raise SoftthinkConfigError(f"part must be one of {PARTS}, got {part!r}.", param="part", value=part)
     trace = _get(generation, "trace")
     if trace is None:
-        raise SoftthinkInputError("this generation has no trace, so its token entropies were not recorded. "
-                                  "Generate with DecodeConfig(trace=True).")
+        raise SoftthinkInputError(
+            "this generation has no trace, so its token entropies were not recorded. "
+            "Generate with DecodeConfig(trace=True)."
+        )
     if _get(trace, "entropy") is None or _get(trace, "token_ids") is None:
-        raise SoftthinkInputError("this generation's trace has no entropy or token_ids; it was not made by "
-                                  "softthink.generate with DecodeConfig(trace=True).")
+        raise SoftthinkInputError(
+            "this generation's trace has no entropy or token_ids; it was not made by "
+            "softthink.generate with DecodeConfig(trace=True)."
+        )
     entropy = [float(h) for h in _get(trace, "entropy")]
     token_ids = [int(t) for t in _get(trace, "token_ids")]
     soft = _optional_bools(_get(trace, "soft"))
     thinking = _optional_bools(_get(trace, "thinking"))
     if len(entropy) != len(token_ids):
-        raise SoftthinkInputError(f"the trace holds {len(token_ids)} token ids but {len(entropy)} entropies; "
-                                  "it is not from one decode.")
+        raise SoftthinkInputError(
+            f"the trace holds {len(token_ids)} token ids but {len(entropy)} entropies; it is not from one decode."
+        )
     keep = list(range(len(token_ids)))
     if part != "all":
         if thinking is None:
@@ -49,10 +55,16 @@ def from_generation(generation: Any, tokenizer=None, *, part: str = "all") -> To
     ids = [token_ids[i] for i in keep]
     meta = {k: _get(generation, k) for k in ("stop_reason", "think_end_reason") if _get(generation, k) is not None}
     return TokenEntropies(
-        token_ids=ids, tokens=token_strings(tokenizer, ids), entropies=[entropy[i] for i in keep],
-        text=_get(generation, "text"), prompt=_get(generation, "prompt"), source="generation",
+        token_ids=ids,
+        tokens=token_strings(tokenizer, ids),
+        entropies=[entropy[i] for i in keep],
+        text=_get(generation, "text"),
+        prompt=_get(generation, "prompt"),
+        source="generation",
         soft=[soft[i] for i in keep] if soft is not None else None,
-        thinking=[thinking[i] for i in keep] if thinking is not None else None, meta=meta)
+        thinking=[thinking[i] for i in keep] if thinking is not None else None,
+        meta=meta,
+    )
 
 
 def from_generations(generations: Sequence[Any], tokenizer=None, *, part: str = "all") -> list[TokenEntropies]:

@@ -3,10 +3,11 @@
 Hovering a token shows its position, string and entropy. Forking tokens are underlined; soft (concept) steps of
 a generation get a dotted outline. Every token and text is HTML-escaped.
 """
+
 from __future__ import annotations
 
 import html as _html
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -28,10 +29,17 @@ h2 { font-size: 1em; margin-top: 1.6em; }
 """
 
 
-def entropy_html(items: Sequence[TokenEntropies] | TokenEntropies, *, title: str = "Token entropy",
-                 vmax: float | None = None, cmap: str = DEFAULT_CMAP, mark_forking: bool = True,
-                 quantile: float | None = None, threshold: float | None = None,
-                 show_prompt: bool = True) -> str:
+def entropy_html(
+    items: Sequence[TokenEntropies] | TokenEntropies,
+    *,
+    title: str = "Token entropy",
+    vmax: float | None = None,
+    cmap: str = DEFAULT_CMAP,
+    mark_forking: bool = True,
+    quantile: float | None = None,
+    threshold: float | None = None,
+    show_prompt: bool = True,
+) -> str:
     """A standalone HTML page showing each record's tokens on a background coloured by entropy (nats).
 
     Args:
@@ -46,14 +54,26 @@ def entropy_html(items: Sequence[TokenEntropies] | TokenEntropies, *, title: str
     items = as_records(items)
     values = pooled_entropies(items)
     norm = entropy_norm(values, vmax)
-    masks = (forking_masks(items, quantile=quantile, threshold=threshold) if mark_forking and values.size
-             else [np.zeros(len(it), dtype=bool) for it in items])
+    masks = (
+        forking_masks(items, quantile=quantile, threshold=threshold)
+        if mark_forking and values.size
+        else [np.zeros(len(it), dtype=bool) for it in items]
+    )
     sections = [_section(i, it, mask, norm, cmap, show_prompt) for i, (it, mask) in enumerate(zip(items, masks))]
     esc_title = _html.escape(title)
-    return "\n".join([
-        "<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">', f"<title>{esc_title}</title>",
-        f"<style>{_STYLE}</style></head><body>", f"<h1>{esc_title}</h1>",
-        _legend(norm, cmap, mark_forking, quantile, threshold), *sections, "</body></html>", ""])
+    return "\n".join(
+        [
+            "<!DOCTYPE html>",
+            '<html lang="en"><head><meta charset="utf-8">',
+            f"<title>{esc_title}</title>",
+            f"<style>{_STYLE}</style></head><body>",
+            f"<h1>{esc_title}</h1>",
+            _legend(norm, cmap, mark_forking, quantile, threshold),
+            *sections,
+            "</body></html>",
+            "",
+        ]
+    )
 
 
 def _section(index: int, item: TokenEntropies, mask: np.ndarray, norm, cmap: str, show_prompt: bool) -> str:
@@ -65,10 +85,11 @@ def _section(index: int, item: TokenEntropies, mask: np.ndarray, norm, cmap: str
         style = f"background:{hex_color(colors[pos])};color:{text_color(colors[pos])}"
         spans.append(f'<span class="{" ".join(classes)}" style="{style}" title="{tip}">{_html.escape(tok)}</span>')
     mean = f"{float(np.mean(item.entropies)):.3f}" if len(item) else "n/a"
-    head = (f"<h2>Text {index + 1}: {len(item)} tokens, mean entropy {mean} nats"
-            f"{' (truncated)' if item.truncated else ''}</h2>")
-    prompt = (f'<div class="prompt">{_html.escape(item.prompt)}</div>'
-              if show_prompt and item.prompt else "")
+    head = (
+        f"<h2>Text {index + 1}: {len(item)} tokens, mean entropy {mean} nats"
+        f"{' (truncated)' if item.truncated else ''}</h2>"
+    )
+    prompt = f'<div class="prompt">{_html.escape(item.prompt)}</div>' if show_prompt and item.prompt else ""
     return f'{head}\n{prompt}<div class="text">{"".join(spans)}</div>'
 
 
@@ -79,5 +100,7 @@ def _legend(norm, cmap: str, mark_forking: bool, quantile: float | None, thresho
     if mark_forking:
         how = f"entropy &gt; {threshold:g} nats" if threshold is not None else f"top {quantile or 0.2:.0%} by entropy"
         fork = f'<span class="fork">underlined</span>: forking tokens ({how})'
-    return (f'<div class="legend"><span>0 nats</span><span class="bar" style="background:linear-gradient(to right, '
-            f'{gradient})"></span><span>&ge; {norm.vmax:.3g} nats</span>{fork}</div>')
+    return (
+        f'<div class="legend"><span>0 nats</span><span class="bar" style="background:linear-gradient(to right, '
+        f'{gradient})"></span><span>&ge; {norm.vmax:.3g} nats</span>{fork}</div>'
+    )

@@ -3,9 +3,10 @@
 Save with ``fig.savefig("x.png", dpi=150)``. Every function takes records (`TokenEntropies`) or an
 `EntropyComparison`; forking tokens are chosen as elsewhere (top 20% by default, or ``threshold``).
 """
+
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 from matplotlib.cm import ScalarMappable
@@ -15,7 +16,7 @@ from matplotlib.patches import Rectangle
 from softthink.analysis.colors import DEFAULT_CMAP, entropy_norm, entropy_rgba, text_color
 from softthink.analysis.compare import EntropyComparison
 from softthink.analysis.forking import forking_mask, forking_threshold, resolve_selection
-from softthink.analysis.records import TokenEntropies, as_records, pooled_entropies
+from softthink.analysis.records import TokenEntropies, pooled_entropies
 
 FORK_COLOR = "#d62728"
 EXEC_COLOR = "#7f7f7f"
@@ -30,9 +31,15 @@ def _threshold(values: np.ndarray, quantile: float | None, threshold: float | No
     return cut, f"p{100 * (1 - quantile):.0f} = {cut:.3f} nats (top {quantile:.0%} = forking)"
 
 
-def entropy_histogram(items: Sequence[TokenEntropies] | TokenEntropies, *, quantile: float | None = None,
-                      threshold: float | None = None, bins: int = 60, log_y: bool = True,
-                      title: str = "Token entropy") -> Figure:
+def entropy_histogram(
+    items: Sequence[TokenEntropies] | TokenEntropies,
+    *,
+    quantile: float | None = None,
+    threshold: float | None = None,
+    bins: int = 60,
+    log_y: bool = True,
+    title: str = "Token entropy",
+) -> Figure:
     """Histogram of all tokens' entropies with the forking threshold (the 80th percentile by default) marked."""
     values = pooled_entropies(items)
     fig = Figure(figsize=(7, 4), layout="constrained")
@@ -40,14 +47,23 @@ def entropy_histogram(items: Sequence[TokenEntropies] | TokenEntropies, *, quant
     ax.hist(values, bins=bins, color="#4c72b0", log=log_y)
     cut, label = _threshold(values, quantile, threshold)
     ax.axvline(cut, color=FORK_COLOR, linestyle="--", label=label)
-    ax.set(xlabel="entropy (nats)", ylabel="tokens" + (" (log scale)" if log_y else ""),
-           title=f"{title}: {values.size} tokens, {(values < 0.01).mean():.0%} below 0.01 nats")
+    ax.set(
+        xlabel="entropy (nats)",
+        ylabel="tokens" + (" (log scale)" if log_y else ""),
+        title=f"{title}: {values.size} tokens, {(values < 0.01).mean():.0%} below 0.01 nats",
+    )
     ax.legend()
     return fig
 
 
-def entropy_along_sequence(item: TokenEntropies, *, quantile: float | None = None, threshold: float | None = None,
-                           annotate: int = 10, title: str | None = None) -> Figure:
+def entropy_along_sequence(
+    item: TokenEntropies,
+    *,
+    quantile: float | None = None,
+    threshold: float | None = None,
+    annotate: int = 10,
+    title: str | None = None,
+) -> Figure:
     """Entropy at each position of one text; forking tokens in red, the ``annotate`` highest labelled.
 
     For generations, soft (concept) steps are shaded and the end of the thinking phase is marked.
@@ -66,16 +82,36 @@ def entropy_along_sequence(item: TokenEntropies, *, quantile: float | None = Non
         ax.axhline(cut, color=FORK_COLOR, linestyle=":", linewidth=0.8, label=label)
         for i in np.argsort(-values, kind="stable")[:annotate]:
             if fork[i]:
-                ax.annotate(repr(item.tokens[i])[1:-1], (x[i], values[i]), textcoords="offset points",
-                            xytext=(0, 4), ha="center", fontsize=7, parse_math=False)
+                ax.annotate(
+                    repr(item.tokens[i])[1:-1],
+                    (x[i], values[i]),
+                    textcoords="offset points",
+                    xytext=(0, 4),
+                    ha="center",
+                    fontsize=7,
+                    parse_math=False,
+                )
     if item.soft is not None and any(item.soft):
-        ax.fill_between(x, 0, 1, where=np.asarray(item.soft), transform=ax.get_xaxis_transform(), step="mid",
-                        color="#9ecae1", alpha=0.35, label="soft steps")
+        ax.fill_between(
+            x,
+            0,
+            1,
+            where=np.asarray(item.soft),
+            transform=ax.get_xaxis_transform(),
+            step="mid",
+            color="#9ecae1",
+            alpha=0.35,
+            label="soft steps",
+        )
     if item.thinking is not None and any(item.thinking) and not all(item.thinking):
-        ax.axvline(int(np.flatnonzero(item.thinking).max()) + 0.5, color="black", linewidth=0.8,
-                   label="end of thinking")
-    ax.set(xlabel="token position", ylabel="entropy (nats)",
-           title=title or f"Entropy along the sequence ({values.size} tokens)")
+        ax.axvline(
+            int(np.flatnonzero(item.thinking).max()) + 0.5, color="black", linewidth=0.8, label="end of thinking"
+        )
+    ax.set(
+        xlabel="token position",
+        ylabel="entropy (nats)",
+        title=title or f"Entropy along the sequence ({values.size} tokens)",
+    )
     ax.set_xlim(-0.5, max(values.size - 0.5, 0.5))
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=8)
     return fig
@@ -96,8 +132,13 @@ def comparison_scatter(comparison: EntropyComparison, *, max_points: int = 20000
     ax.scatter(base[fork], other[fork], s=8, alpha=0.6, color=FORK_COLOR, label=f"forking (under {name_b})")
     top = float(max(base.max(initial=0), other.max(initial=0))) * 1.05 or 1.0
     ax.plot([0, top], [0, top], color="black", linewidth=0.8, linestyle="--", label="no change")
-    ax.set(xlim=(0, top), ylim=(0, top), xlabel=f"entropy under {name_b} (nats)",
-           ylabel=f"entropy under {name_o} (nats)", title=f"{name_o} vs {name_b}, per token")
+    ax.set(
+        xlim=(0, top),
+        ylim=(0, top),
+        xlabel=f"entropy under {name_b} (nats)",
+        ylabel=f"entropy under {name_o} (nats)",
+        title=f"{name_o} vs {name_b}, per token",
+    )
     ax.legend(loc="upper left", fontsize=8)
     return fig
 
@@ -110,8 +151,10 @@ def comparison_boxplot(comparison: EntropyComparison) -> Figure:
     ax, bx = fig.subplots(1, 2)
     ax.boxplot([d[fork], d[~fork]], tick_labels=["forking", "execution"], showfliers=False)
     ax.axhline(0, color="black", linewidth=0.6)
-    ax.set(ylabel=f"entropy change {comparison.names[1]} - {comparison.names[0]} (nats)",
-           title="Entropy change by position type")
+    ax.set(
+        ylabel=f"entropy change {comparison.names[1]} - {comparison.names[0]} (nats)",
+        title="Entropy change by position type",
+    )
     shares = [comparison.forking_token_share, comparison.forking_share_of_change]
     bars = bx.bar(["share of tokens", "share of total |change|"], shares, color=[EXEC_COLOR, FORK_COLOR])
     bx.bar_label(bars, labels=[f"{s:.1%}" for s in shares])
@@ -123,18 +166,26 @@ def comparison_histogram(comparison: EntropyComparison, *, bins: int = 60) -> Fi
     """Overlaid entropy histograms of the two models on the same tokens."""
     fig = Figure(figsize=(7, 4), layout="constrained")
     ax = fig.add_subplot()
-    for records, name, color in ((comparison.base, comparison.names[0], "#4c72b0"),
-                                 (comparison.other, comparison.names[1], "#dd8452")):
-        ax.hist(pooled_entropies(records), bins=bins, histtype="step", linewidth=1.4, log=True, color=color,
-                label=name)
+    for records, name, color in (
+        (comparison.base, comparison.names[0], "#4c72b0"),
+        (comparison.other, comparison.names[1], "#dd8452"),
+    ):
+        ax.hist(pooled_entropies(records), bins=bins, histtype="step", linewidth=1.4, log=True, color=color, label=name)
     ax.set(xlabel="entropy (nats)", ylabel="tokens (log scale)", title="Token entropy, same tokens")
     ax.legend()
     return fig
 
 
-def token_text_figure(item: TokenEntropies, *, vmax: float | None = None, cmap: str = DEFAULT_CMAP,
-                      width_chars: int = 100, fontsize: float = 10.0, max_tokens: int = 2000,
-                      title: str | None = None) -> Figure:
+def token_text_figure(
+    item: TokenEntropies,
+    *,
+    vmax: float | None = None,
+    cmap: str = DEFAULT_CMAP,
+    width_chars: int = 100,
+    fontsize: float = 10.0,
+    max_tokens: int = 2000,
+    title: str | None = None,
+) -> Figure:
     """One text drawn in a monospace grid, each token on a background coloured by its entropy, with a colour bar.
 
     Newlines in tokens start a new line (shown as ⏎); long texts are cut at ``max_tokens`` (the title says so).
@@ -147,18 +198,29 @@ def token_text_figure(item: TokenEntropies, *, vmax: float | None = None, cmap: 
     text_h, bar_h, top_h = rows * row_h, 0.55, 0.45
     fig = Figure(figsize=(width_chars * char_w + 0.4, text_h + bar_h + top_h))
     height = fig.get_figheight()
-    ax = fig.add_axes((0.2 / fig.get_figwidth(), bar_h / height, width_chars * char_w / fig.get_figwidth(),
-                       text_h / height))
+    ax = fig.add_axes(
+        (0.2 / fig.get_figwidth(), bar_h / height, width_chars * char_w / fig.get_figwidth(), text_h / height)
+    )
     ax.set_xlim(0, width_chars)
     ax.set_ylim(rows, 0)
     ax.axis("off")
     for pos, row, col, piece in cells:
         ax.add_patch(Rectangle((col, row), len(piece), 1, facecolor=colors[pos], edgecolor="none"))
-        ax.text(col, row + 0.5, piece, family="monospace", fontsize=fontsize, va="center", ha="left",
-                color=text_color(colors[pos]), parse_math=False)
+        ax.text(
+            col,
+            row + 0.5,
+            piece,
+            family="monospace",
+            fontsize=fontsize,
+            va="center",
+            ha="left",
+            color=text_color(colors[pos]),
+            parse_math=False,
+        )
     cax = fig.add_axes((0.25, 0.18 / height, 0.5, 0.12 / height))
     fig.colorbar(ScalarMappable(norm=norm, cmap=cmap), cax=cax, orientation="horizontal").set_label(
-        "entropy (nats)", fontsize=8)
+        "entropy (nats)", fontsize=8
+    )
     cut = f" (first {shown} of {len(item)} tokens)" if shown < len(item) else f" ({len(item)} tokens)"
     fig.suptitle((title or "Token entropy") + cut, y=1 - 0.08 / height, va="top", fontsize=10)
     return fig

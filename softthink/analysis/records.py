@@ -1,8 +1,10 @@
 """`TokenEntropies`: the one record every analysis function takes — tokens of one text and their entropies."""
+
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -51,7 +53,8 @@ class TokenEntropies:
         if bad:
             raise SoftthinkInputError(
                 f"TokenEntropies lists must be aligned: token_ids has {n} entries but {bad}. "
-                "Build each list from the same sequence of scored tokens.")
+                "Build each list from the same sequence of scored tokens."
+            )
 
     def __len__(self) -> int:
         return len(self.token_ids)
@@ -86,5 +89,6 @@ def as_records(items: Sequence[TokenEntropies] | TokenEntropies) -> list[TokenEn
         if not isinstance(it, TokenEntropies):
             raise SoftthinkInputError(
                 f"expected TokenEntropies records, got {type(it).__name__} at index {i}. Get records from "
-                "softthink.analysis.token_entropies(...) or softthink.analysis.from_generation(...).")
+                "softthink.analysis.token_entropies(...) or softthink.analysis.from_generation(...)."
+            )
     return items

@@ -10,12 +10,14 @@ call against the model's own forward on a short prefix. If it disagrees, ``metho
 the ``"forward"`` path: the full model with ``logits_to_keep`` set to one chunk of positions at a time (correct
 for any model, but the base model runs once per chunk).
 """
+
 from __future__ import annotations
 
 import contextlib
 import inspect
 import warnings
-from typing import Callable, Iterator, Literal, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from typing import Literal
 
 import torch
 from tqdm.auto import tqdm
@@ -31,10 +33,20 @@ _VERIFY_PREFIX = 32  # tokens of the first sequence used to check the head path 
 
 # ----------------------------------------------------------------------------------------------------------- API
 
-def token_entropies(model, tokenizer, texts: str | Sequence[str], *, prompts: Sequence[str] | None = None,
-                    batch_size: int = 8, max_length: int | None = None, chunk_size: int = 512,
-                    prepend_bos: bool = True, method: Method = "auto",
-                    progress: bool = True) -> list[TokenEntropies]:
+
+def token_entropies(
+    model,
+    tokenizer,
+    texts: str | Sequence[str],
+    *,
+    prompts: Sequence[str] | None = None,
+    batch_size: int = 8,
+    max_length: int | None = None,
+    chunk_size: int = 512,
+    prepend_bos: bool = True,
+    method: Method = "auto",
+    progress: bool = True,
+) -> list[TokenEntropies]:
     """Entropy (nats) of the model's next-token distribution at every position that predicts a token of each text.
 
     Args:
@@ -62,22 +74,40 @@ def token_entropies(model, tokenizer, texts: str | Sequence[str], *, prompts: Se
     if prompts is not None:
         prompts = list(prompts)
         if len(prompts) != len(texts):
-            raise SoftthinkInputError(f"prompts must give one prompt per text: got {len(prompts)} prompts for "
-                                      f"{len(texts)} texts. Pass prompts=None to score whole texts.")
+            raise SoftthinkInputError(
+                f"prompts must give one prompt per text: got {len(prompts)} prompts for "
+                f"{len(texts)} texts. Pass prompts=None to score whole texts."
+            )
     contexts, targets = _encode(tokenizer, texts, prompts, prepend_bos)
-    records = token_entropies_from_ids(model, tokenizer, targets, context_ids=contexts, batch_size=batch_size,
-                                       max_length=max_length, chunk_size=chunk_size, method=method,
-                                       progress=progress)
+    records = token_entropies_from_ids(
+        model,
+        tokenizer,
+        targets,
+        context_ids=contexts,
+        batch_size=batch_size,
+        max_length=max_length,
+        chunk_size=chunk_size,
+        method=method,
+        progress=progress,
+    )
     for i, rec in enumerate(records):
         rec.text = texts[i]
         rec.prompt = prompts[i] if prompts is not None else None
     return records
 
 
-def token_entropies_from_ids(model, tokenizer, token_ids: Sequence[Sequence[int]], *,
-                             context_ids: Sequence[Sequence[int]] | None = None, batch_size: int = 8,
-                             max_length: int | None = None, chunk_size: int = 512, method: Method = "auto",
-                             progress: bool = True) -> list[TokenEntropies]:
+def token_entropies_from_ids(
+    model,
+    tokenizer,
+    token_ids: Sequence[Sequence[int]],
+    *,
+    context_ids: Sequence[Sequence[int]] | None = None,
+    batch_size: int = 8,
+    max_length: int | None = None,
+    chunk_size: int = 512,
+    method: Method = "auto",
+    progress: bool = True,
+) -> list[TokenEntropies]:
     """Like `token_entropies`, on token ids: score ``token_ids[i]`` given ``context_ids[i]`` (not scored).
 
     Without ``context_ids`` the first token of each sequence is context. ``tokenizer`` (may be None) only
@@ -91,48 +121,67 @@ def token_entropies_from_ids(model, tokenizer, token_ids: Sequence[Sequence[int]
     else:
         contexts = [list(map(int, c)) for c in context_ids]
         if len(contexts) != len(targets):
-            raise SoftthinkInputError(f"context_ids must give one context per sequence: got {len(contexts)} "
-                                      f"for {len(targets)} sequences.")
+            raise SoftthinkInputError(
+                f"context_ids must give one context per sequence: got {len(contexts)} for {len(targets)} sequences."
+            )
     for i, ctx in enumerate(contexts):
         if not ctx and targets[i]:
-            raise SoftthinkInputError(f"sequence {i} has no context token, so its first token has no "
-                                      "predicting position. Give a prompt, or keep prepend_bos=True.")
+            raise SoftthinkInputError(
+                f"sequence {i} has no context token, so its first token has no "
+                "predicting position. Give a prompt, or keep prepend_bos=True."
+            )
     contexts, targets, truncated = _truncate(contexts, targets, max_length)
-    entropies = _score(model, contexts, targets, batch_size=batch_size, chunk_size=chunk_size, method=method,
-                       pad_id=_pad_id(tokenizer), progress=progress)
-    return [TokenEntropies(token_ids=tgt, tokens=token_strings(tokenizer, tgt), entropies=ent,
-                           truncated=cut, source="teacher_forced")
-            for tgt, ent, cut in zip(targets, entropies, truncated)]
+    entropies = _score(
+        model,
+        contexts,
+        targets,
+        batch_size=batch_size,
+        chunk_size=chunk_size,
+        method=method,
+        pad_id=_pad_id(tokenizer),
+        progress=progress,
+    )
+    return [
+        TokenEntropies(
+            token_ids=tgt, tokens=token_strings(tokenizer, tgt), entropies=ent, truncated=cut, source="teacher_forced"
+        )
+        for tgt, ent, cut in zip(targets, entropies, truncated)
+    ]
 
 
 def token_strings(tokenizer, ids: Sequence[int]) -> list[str]:
     """Each token decoded on its own (``" world"`` rather than ``"Ġworld"``); ids as strings without a tokenizer."""
     if tokenizer is None or not ids:  # (batch_decode([]) would return one empty string)
         return [str(i) for i in ids]
-    return tokenizer.batch_decode([[i] for i in ids], skip_special_tokens=False,
-                                  clean_up_tokenization_spaces=False)
+    return tokenizer.batch_decode([[i] for i in ids], skip_special_tokens=False, clean_up_tokenization_spaces=False)
 
 
 # -------------------------------------------------------------------------------------------------- preparation
 
+
 def _check_args(batch_size: int, max_length: int | None, chunk_size: int, method: str) -> None:
     if batch_size < 1:
-        raise SoftthinkConfigError(f"batch_size must be >= 1, got {batch_size}.", param="batch_size",
-                                   value=batch_size)
+        raise SoftthinkConfigError(f"batch_size must be >= 1, got {batch_size}.", param="batch_size", value=batch_size)
     if max_length is not None and max_length < 2:
-        raise SoftthinkConfigError(f"max_length must be >= 2 tokens or None (no limit), got {max_length}.",
-                                   param="max_length", value=max_length)
+        raise SoftthinkConfigError(
+            f"max_length must be >= 2 tokens or None (no limit), got {max_length}.",
+            param="max_length",
+            value=max_length,
+        )
     if chunk_size < 1:
-        raise SoftthinkConfigError(f"chunk_size must be >= 1, got {chunk_size}. It is the number of positions "
-                                   "whose logits exist at once; 256-1024 suits most vocabularies.",
-                                   param="chunk_size", value=chunk_size)
+        raise SoftthinkConfigError(
+            f"chunk_size must be >= 1, got {chunk_size}. It is the number of positions "
+            "whose logits exist at once; 256-1024 suits most vocabularies.",
+            param="chunk_size",
+            value=chunk_size,
+        )
     if method not in METHODS:
-        raise SoftthinkConfigError(f"method must be one of {METHODS}, got {method!r}.", param="method",
-                                   value=method)
+        raise SoftthinkConfigError(f"method must be one of {METHODS}, got {method!r}.", param="method", value=method)
 
 
-def _encode(tokenizer, texts: list[str], prompts: list[str] | None,
-            prepend_bos: bool) -> tuple[list[list[int]], list[list[int]]]:
+def _encode(
+    tokenizer, texts: list[str], prompts: list[str] | None, prepend_bos: bool
+) -> tuple[list[list[int]], list[list[int]]]:
     """(context ids, target ids) per text."""
     if prompts is not None:
         contexts = [tokenizer(p, add_special_tokens=True)["input_ids"] for p in prompts]
@@ -141,8 +190,11 @@ def _encode(tokenizer, texts: list[str], prompts: list[str] | None,
     contexts, targets = [], []
     prefix = tokenizer.bos_token_id if tokenizer.bos_token_id is not None else tokenizer.eos_token_id
     if prepend_bos and prefix is None:
-        warnings.warn("the tokenizer has neither a BOS nor an EOS token to put before each text, so the first "
-                      "token of each text is context and is not scored.", stacklevel=3)
+        warnings.warn(
+            "the tokenizer has neither a BOS nor an EOS token to put before each text, so the first "
+            "token of each text is context and is not scored.",
+            stacklevel=3,
+        )
     for text in texts:
         ids = tokenizer(text, add_special_tokens=True)["input_ids"]
         if prepend_bos and prefix is not None and not (ids and ids[0] == tokenizer.bos_token_id):
@@ -158,14 +210,19 @@ def _truncate(contexts, targets, max_length):
         return contexts, targets, truncated
     for i, (ctx, tgt) in enumerate(zip(contexts, targets)):
         if len(ctx) >= max_length:
-            raise SoftthinkInputError(f"the context (prompt) of sequence {i} has {len(ctx)} tokens, which leaves "
-                                      f"no room under max_length={max_length}. Raise max_length or shorten it.")
+            raise SoftthinkInputError(
+                f"the context (prompt) of sequence {i} has {len(ctx)} tokens, which leaves "
+                f"no room under max_length={max_length}. Raise max_length or shorten it."
+            )
         if len(ctx) + len(tgt) > max_length:
-            targets[i] = tgt[:max_length - len(ctx)]
+            targets[i] = tgt[: max_length - len(ctx)]
             truncated[i] = True
     if any(truncated):
-        warnings.warn(f"{sum(truncated)} of {len(targets)} sequences were cut to max_length={max_length} tokens; "
-                      "their later tokens are not scored.", stacklevel=3)
+        warnings.warn(
+            f"{sum(truncated)} of {len(targets)} sequences were cut to max_length={max_length} tokens; "
+            "their later tokens are not scored.",
+            stacklevel=3,
+        )
     return contexts, targets, truncated
 
 
@@ -178,13 +235,14 @@ def _pad_id(tokenizer) -> int:
 
 # ------------------------------------------------------------------------------------------------------ scoring
 
+
 def _score(model, contexts, targets, *, batch_size, chunk_size, method, pad_id, progress) -> list[list[float]]:
     order = sorted(range(len(targets)), key=lambda i: -(len(contexts[i]) + len(targets[i])))
     todo = [i for i in order if targets[i]]
     results: list[list[float]] = [[] for _ in targets]
     with _eval_mode(model), torch.inference_mode():
         project = _resolve_method(model, method, contexts, targets, todo)
-        batches = [todo[s:s + batch_size] for s in range(0, len(todo), batch_size)]
+        batches = [todo[s : s + batch_size] for s in range(0, len(todo), batch_size)]
         for batch in tqdm(batches, desc="token entropy", unit="batch", disable=not progress):
             input_ids, attention_mask = _pad([contexts[i] + targets[i] for i in batch], pad_id, model.device)
             spans = [(len(contexts[i]) - 1, len(contexts[i]) + len(targets[i]) - 1) for i in batch]
@@ -203,8 +261,8 @@ def _pad(seqs: list[list[int]], pad_id: int, device) -> tuple[torch.Tensor, torc
     ids = torch.full((len(seqs), length), pad_id, dtype=torch.long)
     mask = torch.zeros((len(seqs), length), dtype=torch.long)
     for r, s in enumerate(seqs):
-        ids[r, :len(s)] = torch.tensor(s, dtype=torch.long)
-        mask[r, :len(s)] = 1
+        ids[r, : len(s)] = torch.tensor(s, dtype=torch.long)
+        mask[r, : len(s)] = 1
     return ids.to(device), mask.to(device)
 
 
@@ -225,17 +283,19 @@ def _entropies_forward(model, input_ids, attention_mask, spans, chunk_size) -> l
     ents = torch.zeros(input_ids.shape, dtype=torch.float32)
     for s in range(start, stop, width):
         keep = torch.arange(s, min(s + width, stop), device=input_ids.device)
-        logits = model(input_ids=input_ids, attention_mask=attention_mask, logits_to_keep=keep,
-                       use_cache=False).logits
+        logits = model(input_ids=input_ids, attention_mask=attention_mask, logits_to_keep=keep, use_cache=False).logits
         if logits.shape[1] != len(keep):
-            raise SoftthinkInputError(f"{type(model).__name__} ignored logits_to_keep ({logits.shape[1]} positions "
-                                      f"returned, {len(keep)} asked for); its entropies cannot be computed chunk by "
-                                      "chunk. Use a transformers causal LM class that supports it.")
-        ents[:, s:s + len(keep)] = entropy_from_logits(logits).cpu()
+            raise SoftthinkInputError(
+                f"{type(model).__name__} ignored logits_to_keep ({logits.shape[1]} positions "
+                f"returned, {len(keep)} asked for); its entropies cannot be computed chunk by "
+                "chunk. Use a transformers causal LM class that supports it."
+            )
+        ents[:, s : s + len(keep)] = entropy_from_logits(logits).cpu()
     return [ents[r, a:b].tolist() for r, (a, b) in enumerate(spans)]
 
 
 # ------------------------------------------------------------------------------------------- the head projection
+
 
 def _resolve_method(model, method, contexts, targets, todo) -> Callable[[torch.Tensor], torch.Tensor] | None:
     """The checked head projection, or None for the ``forward`` path."""
@@ -248,10 +308,14 @@ def _resolve_method(model, method, contexts, targets, todo) -> Callable[[torch.T
     if problem is None:
         return project
     if method == "head":
-        raise SoftthinkInputError(f"method='head' cannot be used with {type(model).__name__}: {problem}. "
-                                  "Use method='auto' or 'forward'.")
-    warnings.warn(f"token entropy: {problem}; using the slower 'forward' path (the full model once per chunk of "
-                  f"positions). Pass method='forward' to silence this.", stacklevel=4)
+        raise SoftthinkInputError(
+            f"method='head' cannot be used with {type(model).__name__}: {problem}. Use method='auto' or 'forward'."
+        )
+    warnings.warn(
+        f"token entropy: {problem}; using the slower 'forward' path (the full model once per chunk of "
+        f"positions). Pass method='forward' to silence this.",
+        stacklevel=4,
+    )
     return _require_logits_to_keep(model)
 
 
@@ -287,8 +351,10 @@ def _verify_head(model, project, ids: list[int]) -> str | None:
     tolerance = 1e-3 if model.dtype == torch.float32 else 5e-2
     error = (ours - reference).abs().max().item()
     if not error <= tolerance:
-        return (f"base model + LM head does not reproduce the model's logits (max entropy difference {error:.3g} "
-                f"nats > {tolerance:g}); the model post-processes its logits in a way softthink does not know")
+        return (
+            f"base model + LM head does not reproduce the model's logits (max entropy difference {error:.3g} "
+            f"nats > {tolerance:g}); the model post-processes its logits in a way softthink does not know"
+        )
     return None
 
 
@@ -300,9 +366,11 @@ def _last_hidden_state(model, input_ids, attention_mask) -> torch.Tensor:
 def _require_logits_to_keep(model) -> None:
     params = inspect.signature(model.forward).parameters
     if "logits_to_keep" not in params and not any(p.kind is p.VAR_KEYWORD for p in params.values()):
-        raise SoftthinkInputError(f"{type(model).__name__}.forward has no `logits_to_keep` argument, so its entropies "
-                                  "cannot be computed chunk by chunk. Use a transformers causal LM class that has it "
-                                  "(transformers >= 4.50), or method='head' if its base model + LM head reproduce it.")
+        raise SoftthinkInputError(
+            f"{type(model).__name__}.forward has no `logits_to_keep` argument, so its entropies "
+            "cannot be computed chunk by chunk. Use a transformers causal LM class that has it "
+            "(transformers >= 4.50), or method='head' if its base model + LM head reproduce it."
+        )
     return None
 
 

@@ -8,6 +8,7 @@ examples:
   softthink demo
   softthink demo --problems 100 --samples 2 --modes discrete soft gated soft_cold_stop swir
 """
+
 from __future__ import annotations
 
 import argparse
@@ -19,13 +20,21 @@ HELP = "compare decode modes on the embedded testbed model (offline, about a min
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model", default="testbed", help="model to evaluate (default: the embedded testbed model)")
-    parser.add_argument("--modes", nargs="+", default=["discrete", "soft", "gated"],
-                        help="decode presets to compare (configs/decode/*.yaml)")
+    parser.add_argument(
+        "--modes",
+        nargs="+",
+        default=["discrete", "soft", "gated"],
+        help="decode presets to compare (configs/decode/*.yaml)",
+    )
     parser.add_argument("--problems", type=int, default=40, help="held-out testbed problems")
     parser.add_argument("--samples", type=int, default=1, help="samples per problem, equal for every mode")
     parser.add_argument("--batch-size", type=int, default=16)
-    parser.add_argument("--max-new-tokens", type=int, default=224,
-                        help="token budget (testbed solutions: median 54, max 194 tokens; context 384)")
+    parser.add_argument(
+        "--max-new-tokens",
+        type=int,
+        default=224,
+        help="token budget (testbed solutions: median 54, max 194 tokens; context 384)",
+    )
     parser.add_argument("--out", default="softthink-demo", help="output directory (report.md, results.csv, plot)")
 
 
@@ -33,19 +42,24 @@ def build_suite(args: argparse.Namespace):
     """The demo's evaluation grid as a `softthink.eval.Suite`."""
     from softthink.eval import Suite
 
-    return Suite.from_dict({
-        "name": "demo",
-        "description": "softthink demo: decode modes on the testbed model",
-        "models": [{"label": Path(args.model).stem if args.model != "testbed" else "testbed", "path": args.model}],
-        "decode": list(args.modes),
-        # The testbed model was trained on the bare question in its chat template (no instruction text).
-        "benchmarks": [{"name": "testbed", "limit": args.problems, "prompt": {"style": "chat", "template": "{question}"}}],
-        "samples": args.samples,
-        "batch_size": args.batch_size,
-        "seeds": [0],
-        "decode_overrides": {"max_new_tokens": args.max_new_tokens},
-        "output_dir": str(Path(args.out).resolve()),
-    }, source="softthink demo")
+    return Suite.from_dict(
+        {
+            "name": "demo",
+            "description": "softthink demo: decode modes on the testbed model",
+            "models": [{"label": Path(args.model).stem if args.model != "testbed" else "testbed", "path": args.model}],
+            "decode": list(args.modes),
+            # The testbed model was trained on the bare question in its chat template (no instruction text).
+            "benchmarks": [
+                {"name": "testbed", "limit": args.problems, "prompt": {"style": "chat", "template": "{question}"}}
+            ],
+            "samples": args.samples,
+            "batch_size": args.batch_size,
+            "seeds": [0],
+            "decode_overrides": {"max_new_tokens": args.max_new_tokens},
+            "output_dir": str(Path(args.out).resolve()),
+        },
+        source="softthink demo",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -53,8 +67,10 @@ def run(args: argparse.Namespace) -> int:
     from softthink.eval.report import markdown_table
 
     suite = build_suite(args)
-    print(f"# softthink demo: {args.model} x {', '.join(args.modes)} x {args.problems} testbed problems "
-          f"x {args.samples} sample(s)")
+    print(
+        f"# softthink demo: {args.model} x {', '.join(args.modes)} x {args.problems} testbed problems "
+        f"x {args.samples} sample(s)"
+    )
     results = softthink.eval.run(suite)
     print()
     print(markdown_table(results.rows))

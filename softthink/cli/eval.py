@@ -16,6 +16,7 @@ examples:
   accelerate launch --num_processes 4 -m softthink.cli.main eval run SUITE.yaml   # data parallel, GPUs
   torchrun --nproc_per_node 2 -m softthink.cli.main eval run SUITE.yaml           # data parallel, CPU
 """
+
 from __future__ import annotations
 
 import argparse
@@ -27,13 +28,18 @@ SUBCOMMANDS = ("run", "report", "validate", "ls")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("argv", nargs=argparse.REMAINDER, metavar="{run,report,validate,ls} ...",
-                        help="subcommand and its arguments; `softthink eval run -h` for details")
+    parser.add_argument(
+        "argv",
+        nargs=argparse.REMAINDER,
+        metavar="{run,report,validate,ls} ...",
+        help="subcommand and its arguments; `softthink eval run -h` for details",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="softthink eval", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="softthink eval", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     sub = parser.add_subparsers(dest="action", required=True)
     run_p = sub.add_parser("run", help="run a suite", description="Run an evaluation suite (resumable).")
     run_p.add_argument("suite", help="suite YAML (committed suites live in eval/suites/)")
@@ -41,16 +47,22 @@ def build_parser() -> argparse.ArgumentParser:
     run_p.add_argument("--batch-size", type=int, help="prompts per generate call (suite key batch_size)")
     run_p.add_argument("--output-dir", help="where records and the report go (default eval/results/<name>)")
     run_p.add_argument("--no-progress", action="store_true", help="hide the progress bars")
-    rep_p = sub.add_parser("report", help="rewrite a suite's report from its records on disk",
-                           description="Rebuild a suite's results and report files from the records in its output "
-                                       "dir, without loading a model; cells with missing samples are reported as "
-                                       "incomplete. Pass the overrides of the run that wrote them.")
+    rep_p = sub.add_parser(
+        "report",
+        help="rewrite a suite's report from its records on disk",
+        description="Rebuild a suite's results and report files from the records in its output "
+        "dir, without loading a model; cells with missing samples are reported as "
+        "incomplete. Pass the overrides of the run that wrote them.",
+    )
     rep_p.add_argument("suite", help="suite YAML of the run")
     _add_override_args(rep_p)
     rep_p.add_argument("--batch-size", type=int, help="the run's batch size, if overridden (suite key batch_size)")
     rep_p.add_argument("--output-dir", help="the run's output dir (default eval/results/<name>)")
-    val_p = sub.add_parser("validate", help="check suites without loading a model",
-                           description="Check suites: presets, benchmarks, data files, subsets (no model load).")
+    val_p = sub.add_parser(
+        "validate",
+        help="check suites without loading a model",
+        description="Check suites: presets, benchmarks, data files, subsets (no model load).",
+    )
     val_p.add_argument("suites", nargs="+", help="suite YAML files")
     _add_override_args(val_p)
     sub.add_parser("ls", help="list benchmarks, decode presets and suites")
@@ -58,21 +70,31 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _add_override_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a suite key; dotted for nested keys (benchmarks.0.limit=10); values are YAML")
+    p.add_argument(
+        "--set",
+        dest="sets",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a suite key; dotted for nested keys (benchmarks.0.limit=10); values are YAML",
+    )
     p.add_argument("--limit", type=int, help="first N problems of every benchmark")
     p.add_argument("--ids", help="comma-separated problem ids")
-    p.add_argument("--data-dir", help="folder of benchmark JSONL files (else $SOFTTHINK_DATA_DIR, else the Hugging "
-                                      "Face Hub)")
+    p.add_argument(
+        "--data-dir", help="folder of benchmark JSONL files (else $SOFTTHINK_DATA_DIR, else the Hugging Face Hub)"
+    )
 
 
 def _overrides(args: argparse.Namespace) -> dict:
     from softthink.eval.suite import parse_suite_set
 
     overrides = parse_suite_set(args.sets)
-    for key, value in (("limit", args.limit), ("data_dir", args.data_dir),
-                       ("batch_size", getattr(args, "batch_size", None)),
-                       ("output_dir", getattr(args, "output_dir", None))):
+    for key, value in (
+        ("limit", args.limit),
+        ("data_dir", args.data_dir),
+        ("batch_size", getattr(args, "batch_size", None)),
+        ("output_dir", getattr(args, "output_dir", None)),
+    ):
         if value is not None:
             overrides[key] = value
     if args.ids:
@@ -91,7 +113,8 @@ def run(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace) -> int:
     import yaml
 
-    from softthink.eval.runner import load_suite, run as run_suite
+    from softthink.eval.runner import load_suite
+    from softthink.eval.runner import run as run_suite
 
     overrides = _overrides(args)
     suite = load_suite(args.suite, overrides)  # validate (and show) before any model loads

@@ -5,6 +5,7 @@ examples:
       then: model.generate(**inputs, custom_generate="./softthink-generate", trust_remote_code=True,
                            softthink_tokenizer=tokenizer, mode="soft")
 """
+
 from __future__ import annotations
 
 import argparse

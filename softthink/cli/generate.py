@@ -6,6 +6,7 @@ examples:
       --set think_end='\\boxed' --set max_new_tokens=128 "What is 15 + 27?"
   softthink generate --model Qwen/Qwen3-0.6B --config soft_cold_stop --json "Solve x^2 = 4"
 """
+
 from __future__ import annotations
 
 import argparse
@@ -41,8 +42,10 @@ def run(args: argparse.Namespace) -> int:
     for prompt, g in zip(args.prompts, gens):
         print(f"\n=== {prompt}")
         print(g.text)
-        print(f"--- {g.think_tokens} thinking + {g.answer_tokens} answer tokens, {g.soft_steps} soft steps, "
-              f"stop: {g.stop_reason}, thinking ended by: {g.think_end_reason}")
+        print(
+            f"--- {g.think_tokens} thinking + {g.answer_tokens} answer tokens, {g.soft_steps} soft steps, "
+            f"stop: {g.stop_reason}, thinking ended by: {g.think_end_reason}"
+        )
         print(f"--- entropy (nats) per step, * = soft: {format_trace(g)}")
     return 0
 

@@ -4,6 +4,7 @@ Each subcommand module in `softthink.cli` defines ``HELP`` (one line), ``add_arg
 ``run(args) -> int``. Validation errors (`SoftthinkError`) exit with status 2 and a message, no traceback;
 anything else keeps its traceback.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -23,8 +24,9 @@ def build_parser() -> argparse.ArgumentParser:
             if err.name == f"softthink.cli.{name}":
                 continue  # subcommand not part of this build
             raise
-        sub = subparsers.add_parser(name, help=module.HELP, description=module.__doc__,
-                                    formatter_class=argparse.RawDescriptionHelpFormatter)
+        sub = subparsers.add_parser(
+            name, help=module.HELP, description=module.__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+        )
         module.add_arguments(sub)
         sub.set_defaults(_run=module.run)
     return parser

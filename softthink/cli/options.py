@@ -1,4 +1,5 @@
 """Argument helpers shared by the subcommands: `--config preset.yaml` plus repeatable `--set key=value`."""
+
 from __future__ import annotations
 
 import argparse
@@ -9,9 +10,14 @@ from softthink.config_io import dataclass_fields, parse_set
 
 def add_config_arguments(parser: argparse.ArgumentParser, what: str) -> None:
     parser.add_argument("--config", help=f"{what} preset name or YAML file")
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                        help="override one option (repeatable); VALUE is parsed as YAML and typed like the option: "
-                             "0.9, true, null, [a, b]")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override one option (repeatable); VALUE is parsed as YAML and typed like the option: "
+        "0.9, true, null, [a, b]",
+    )
 
 
 def parse_overrides(pairs: list[str]) -> dict[str, Any]:

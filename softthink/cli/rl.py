@@ -9,6 +9,7 @@ examples:
 
 A rerun of `train` with the same --output resumes from the last checkpoint there.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -23,13 +24,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
     train = actions.add_parser("train", help="train a policy with a recipe (resumable)")
     train.add_argument("--recipe", required=True, help="recipe name in configs/rl/ or a YAML path")
-    train.add_argument("--model", help="model path or Hub id; 'testbed' for the testbed checkpoint "
-                                       "(default: the recipe's)")
-    train.add_argument("--dataset", help="'testbed', a benchmark name (e.g. 'gsm8k'), a benchmark YAML or a .jsonl file "
-                       "(default: the recipe's)")
+    train.add_argument(
+        "--model", help="model path or Hub id; 'testbed' for the testbed checkpoint (default: the recipe's)"
+    )
+    train.add_argument(
+        "--dataset",
+        help="'testbed', a benchmark name (e.g. 'gsm8k'), a benchmark YAML or a .jsonl file (default: the recipe's)",
+    )
     train.add_argument("--output", required=True, help="output directory (checkpoints, final policy, dynamics)")
-    train.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                       help="override a recipe key, e.g. --set max_steps=10 (repeatable)")
+    train.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a recipe key, e.g. --set max_steps=10 (repeatable)",
+    )
     train.add_argument("--no-resume", action="store_true", help="ignore checkpoints already in --output")
 
     dry = actions.add_parser("dry-run", help="one training step per recipe on a tiny random model")
@@ -43,8 +53,10 @@ def run(args: argparse.Namespace) -> int:
     if args.rl_action == "list":
         for name in available_recipes():
             spec = load_recipe(name)
-            print(f"{name:32s} recipe={spec.config.get('recipe', name):9s} model={spec.run.model} "
-                  f"dataset={spec.run.dataset}")
+            print(
+                f"{name:32s} recipe={spec.config.get('recipe', name):9s} model={spec.run.model} "
+                f"dataset={spec.run.dataset}"
+            )
         return 0
     if args.rl_action == "train":
         from softthink.rl.train import train

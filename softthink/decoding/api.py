@@ -1,8 +1,10 @@
 """`softthink.generate`: the public entry point of the decoder."""
+
 from __future__ import annotations
 
 import contextlib
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import torch
 
@@ -16,9 +18,16 @@ from softthink.errors import SoftthinkConfigError, SoftthinkInputError
 from softthink.models import check_model, context_length, load_model
 
 
-def generate(model, prompt: PromptLike | Sequence[PromptLike], tokenizer=None, mode: str | None = None,
-             config: DecodeConfig | dict | str | None = None, *, seeds: Sequence[int] | None = None,
-             **overrides: Any) -> Generation | list[Generation]:
+def generate(
+    model,
+    prompt: PromptLike | Sequence[PromptLike],
+    tokenizer=None,
+    mode: str | None = None,
+    config: DecodeConfig | dict | str | None = None,
+    *,
+    seeds: Sequence[int] | None = None,
+    **overrides: Any,
+) -> Generation | list[Generation]:
     """Decode ``prompt`` with ``model``; Soft Thinking by default.
 
     Args:
@@ -47,9 +56,16 @@ def generate(model, prompt: PromptLike | Sequence[PromptLike], tokenizer=None, m
     return generations if batched else generations[0]
 
 
-def generate_encoded(model, tokenizer, batch: EncodedBatch, cfg: DecodeConfig, *, seeds: Sequence[int] | None = None,
-                     eos_ids: set[int] | None = None,
-                     on_step: Callable[[list[int], torch.Tensor], None] | None = None) -> list[Generation]:
+def generate_encoded(
+    model,
+    tokenizer,
+    batch: EncodedBatch,
+    cfg: DecodeConfig,
+    *,
+    seeds: Sequence[int] | None = None,
+    eos_ids: set[int] | None = None,
+    on_step: Callable[[list[int], torch.Tensor], None] | None = None,
+) -> list[Generation]:
     """`generate` on prompts that are already tokenized and left-padded (``batch``), with a resolved config.
 
     For integrations that receive token ids (transformers ``custom_generate``, lm-eval). ``eos_ids`` replaces the
@@ -57,8 +73,12 @@ def generate_encoded(model, tokenizer, batch: EncodedBatch, cfg: DecodeConfig, *
     """
     check_model(model)
     rule = rule_class(cfg.mode)
-    marker = resolve_think_marker(cfg.think_end, tokenizer, required_by=cfg.mode if rule.needs_thinking else None,
-                                  needs_injection=cfg.max_think_tokens is not None or cfg.cold_stop_entropy is not None)
+    marker = resolve_think_marker(
+        cfg.think_end,
+        tokenizer,
+        required_by=cfg.mode if rule.needs_thinking else None,
+        needs_injection=cfg.max_think_tokens is not None or cfg.cold_stop_entropy is not None,
+    )
     prompt_seeds = _check_seeds(seeds, len(batch.token_ids))
     _check_context(model, batch, cfg)
     eos = eos_token_ids(model, tokenizer) if eos_ids is None else set(eos_ids)
@@ -79,8 +99,11 @@ def build_config(config: DecodeConfig | dict | str | None, mode: str | None, ove
         return DecodeConfig.from_dict({**config, **overrides})
     if isinstance(config, str):
         return load_decode_config(config, **overrides)
-    raise SoftthinkConfigError(f"config must be a DecodeConfig, a dict, a preset name or a YAML path; got "
-                               f"{type(config).__name__}.", param="config", value=config)
+    raise SoftthinkConfigError(
+        f"config must be a DecodeConfig, a dict, a preset name or a YAML path; got {type(config).__name__}.",
+        param="config",
+        value=config,
+    )
 
 
 def eos_token_ids(model, tokenizer) -> set[int]:
@@ -100,8 +123,10 @@ def _resolve_model(model, tokenizer):
         loaded, loaded_tokenizer = load_model(model)
         return loaded, tokenizer or loaded_tokenizer
     if tokenizer is None:
-        raise SoftthinkInputError("a loaded model needs its tokenizer: generate(model, prompt, tokenizer=tok). "
-                                  "Or pass the model's path/id as a string to load both.")
+        raise SoftthinkInputError(
+            "a loaded model needs its tokenizer: generate(model, prompt, tokenizer=tok). "
+            "Or pass the model's path/id as a string to load both."
+        )
     check_model(model)
     return model, tokenizer
 
@@ -110,12 +135,15 @@ def _check_seeds(seeds: Sequence[int] | None, n_prompts: int) -> list[int] | Non
     if seeds is None:
         return None
     if isinstance(seeds, (int, str)) or not all(isinstance(s, int) and not isinstance(s, bool) for s in seeds):
-        raise SoftthinkInputError(f"seeds must be a list of ints, one per prompt; got {seeds!r}. For one seed for "
-                                  "the whole call use seed=...")
+        raise SoftthinkInputError(
+            f"seeds must be a list of ints, one per prompt; got {seeds!r}. For one seed for the whole call use seed=..."
+        )
     seeds = list(seeds)
     if len(seeds) != n_prompts:
-        raise SoftthinkInputError(f"seeds has {len(seeds)} entries but there are {n_prompts} prompts; pass one seed "
-                                  "per prompt (a single prompt takes seeds=[s]).")
+        raise SoftthinkInputError(
+            f"seeds has {len(seeds)} entries but there are {n_prompts} prompts; pass one seed "
+            "per prompt (a single prompt takes seeds=[s])."
+        )
     if any(s < 0 for s in seeds):
         raise SoftthinkInputError(f"seeds must be non-negative ints; got {seeds!r}.")
     return seeds
@@ -135,12 +163,14 @@ def _check_context(model, batch: EncodedBatch, cfg: DecodeConfig) -> None:
         return
     longest = batch.input_ids.shape[1]
     if longest >= limit:
-        raise SoftthinkInputError(f"prompt is {longest} tokens, but the model's context is {limit} tokens; shorten "
-                                  "the prompt.")
+        raise SoftthinkInputError(
+            f"prompt is {longest} tokens, but the model's context is {limit} tokens; shorten the prompt."
+        )
     if longest + cfg.max_new_tokens > limit:
         raise SoftthinkInputError(
             f"prompt ({longest} tokens) + max_new_tokens ({cfg.max_new_tokens}) exceeds the model's context of "
-            f"{limit} tokens; set max_new_tokens <= {limit - longest} or shorten the prompt.")
+            f"{limit} tokens; set max_new_tokens <= {limit - longest} or shorten the prompt."
+        )
 
 
 @contextlib.contextmanager
@@ -155,8 +185,9 @@ def _seeded(seed: int | None, device: torch.device):
         yield
 
 
-def _assemble(result: LoopResult, batch: EncodedBatch, tokenizer, cfg: DecodeConfig,
-              marker: ThinkMarker | None) -> list[Generation]:
+def _assemble(
+    result: LoopResult, batch: EncodedBatch, tokenizer, cfg: DecodeConfig, marker: ThinkMarker | None
+) -> list[Generation]:
     decode_text = lambda ids: tokenizer.decode(ids, skip_special_tokens=False)
     out = []
     for row, rec in enumerate(result.records):
@@ -166,12 +197,29 @@ def _assemble(result: LoopResult, batch: EncodedBatch, tokenizer, cfg: DecodeCon
         thinking_text = decode_text(body[:think_tokens])
         if rec.think_end_reason is not None and marker is not None:
             thinking_text = thinking_text.rsplit(marker.text, 1)[0]
-        trace = StepTrace(token_ids=list(ids), entropy=rec.entropy, soft=rec.soft, thinking=rec.in_thinking,
-                          kept_ids=result.kept_ids[row] if result.kept_ids else [],
-                          kept_weights=result.kept_weights[row] if result.kept_weights else [])
-        out.append(Generation(
-            text=decode_text(body), thinking_text=thinking_text, answer_text=decode_text(body[think_tokens:]),
-            token_ids=list(ids), prompt=batch.texts[row], prompt_token_ids=batch.token_ids[row],
-            think_tokens=think_tokens, answer_tokens=len(ids) - think_tokens, soft_steps=sum(rec.soft),
-            stop_reason=rec.stop_reason, think_end_reason=rec.think_end_reason, mode=cfg.mode, trace=trace))
+        trace = StepTrace(
+            token_ids=list(ids),
+            entropy=rec.entropy,
+            soft=rec.soft,
+            thinking=rec.in_thinking,
+            kept_ids=result.kept_ids[row] if result.kept_ids else [],
+            kept_weights=result.kept_weights[row] if result.kept_weights else [],
+        )
+        out.append(
+            Generation(
+                text=decode_text(body),
+                thinking_text=thinking_text,
+                answer_text=decode_text(body[think_tokens:]),
+                token_ids=list(ids),
+                prompt=batch.texts[row],
+                prompt_token_ids=batch.token_ids[row],
+                think_tokens=think_tokens,
+                answer_tokens=len(ids) - think_tokens,
+                soft_steps=sum(rec.soft),
+                stop_reason=rec.stop_reason,
+                think_end_reason=rec.think_end_reason,
+                mode=cfg.mode,
+                trace=trace,
+            )
+        )
     return out

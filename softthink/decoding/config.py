@@ -9,6 +9,7 @@ keyword overrides (``softthink.generate(..., top_p=0.9)``, or ``--set top_p=0.9`
 Unknown keys are errors. Checks that need the tokenizer or the model (is the think marker representable?) run
 later, in `softthink.decoding.markers.resolve_think_marker`, not here.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -44,12 +45,16 @@ class DecodeConfig:
 
     # --- thinking phase ---------------------------------------------------------------------------------------
     think_end: str | None = _help(
-        "auto", "marker that ends thinking. 'auto': '</think>' when the tokenizer has it as one token, else no "
-        "thinking phase; any other string (may be several tokens); None: no thinking phase")
+        "auto",
+        "marker that ends thinking. 'auto': '</think>' when the tokenizer has it as one token, else no "
+        "thinking phase; any other string (may be several tokens); None: no thinking phase",
+    )
     max_think_tokens: int | None = _help(None, "thinking budget in tokens; when spent the marker is injected")
     cold_stop_entropy: float | None = _help(
-        None, "Cold Stop: end thinking after `cold_stop_patience` consecutive thinking steps with entropy below "
-        "this many nats (paper: 0.01). None disables")
+        None,
+        "Cold Stop: end thinking after `cold_stop_patience` consecutive thinking steps with entropy below "
+        "this many nats (paper: 0.01). None disables",
+    )
     cold_stop_patience: int = _help(256, "Cold Stop patience in consecutive low-entropy thinking steps")
 
     # --- sampling (thinking phase; the whole generation when there is no thinking phase) ----------------------
@@ -70,8 +75,9 @@ class DecodeConfig:
     # and inserted here by `_add_rule_fields`.
 
     # --- output -----------------------------------------------------------------------------------------------
-    stop_strings: list[str] = field(default_factory=list, metadata={
-        "help": "answer stops when the generated text contains one of these"})
+    stop_strings: list[str] = field(
+        default_factory=list, metadata={"help": "answer stops when the generated text contains one of these"}
+    )
     seed: int | None = _help(0, "random seed for sampling and noise; None = nondeterministic")
     chat_template: bool = _help(True, "apply the tokenizer's chat template to string prompts when it has one")
     trace: bool = _help(True, "record per-step entropy, kept tokens and weights")
@@ -93,8 +99,11 @@ class DecodeConfig:
 
     def _check_fields(self) -> None:
         if self.mode not in available_modes():
-            raise SoftthinkConfigError(f"decode.mode: {unknown_name_message('decode mode', str(self.mode), available_modes())}",
-                                       param="mode", value=self.mode)
+            raise SoftthinkConfigError(
+                f"decode.mode: {unknown_name_message('decode mode', str(self.mode), available_modes())}",
+                param="mode",
+                value=self.mode,
+            )
         _positive_int(self, "max_new_tokens", "Use e.g. 512.")
         if self.max_think_tokens is not None:
             _positive_int(self, "max_think_tokens", "Use None for no thinking budget.")
@@ -113,7 +122,9 @@ class DecodeConfig:
             self._fail("think_end", "must be a non-empty marker string, 'auto' or None", "Use '</think>'.")
 
     def _check_sampling(self, prefix: str) -> None:
-        temperature, top_k, top_p, min_p = (getattr(self, prefix + n) for n in ("temperature", "top_k", "top_p", "min_p"))
+        temperature, top_k, top_p, min_p = (
+            getattr(self, prefix + n) for n in ("temperature", "top_k", "top_p", "min_p")
+        )
         if temperature is not None and not temperature > 0:
             hint = " For greedy decoding set do_sample=False (the temperature then only scales the reported entropy)."
             self._fail(prefix + "temperature", "must be > 0", "Use 1.0." + (hint if temperature == 0 else ""))
@@ -129,26 +140,33 @@ class DecodeConfig:
             raise SoftthinkConfigError(
                 f"decode.max_think_tokens ({self.max_think_tokens}) must be < max_new_tokens ({self.max_new_tokens}) "
                 "so that the answer has room. Raise max_new_tokens or lower max_think_tokens.",
-                param="max_think_tokens", value=self.max_think_tokens)
+                param="max_think_tokens",
+                value=self.max_think_tokens,
+            )
         rule = rule_class(self.mode)
         rule.validate_config(self)
         unused = rule.mode_fields_unused(self)
         if unused:
-            warnings.warn(f"decode: {', '.join(unused)} {'has' if len(unused) == 1 else 'have'} no effect in mode "
-                          f"{self.mode!r}; remove {'it' if len(unused) == 1 else 'them'} or pick a mode that uses "
-                          f"{'it' if len(unused) == 1 else 'them'}.", stacklevel=4)
+            warnings.warn(
+                f"decode: {', '.join(unused)} {'has' if len(unused) == 1 else 'have'} no effect in mode "
+                f"{self.mode!r}; remove {'it' if len(unused) == 1 else 'them'} or pick a mode that uses "
+                f"{'it' if len(unused) == 1 else 'them'}.",
+                stacklevel=4,
+            )
 
     # -- derived -----------------------------------------------------------------------------------------------
-    def answer_sampling(self) -> "SamplingParams":
+    def answer_sampling(self) -> SamplingParams:
         """Sampling parameters of the answering phase (None fields fall back to the thinking ones)."""
-        pick = lambda name: getattr(self, name) if getattr(self, "answer_" + name) is None else getattr(self, "answer_" + name)
+        pick = lambda name: (
+            getattr(self, name) if getattr(self, "answer_" + name) is None else getattr(self, "answer_" + name)
+        )
         return SamplingParams(*(pick(n) for n in ("do_sample", "temperature", "top_k", "top_p", "min_p")))
 
-    def think_sampling(self) -> "SamplingParams":
+    def think_sampling(self) -> SamplingParams:
         """Sampling parameters of the thinking phase."""
         return SamplingParams(self.do_sample, self.temperature, self.top_k, self.top_p, self.min_p)
 
-    def replace(self, **overrides: Any) -> "DecodeConfig":
+    def replace(self, **overrides: Any) -> DecodeConfig:
         """A validated copy with some fields changed; unknown names raise with suggestions."""
         _check_keys(overrides, source=None)
         return dataclasses.replace(self, **overrides)
@@ -158,7 +176,7 @@ class DecodeConfig:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, values: dict[str, Any], *, source: str | None = None) -> "DecodeConfig":
+    def from_dict(cls, values: dict[str, Any], *, source: str | None = None) -> DecodeConfig:
         """Build from a mapping (e.g. a YAML preset); unknown keys raise naming ``source``."""
         _check_keys(values, source)
         try:
@@ -183,7 +201,9 @@ class SamplingParams:
 def _positive_int(config: DecodeConfig, name: str, remedy: str) -> None:
     value = getattr(config, name)
     if not positive_int(value):
-        raise SoftthinkConfigError(f"decode.{name} must be an int >= 1, got {value!r}. {remedy}", param=name, value=value)
+        raise SoftthinkConfigError(
+            f"decode.{name} must be an int >= 1, got {value!r}. {remedy}", param=name, value=value
+        )
 
 
 def config_field_names() -> list[str]:
@@ -205,8 +225,11 @@ def _add_rule_fields() -> None:
     Called by the rule registry (`on_params_changed`) whenever the declared params change."""
     params = {p.name: (p.type, field(default=p.default, metadata={"help": p.help})) for p in registered_params()}
     at = next(i for i, f in enumerate(_CORE_FIELDS) if f.name == "stop_strings")
-    specs = {**{f.name: (f.type, f) for f in _CORE_FIELDS[:at]}, **params,
-             **{f.name: (f.type, f) for f in _CORE_FIELDS[at:]}}
+    specs = {
+        **{f.name: (f.type, f) for f in _CORE_FIELDS[:at]},
+        **params,
+        **{f.name: (f.type, f) for f in _CORE_FIELDS[at:]},
+    }
     for name in [*DecodeConfig.__dataclass_fields__, "__init__", "__repr__", "__eq__", "__hash__", "__match_args__"]:
         if name in DecodeConfig.__dict__:
             delattr(DecodeConfig, name)  # dataclass() only adds what the class does not define itself
@@ -255,7 +278,9 @@ def _preset_path(name_or_path: str) -> Path:
         raise SoftthinkConfigError(
             f"{unknown_name_message('decode preset', name_or_path, available_presets())} "
             f"Pass a YAML file path or a name found in {', '.join(str(d) for d in preset_dirs())}.",
-            param="preset", value=name_or_path)
+            param="preset",
+            value=name_or_path,
+        )
     return found[0]
 
 

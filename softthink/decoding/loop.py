@@ -5,11 +5,12 @@ weighted tokens to feed back), override with injected marker tokens, update each
 the host (one device-to-host copy per step), drop finished rows, and feed the concept/token embeddings of the
 survivors back through the KV cache.
 """
+
 from __future__ import annotations
 
 import inspect
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Callable, Sequence
 
 import torch
 from transformers import DynamicCache
@@ -46,8 +47,8 @@ class StopStringMatcher:
     def hit(self, record: RowRecord) -> bool:
         if not self.stop_strings:
             return False
-        answer = record.token_ids[record.answer_start:]
-        tail = self.tokenizer.decode(answer[-self.window:], skip_special_tokens=False)
+        answer = record.token_ids[record.answer_start :]
+        tail = self.tokenizer.decode(answer[-self.window :], skip_special_tokens=False)
         return any(s in tail for s in self.stop_strings)
 
 
@@ -63,13 +64,20 @@ class MarkerMatcher:
         if self.marker.single_token:
             return record.token_ids[-1] == self.marker.token_ids[0]
         # Several tokens: compare text, since the model may spell the marker with other token boundaries.
-        tail = self.tokenizer.decode(record.token_ids[-self.window:], skip_special_tokens=False)
+        tail = self.tokenizer.decode(record.token_ids[-self.window :], skip_special_tokens=False)
         return self.marker.text in tail
 
 
-def decode(model, tokenizer, batch: EncodedBatch, config: DecodeConfig, marker: ThinkMarker | None,
-           eos_token_ids: set[int], prompt_seeds: Sequence[int] | None = None,
-           on_step: Callable[[list[int], torch.Tensor], None] | None = None) -> LoopResult:
+def decode(
+    model,
+    tokenizer,
+    batch: EncodedBatch,
+    config: DecodeConfig,
+    marker: ThinkMarker | None,
+    eos_token_ids: set[int],
+    prompt_seeds: Sequence[int] | None = None,
+    on_step: Callable[[list[int], torch.Tensor], None] | None = None,
+) -> LoopResult:
     """Run the decode loop on a left-padded batch. Call inside ``torch.no_grad()`` (``generate`` does).
 
     With ``prompt_seeds`` (one per row) each row draws from its own generator, and both phase rules run on every
@@ -90,9 +98,13 @@ def decode(model, tokenizer, batch: EncodedBatch, config: DecodeConfig, marker: 
     records = [RowRecord(thinking=marker is not None) for _ in range(n)]
     traced_steps: list[tuple[list[int], torch.Tensor, torch.Tensor]] = []
 
-    active = ActiveBatch(rows=torch.arange(n, device=device), attention_mask=batch.attention_mask,
-                         next_position=batch.attention_mask.sum(-1), cache=DynamicCache(config=model.config),
-                         rule_state=think_rule.init_state(n, device))
+    active = ActiveBatch(
+        rows=torch.arange(n, device=device),
+        attention_mask=batch.attention_mask,
+        next_position=batch.attention_mask.sum(-1),
+        cache=DynamicCache(config=model.config),
+        rule_state=think_rule.init_state(n, device),
+    )
     prefill_positions = (batch.attention_mask.cumsum(-1) - 1).clamp_min(0)
     logits = _forward(model, forward_args, active, input_ids=batch.input_ids, position_ids=prefill_positions)
 
@@ -126,8 +138,20 @@ def decode(model, tokenizer, batch: EncodedBatch, config: DecodeConfig, marker: 
         ended_by_marker = []
         for rec, was_forced, (token, entropy, soft) in zip(live, forced, synced):
             ended_by_marker.append(
-                _advance(rec, int(token), entropy, bool(soft), was_forced, config, marker, marker_matcher,
-                         stop_matcher, eos_token_ids, last_step=t + 1 == config.max_new_tokens))
+                _advance(
+                    rec,
+                    int(token),
+                    entropy,
+                    bool(soft),
+                    was_forced,
+                    config,
+                    marker,
+                    marker_matcher,
+                    stop_matcher,
+                    eos_token_ids,
+                    last_step=t + 1 == config.max_new_tokens,
+                )
+            )
         # A soft step whose visible token completes the marker feeds the marker token itself.
         if any(e and s for e, (_, _, s) in zip(ended_by_marker, synced)):
             ended = torch.tensor(ended_by_marker, device=device)
@@ -147,9 +171,12 @@ def decode(model, tokenizer, batch: EncodedBatch, config: DecodeConfig, marker: 
             keep = torch.tensor([i for i, d in enumerate(done) if not d], device=device)
             active.select(keep)
             mixture = mixture[keep]
-        active.attention_mask = torch.cat([active.attention_mask, active.attention_mask.new_ones(len(active.rows), 1)], 1)
-        logits = _forward(model, forward_args, active, inputs_embeds=mixture[:, None, :],
-                          position_ids=active.next_position[:, None])
+        active.attention_mask = torch.cat(
+            [active.attention_mask, active.attention_mask.new_ones(len(active.rows), 1)], 1
+        )
+        logits = _forward(
+            model, forward_args, active, inputs_embeds=mixture[:, None, :], position_ids=active.next_position[:, None]
+        )
         active.next_position = active.next_position + 1
 
     if not config.trace:
@@ -157,8 +184,15 @@ def decode(model, tokenizer, batch: EncodedBatch, config: DecodeConfig, marker: 
     return LoopResult(records, *_collect_trace(traced_steps, n))
 
 
-def _forward(model, forward_args: set[str], active: ActiveBatch, *, position_ids: torch.Tensor,
-             input_ids: torch.Tensor | None = None, inputs_embeds: torch.Tensor | None = None) -> torch.Tensor:
+def _forward(
+    model,
+    forward_args: set[str],
+    active: ActiveBatch,
+    *,
+    position_ids: torch.Tensor,
+    input_ids: torch.Tensor | None = None,
+    inputs_embeds: torch.Tensor | None = None,
+) -> torch.Tensor:
     """One forward pass through the KV cache; returns the last position's logits ``[b, vocab]``."""
     kwargs = dict(attention_mask=active.attention_mask, past_key_values=active.cache, use_cache=True)
     if "position_ids" in forward_args:
@@ -177,8 +211,9 @@ def _row_temperatures(thinking: list[bool], think: float, answer: float, device)
     return torch.tensor([think if th else answer for th in thinking], device=device)[:, None]
 
 
-def _decide(think_rule: DecodeRule, answer_rule: DecodeRule, inputs: StepInput, thinking: list[bool],
-            both: bool = False) -> Step:
+def _decide(
+    think_rule: DecodeRule, answer_rule: DecodeRule, inputs: StepInput, thinking: list[bool], both: bool = False
+) -> Step:
     """Thinking rows follow the mode's rule, answering rows the discrete answer rule. ``both`` runs both rules on
     every row even when all rows are in one phase (per-prompt seeds: a row's draws must not depend on the other
     rows' phases)."""
@@ -190,9 +225,19 @@ def _decide(think_rule: DecodeRule, answer_rule: DecodeRule, inputs: StepInput, 
     return merge_steps(mask, think_rule.step(inputs), answer_rule.step(inputs))
 
 
-def _advance(rec: RowRecord, token: int, entropy: float, soft: bool, was_forced: bool, config: DecodeConfig,
-             marker: ThinkMarker | None, marker_matcher: MarkerMatcher | None, stop_matcher: StopStringMatcher,
-             eos_token_ids: set[int], last_step: bool) -> bool:
+def _advance(
+    rec: RowRecord,
+    token: int,
+    entropy: float,
+    soft: bool,
+    was_forced: bool,
+    config: DecodeConfig,
+    marker: ThinkMarker | None,
+    marker_matcher: MarkerMatcher | None,
+    stop_matcher: StopStringMatcher,
+    eos_token_ids: set[int],
+    last_step: bool,
+) -> bool:
     """Record one step of one row and update its phase and stop state. Returns True if the model itself just
     completed the think-end marker (so the loop feeds the marker token rather than a mixture)."""
     rec.token_ids.append(token)
@@ -240,7 +285,8 @@ def _raise_non_finite(logits: torch.Tensor, rows: list[int], t: int) -> None:
     raise SoftthinkInputError(
         f"the model produced non-finite logits (NaN/inf) at generated step {t} for prompt(s) {bad}. This usually "
         "means a numerically unstable dtype (try torch_dtype=torch.bfloat16 or float32 instead of float16) or "
-        "broken weights; softthink does not silently replace them.")
+        "broken weights; softthink does not silently replace them."
+    )
 
 
 def _collect_trace(steps: list[tuple[list[int], torch.Tensor, torch.Tensor]], n: int):

@@ -1,4 +1,5 @@
 """Resolving the think-end marker against a tokenizer (the config check that needs the tokenizer)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -20,8 +21,9 @@ class ThinkMarker:
         return len(self.token_ids) == 1
 
 
-def resolve_think_marker(think_end: str | None, tokenizer, *, required_by: str | None = None,
-                         needs_injection: bool = False) -> ThinkMarker | None:
+def resolve_think_marker(
+    think_end: str | None, tokenizer, *, required_by: str | None = None, needs_injection: bool = False
+) -> ThinkMarker | None:
     """Turn the config's ``think_end`` into a `ThinkMarker`, or None for "no thinking phase".
 
     ``required_by`` names the mode that needs a thinking phase; ``needs_injection`` is True when a budget or
@@ -37,14 +39,22 @@ def resolve_think_marker(think_end: str | None, tokenizer, *, required_by: str |
         if not ids or (tokenizer.unk_token_id is not None and tokenizer.unk_token_id in ids):
             raise SoftthinkConfigError(
                 f"decode.think_end {think_end!r} cannot be represented by this tokenizer (it encodes to {ids}). "
-                "Pick a marker string made of characters the tokenizer knows.", param="think_end", value=think_end)
+                "Pick a marker string made of characters the tokenizer knows.",
+                param="think_end",
+                value=think_end,
+            )
         marker = ThinkMarker(think_end, tuple(ids))
     if marker is None and (required_by or needs_injection):
-        why = (f"mode {required_by!r} feeds concept tokens only while thinking" if required_by
-               else "max_think_tokens / cold_stop_entropy end thinking by injecting the marker")
+        why = (
+            f"mode {required_by!r} feeds concept tokens only while thinking"
+            if required_by
+            else "max_think_tokens / cold_stop_entropy end thinking by injecting the marker"
+        )
         raise SoftthinkConfigError(
             f"decode.think_end: {why}, but there is no think-end marker (think_end={think_end!r}; this tokenizer "
             f"has no single-token {DEFAULT_THINK_END!r}). Name a marker string, e.g. think_end='\\\\boxed' for a chat "
             "model that ends its reasoning with a boxed answer, or use mode='discrete'.",
-            param="think_end", value=think_end)
+            param="think_end",
+            value=think_end,
+        )
     return marker

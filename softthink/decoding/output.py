@@ -1,4 +1,5 @@
 """What `softthink.generate` returns: the text, its phases, counts, stop reasons and a per-step trace."""
+
 from __future__ import annotations
 
 import dataclasses

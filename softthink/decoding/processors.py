@@ -6,6 +6,7 @@ no full-vocabulary sort happens unless a filter needs the whole tail (sampling w
 Each filter acts on the distribution renormalised over what the previous filters kept: top-p is measured on the
 top-k renormalised distribution; min-p is a ratio to the top-1 probability, so it is unaffected by renormalising.
 """
+
 from __future__ import annotations
 
 import torch
@@ -13,8 +14,9 @@ import torch
 from softthink.decoding.randomness import GLOBAL_RANDOMNESS, Randomness
 
 
-def truncate_sorted(probs: torch.Tensor, *, top_k: int = 0, top_p: float = 1.0, min_p: float = 0.0,
-                    max_keep: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+def truncate_sorted(
+    probs: torch.Tensor, *, top_k: int = 0, top_p: float = 1.0, min_p: float = 0.0, max_keep: int | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Filter a batch of distributions and return the kept tokens, most likely first.
 
     Args:
@@ -53,8 +55,7 @@ def sample_columns(weights: torch.Tensor, random: Randomness = GLOBAL_RANDOMNESS
     return random.multinomial(weights)
 
 
-def gumbel_softmax_weights(weights: torch.Tensor, tau: float,
-                           random: Randomness = GLOBAL_RANDOMNESS) -> torch.Tensor:
+def gumbel_softmax_weights(weights: torch.Tensor, tau: float, random: Randomness = GLOBAL_RANDOMNESS) -> torch.Tensor:
     """Gumbel-softmax over the kept tokens: ``softmax((log w + g) / tau)``, g ~ Gumbel(0, 1); dropped stay 0."""
     uniform = random.uniform_like(weights).clamp_(min=1e-20, max=1.0 - 1e-7)
     gumbel = -torch.log(-torch.log(uniform))

@@ -1,15 +1,17 @@
 """Turning what the user passed as a prompt into left-padded token ids."""
+
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Sequence, Union
+from typing import Any
 
 import torch
 
 from softthink.errors import SoftthinkInputError
 
 Messages = list[dict[str, Any]]
-PromptLike = Union[str, Messages]
+PromptLike = str | Messages
 
 
 @dataclass
@@ -28,14 +30,17 @@ def split_batch(prompt: PromptLike | Sequence[PromptLike]) -> tuple[list[PromptL
         return [prompt], False
     if isinstance(prompt, (list, tuple)):
         if not prompt:
-            raise SoftthinkInputError("prompt is an empty list; pass a string, chat messages, or a non-empty list of them.")
+            raise SoftthinkInputError(
+                "prompt is an empty list; pass a string, chat messages, or a non-empty list of them."
+            )
         if all(isinstance(m, dict) for m in prompt):
             return [list(prompt)], False
         if all(isinstance(p, str) for p in prompt) or all(isinstance(p, (list, tuple)) for p in prompt):
             return [p if isinstance(p, str) else list(p) for p in prompt], True
     raise SoftthinkInputError(
         f"prompt must be a string, a list of chat messages ({{'role': ..., 'content': ...}}), or a list of either; "
-        f"got {type(prompt).__name__}.")
+        f"got {type(prompt).__name__}."
+    )
 
 
 def render_prompt(prompt: PromptLike, tokenizer, use_chat_template: bool) -> tuple[str, bool]:
@@ -52,15 +57,20 @@ def render_prompt(prompt: PromptLike, tokenizer, use_chat_template: bool) -> tup
         if not messages or any(not isinstance(m, dict) or "role" not in m or "content" not in m for m in messages):
             raise SoftthinkInputError("chat messages must be a non-empty list of {'role': ..., 'content': ...} dicts.")
         if not has_template:
-            raise SoftthinkInputError("chat messages were given but the tokenizer has no chat template; pass a plain "
-                                      "string prompt, or set tokenizer.chat_template.")
+            raise SoftthinkInputError(
+                "chat messages were given but the tokenizer has no chat template; pass a plain "
+                "string prompt, or set tokenizer.chat_template."
+            )
         if not use_chat_template:
-            raise SoftthinkInputError("chat messages were given with chat_template=False; pass a string prompt instead.")
+            raise SoftthinkInputError(
+                "chat messages were given with chat_template=False; pass a string prompt instead."
+            )
     return tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False), True
 
 
-def encode_prompts(prompts: list[PromptLike], tokenizer, use_chat_template: bool, pad_token_id: int,
-                   device: torch.device) -> EncodedBatch:
+def encode_prompts(
+    prompts: list[PromptLike], tokenizer, use_chat_template: bool, pad_token_id: int, device: torch.device
+) -> EncodedBatch:
     """Render and tokenize prompts, then left-pad them into one batch."""
     texts, token_ids = [], []
     for prompt in prompts:
@@ -80,6 +90,6 @@ def left_pad(texts: list[str], token_ids: list[list[int]], pad_token_id: int, de
     input_ids = torch.full((len(token_ids), width), pad_token_id, dtype=torch.long)
     attention_mask = torch.zeros((len(token_ids), width), dtype=torch.long)
     for row, ids in enumerate(token_ids):
-        input_ids[row, width - len(ids):] = torch.tensor(ids, dtype=torch.long)
-        attention_mask[row, width - len(ids):] = 1
+        input_ids[row, width - len(ids) :] = torch.tensor(ids, dtype=torch.long)
+        attention_mask[row, width - len(ids) :] = 1
     return EncodedBatch(texts, token_ids, input_ids.to(device), attention_mask.to(device))

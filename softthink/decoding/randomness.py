@@ -8,9 +8,10 @@ decoding, sampling included. That costs one small call per row per draw.
 
 Rules never touch an RNG directly; they call the `Randomness` in their `StepInput`.
 """
+
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 

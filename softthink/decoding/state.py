@@ -4,6 +4,7 @@ Device tensors (what the model needs) live in `ActiveBatch`; its `select` is the
 batch when rows finish, so finished rows stop costing compute. Per-row bookkeeping that the loop reads on the
 host every step (phase, counters, the generated tokens) lives in `RowRecord`, one per original prompt.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field

@@ -9,10 +9,11 @@ Public API (stable names):
   ``softthink eval report``
 - `metric_path()` -> path of the math-equivalence metric for ``evaluate.load``
 """
+
 from pathlib import Path
 
 from softthink.eval.datasets import BENCHMARKS, Problem, get_benchmark, load_benchmark, register_benchmark
-from softthink.eval.grading import GradeResult, GraderConfig, extract_answer, grade, is_equivalent
+from softthink.eval.grading import GraderConfig, GradeResult, extract_answer, grade, is_equivalent
 from softthink.eval.results import EvalResults
 from softthink.eval.runner import rebuild_report, run
 from softthink.eval.suite import Suite
@@ -23,5 +24,20 @@ def metric_path() -> str:
     return str(Path(__file__).resolve().parent / "metric" / "math_equivalence.py")
 
 
-__all__ = ["load_benchmark", "grade", "run", "rebuild_report", "metric_path", "Problem", "GradeResult", "GraderConfig",
-           "EvalResults", "Suite", "BENCHMARKS", "register_benchmark", "get_benchmark", "extract_answer", "is_equivalent"]
+__all__ = [
+    "load_benchmark",
+    "grade",
+    "run",
+    "rebuild_report",
+    "metric_path",
+    "Problem",
+    "GradeResult",
+    "GraderConfig",
+    "EvalResults",
+    "Suite",
+    "BENCHMARKS",
+    "register_benchmark",
+    "get_benchmark",
+    "extract_answer",
+    "is_equivalent",
+]

@@ -5,12 +5,14 @@ All metric functions take plain records (dicts as written by the runner) and ret
 read back from disk. Per-problem accuracy (mean over that problem's samples) is the unit of every CI and paired
 test: samples of one problem are not independent.
 """
+
 from __future__ import annotations
 
 import math
 import re
 from collections import Counter, defaultdict
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 import numpy as np
 
@@ -22,6 +24,7 @@ Z95 = 1.959963984540054
 
 # ----------------------------------------------------------------------------------------------------------------
 # Primitive estimators
+
 
 def wilson_interval(successes: int, n: int, z: float = Z95) -> tuple[float, float]:
     """Wilson score interval of a binomial proportion (95% by default); (nan, nan) when n == 0."""
@@ -38,8 +41,9 @@ def wilson_interval(successes: int, n: int, z: float = Z95) -> tuple[float, floa
     return max(0.0, centre - half), min(1.0, centre + half)
 
 
-def bootstrap_interval(values: Iterable[float], n_boot: int = 2000, seed: int = 0,
-                       level: float = 0.95) -> tuple[float, float]:
+def bootstrap_interval(
+    values: Iterable[float], n_boot: int = 2000, seed: int = 0, level: float = 0.95
+) -> tuple[float, float]:
     """Percentile bootstrap interval of the mean of ``values`` (resampling the values, e.g. problems)."""
     arr = np.asarray(list(values), dtype=float)
     if arr.size == 0:
@@ -93,12 +97,13 @@ def mcnemar_exact(b: int, c: int) -> float:
     n = b + c
     if n == 0:
         return 1.0
-    tail = sum(math.comb(n, i) for i in range(0, min(b, c) + 1)) / 2 ** n
+    tail = sum(math.comb(n, i) for i in range(0, min(b, c) + 1)) / 2**n
     return min(1.0, 2 * tail)
 
 
 # ----------------------------------------------------------------------------------------------------------------
 # Grouping
+
 
 def by_problem(records: Iterable[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
     groups: dict[str, list[dict[str, Any]]] = defaultdict(list)
@@ -118,6 +123,7 @@ def _mean(values: list[float]) -> float:
 # ----------------------------------------------------------------------------------------------------------------
 # Cell summary
 
+
 def summarize(records: list[dict[str, Any]], pass_k: Iterable[int] = (1,), n_boot: int = 2000) -> dict[str, Any]:
     """Everything the report shows for one cell.
 
@@ -129,8 +135,11 @@ def summarize(records: list[dict[str, Any]], pass_k: Iterable[int] = (1,), n_boo
     if n == 0:
         return out
     sizes = {len(rs) for rs in groups.values()}
-    out["samples_per_problem"] = sizes.pop() if len(sizes) == 1 else f"{min(len(r) for r in groups.values())}-" \
-                                                                      f"{max(len(r) for r in groups.values())}"
+    out["samples_per_problem"] = (
+        sizes.pop()
+        if len(sizes) == 1
+        else f"{min(len(r) for r in groups.values())}-{max(len(r) for r in groups.values())}"
+    )
     n_correct = sum(bool(r["correct"]) for r in records)
     out["accuracy"] = n_correct / n
     if out["samples_per_problem"] == 1:
@@ -142,8 +151,9 @@ def summarize(records: list[dict[str, Any]], pass_k: Iterable[int] = (1,), n_boo
     min_samples = min(len(rs) for rs in groups.values())
     for k in pass_k:
         if k <= min_samples:
-            out[f"pass@{k}"] = _mean([pass_at_k(len(rs), sum(bool(r["correct"]) for r in rs), k)
-                                      for rs in groups.values()])
+            out[f"pass@{k}"] = _mean(
+                [pass_at_k(len(rs), sum(bool(r["correct"]) for r in rs), k) for rs in groups.values()]
+            )
             out[f"maj@{k}"] = _mean([float(majority_vote(rs, k)) for rs in groups.values()])
     correct = [r for r in records if r["correct"]]
     for part in ("think", "answer", "total"):
@@ -169,8 +179,10 @@ def summarize(records: list[dict[str, Any]], pass_k: Iterable[int] = (1,), n_boo
 # ----------------------------------------------------------------------------------------------------------------
 # Paired comparison
 
-def paired_comparison(records_a: list[dict[str, Any]], records_b: list[dict[str, Any]], n_boot: int = 10000,
-                      seed: int = 0) -> dict[str, Any]:
+
+def paired_comparison(
+    records_a: list[dict[str, Any]], records_b: list[dict[str, Any]], n_boot: int = 10000, seed: int = 0
+) -> dict[str, Any]:
     """Compare B against A on the problems both have: accuracy difference (B - A) with a paired bootstrap 95% CI
     and p-value over problems, plus exact McNemar when every problem has one sample in each.
     """
@@ -241,11 +253,27 @@ def compare_cells(results: EvalResults) -> list[dict[str, Any]]:
             base = suite.baseline_label
             for mode in modes:
                 if mode != base and groups.get((model, base, bench)) and groups.get((model, mode, bench)):
-                    out.append({"kind": "mode", "benchmark": bench, "model": model, "a": base, "b": mode,
-                                **paired_comparison(groups[(model, base, bench)], groups[(model, mode, bench)])})
+                    out.append(
+                        {
+                            "kind": "mode",
+                            "benchmark": bench,
+                            "model": model,
+                            "a": base,
+                            "b": mode,
+                            **paired_comparison(groups[(model, base, bench)], groups[(model, mode, bench)]),
+                        }
+                    )
         for mode in modes:
             for model in models[1:]:
                 if groups.get((models[0], mode, bench)) and groups.get((model, mode, bench)):
-                    out.append({"kind": "model", "benchmark": bench, "mode": mode, "a": models[0], "b": model,
-                                **paired_comparison(groups[(models[0], mode, bench)], groups[(model, mode, bench)])})
+                    out.append(
+                        {
+                            "kind": "model",
+                            "benchmark": bench,
+                            "mode": mode,
+                            "a": models[0],
+                            "b": model,
+                            **paired_comparison(groups[(models[0], mode, bench)], groups[(model, mode, bench)]),
+                        }
+                    )
     return out

@@ -16,17 +16,19 @@ Exact match. The answer is the last ``\\boxed{}`` or "the answer is ..." stateme
 answer and gold are compared after SQuAD-style normalisation (lowercase, no punctuation, no articles, single
 spaces). A gold answer may list aliases separated by ``|``.
 """
+
 from __future__ import annotations
 
 import re
 import string
-from typing import Sequence
+from collections.abc import Sequence
 
 LETTERS = "ABCDEFGHIJ"
 
 _BOX_RE = re.compile(r"\\(?:boxed|fbox)\s*\{")
 _STATEMENT_RE = re.compile(
-    r"(?:final\s+|correct\s+|right\s+|best\s+)?answer\s*(?:is|:|would\s+be|=)\s*:?\s*", re.IGNORECASE)
+    r"(?:final\s+|correct\s+|right\s+|best\s+)?answer\s*(?:is|:|would\s+be|=)\s*:?\s*", re.IGNORECASE
+)
 # A choice letter at the start of an answer phrase: optional bold/paren/"option", the letter, then a boundary.
 _LETTER_RE = re.compile(r"^(?:\*\*|__)?\s*(?:(?:option|choice)\s+)?[\(\[]?\s*([A-J])\s*(?![A-Za-z0-9])", re.IGNORECASE)
 _ARTICLE_RE = re.compile(r"^[AI]\s+[a-z]")
@@ -52,7 +54,7 @@ def _statement_spans(text: str) -> list[tuple[int, str]]:
     """(position, rest of the line) after every "the answer is" / "answer:" statement."""
     spans = []
     for match in _STATEMENT_RE.finditer(text):
-        rest = text[match.end():].split("\n", 1)[0].strip()
+        rest = text[match.end() :].split("\n", 1)[0].strip()
         if rest:
             spans.append((match.start(), rest))
     return spans
@@ -75,8 +77,8 @@ def _letter(phrase: str, n_choices: int, *, strict_case: bool) -> str | None:
         if strict_case:
             return None
         letter = letter.upper()
-    delimited = phrase[:match.start(1)].strip() != "" or phrase[match.end(1):match.end(1) + 1] in (")", "]")
-    if not delimited and _ARTICLE_RE.match(phrase[match.start(1):]):
+    delimited = phrase[: match.start(1)].strip() != "" or phrase[match.end(1) : match.end(1) + 1] in (")", "]")
+    if not delimited and _ARTICLE_RE.match(phrase[match.start(1) :]):
         return None
     return letter if LETTERS.index(letter) < n_choices else None
 
@@ -104,8 +106,10 @@ def extract_choice(text: str, choices: Sequence[str] | None = None) -> tuple[str
     ``choices`` (the options' texts, in letter order) bounds the valid letters and enables option-text matching.
     """
     n = len(choices) if choices else len(LETTERS)
-    statements = sorted([(pos, phrase, "boxed") for pos, phrase in _boxed_spans(text)]
-                        + [(pos, phrase, "answer_is") for pos, phrase in _statement_spans(text)])
+    statements = sorted(
+        [(pos, phrase, "boxed") for pos, phrase in _boxed_spans(text)]
+        + [(pos, phrase, "answer_is") for pos, phrase in _statement_spans(text)]
+    )
     for _, phrase, rule in reversed(statements):  # the last explicit statement wins
         letter = _letter(phrase, n, strict_case=rule == "answer_is")
         if letter:
@@ -132,8 +136,10 @@ def normalise_choice_gold(gold: str) -> str:
 
 def extract_short_answer(text: str) -> tuple[str | None, str | None]:
     """``(answer, rule)`` for exact match: the last boxed / "answer is" statement, else the last line."""
-    statements = sorted([(pos, phrase, "boxed") for pos, phrase in _boxed_spans(text)]
-                        + [(pos, phrase, "answer_is") for pos, phrase in _statement_spans(text)])
+    statements = sorted(
+        [(pos, phrase, "boxed") for pos, phrase in _boxed_spans(text)]
+        + [(pos, phrase, "answer_is") for pos, phrase in _statement_spans(text)]
+    )
     if statements:
         _, phrase, rule = statements[-1]
         if rule == "answer_is":

@@ -10,18 +10,20 @@ benchmark). Built-in JSONL benchmarks are located in this order:
 A data dir that is given but lacks the file is an error (never a silent download). When nothing works, the error
 names the file looked for and both ways to point at a local copy (``--data-dir`` / ``data_dir=`` and the variable).
 """
+
 from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import yaml
 
-from softthink.extras import require
 from softthink.errors import SoftthinkConfigError, SoftthinkDataError, unknown_name_message
+from softthink.extras import require
 
 DATA_DIR_ENV = "SOFTTHINK_DATA_DIR"
 
@@ -46,6 +48,7 @@ class Problem:
 
 # ----------------------------------------------------------------------------------------------------------------
 # Gold-answer formats
+
 
 def _gold_gsm8k(value: Any) -> str:
     text = str(value)
@@ -85,8 +88,8 @@ def _gold_choice(value: Any) -> str:
 
 ANSWER_FORMATS: dict[str, Callable[[Any], str]] = {
     "gsm8k": _gold_gsm8k,  # '... #### 1,234' -> '1234'
-    "aime": _gold_aime,    # '025' -> '25'
-    "amc": _gold_amc,      # 27.0 -> '27'
+    "aime": _gold_aime,  # '025' -> '25'
+    "amc": _gold_amc,  # 27.0 -> '27'
     "plain": _gold_plain,  # the string as is (MATH answers are LaTeX strings)
     "choice": _gold_choice,  # 'b', '(B)' or the 0-based index 1 -> 'B' (multiple choice)
 }
@@ -107,8 +110,13 @@ def _gpqa_row(row: dict[str, Any], index: int) -> dict[str, Any]:
     random.Random(f"gpqa:{rid}").shuffle(order)
     from softthink.eval.answer_formats import LETTERS
 
-    return {"id": rid, "question": str(row["Question"]).strip(), "choices": [options[i] for i in order],
-            "answer": LETTERS[order.index(0)], **{k: v for k, v in row.items() if k not in fields}}
+    return {
+        "id": rid,
+        "question": str(row["Question"]).strip(),
+        "choices": [options[i] for i in order],
+        "answer": LETTERS[order.index(0)],
+        **{k: v for k, v in row.items() if k not in fields},
+    }
 
 
 ROW_LAYOUTS: dict[str, Callable[[dict[str, Any], int], dict[str, Any]]] = {
@@ -127,8 +135,22 @@ def with_options(question: str, choices: list[str]) -> str:
 # ----------------------------------------------------------------------------------------------------------------
 # JSONL benchmarks described by data
 
-_SPEC_KEYS = ("name", "file", "path", "question_field", "answer_field", "id_field", "answer_format", "hub",
-              "prompt", "grader", "description", "split", "choices_field", "layout")
+_SPEC_KEYS = (
+    "name",
+    "file",
+    "path",
+    "question_field",
+    "answer_field",
+    "id_field",
+    "answer_format",
+    "hub",
+    "prompt",
+    "grader",
+    "description",
+    "split",
+    "choices_field",
+    "layout",
+)
 
 
 @dataclass(frozen=True)
@@ -164,19 +186,25 @@ class BenchmarkSpec:
         object.__setattr__(self, "question_field", (qf,) if isinstance(qf, str) else tuple(qf))
         where = f" ({self.source})" if self.source != "built-in" else ""
         if not self.file and not self.path:
-            raise SoftthinkConfigError(f"benchmark {self.name!r}{where} needs 'path' (a JSONL file) or 'file'.",
-                                       param="path", value=None)
+            raise SoftthinkConfigError(
+                f"benchmark {self.name!r}{where} needs 'path' (a JSONL file) or 'file'.", param="path", value=None
+            )
         if self.layout not in ROW_LAYOUTS:
-            raise SoftthinkConfigError(f"benchmark {self.name!r}{where}: "
-                                       + unknown_name_message("layout", self.layout, ROW_LAYOUTS),
-                                       param="layout", value=self.layout)
+            raise SoftthinkConfigError(
+                f"benchmark {self.name!r}{where}: " + unknown_name_message("layout", self.layout, ROW_LAYOUTS),
+                param="layout",
+                value=self.layout,
+            )
         if self.answer_format not in ANSWER_FORMATS:
-            raise SoftthinkConfigError(f"benchmark {self.name!r}{where}: "
-                                       + unknown_name_message("answer_format", self.answer_format, ANSWER_FORMATS),
-                                       param="answer_format", value=self.answer_format)
+            raise SoftthinkConfigError(
+                f"benchmark {self.name!r}{where}: "
+                + unknown_name_message("answer_format", self.answer_format, ANSWER_FORMATS),
+                param="answer_format",
+                value=self.answer_format,
+            )
 
     @classmethod
-    def from_yaml(cls, path: str | Path) -> "BenchmarkSpec":
+    def from_yaml(cls, path: str | Path) -> BenchmarkSpec:
         path = Path(path)
         if not path.is_file():
             raise SoftthinkDataError(f"benchmark YAML {path} does not exist.")
@@ -188,8 +216,11 @@ class BenchmarkSpec:
             raise SoftthinkDataError(f"{path}: a benchmark YAML must be a mapping with at least 'name' and 'path'.")
         unknown = sorted(set(data) - set(_SPEC_KEYS))
         if unknown:
-            raise SoftthinkConfigError(f"{path}: unknown benchmark key(s) {unknown}; allowed: {list(_SPEC_KEYS)}.",
-                                       param=unknown[0], value=data[unknown[0]])
+            raise SoftthinkConfigError(
+                f"{path}: unknown benchmark key(s) {unknown}; allowed: {list(_SPEC_KEYS)}.",
+                param=unknown[0],
+                value=data[unknown[0]],
+            )
         for key in ("name", "question_field"):
             if key not in data:
                 raise SoftthinkConfigError(f"{path}: benchmark YAML needs {key!r}.", param=key, value=None)
@@ -233,8 +264,10 @@ def _rows_from_jsonl(path: Path) -> list[tuple[int, dict[str, Any]]]:
 
 def _rows_from_hub(spec: BenchmarkSpec, split: str, looked_for: str) -> list[tuple[int, dict[str, Any]]]:
     hub = dict(spec.hub or {})
-    remedy = (f"Download the file, then pass --data-dir DIR (data_dir=DIR) or set {DATA_DIR_ENV}=DIR "
-              f"(looked for {looked_for}).")
+    remedy = (
+        f"Download the file, then pass --data-dir DIR (data_dir=DIR) or set {DATA_DIR_ENV}=DIR "
+        f"(looked for {looked_for})."
+    )
     if not hub:
         raise SoftthinkDataError(f"benchmark {spec.name!r}: data file not found and no Hub source known. {remedy}")
     hub_split = str(hub.get("split", "{split}")).format(split=split)
@@ -242,8 +275,10 @@ def _rows_from_hub(spec: BenchmarkSpec, split: str, looked_for: str) -> list[tup
     try:
         ds = datasets.load_dataset(hub["path"], hub.get("name"), split=hub_split)
     except Exception as err:  # offline, unknown dataset, auth: all end the same way for the user
-        raise SoftthinkDataError(f"benchmark {spec.name!r}: could not load {hub['path']} ({hub_split}) from the "
-                                 f"Hugging Face Hub: {type(err).__name__}: {err}. {remedy}") from err
+        raise SoftthinkDataError(
+            f"benchmark {spec.name!r}: could not load {hub['path']} ({hub_split}) from the "
+            f"Hugging Face Hub: {type(err).__name__}: {err}. {remedy}"
+        ) from err
     return [(i + 1, dict(row)) for i, row in enumerate(ds)]
 
 
@@ -257,11 +292,15 @@ def problems_from_rows(spec: BenchmarkSpec, rows: list[tuple[int, dict[str, Any]
         row = ROW_LAYOUTS[spec.layout](row, index)
         qkey = next((k for k in spec.question_field if k in row), None)
         if qkey is None:
-            raise SoftthinkDataError(f"{where}: record has no question field {list(spec.question_field)} "
-                                     f"(fields: {sorted(row)}). Set question_field in the benchmark spec.")
+            raise SoftthinkDataError(
+                f"{where}: record has no question field {list(spec.question_field)} "
+                f"(fields: {sorted(row)}). Set question_field in the benchmark spec."
+            )
         if spec.answer_field not in row:
-            raise SoftthinkDataError(f"{where}: record has no answer field {spec.answer_field!r} "
-                                     f"(fields: {sorted(row)}). Set answer_field in the benchmark spec.")
+            raise SoftthinkDataError(
+                f"{where}: record has no answer field {spec.answer_field!r} "
+                f"(fields: {sorted(row)}). Set answer_field in the benchmark spec."
+            )
         if spec.id_field is not None and spec.id_field not in row:
             raise SoftthinkDataError(f"{where}: record has no id field {spec.id_field!r} (fields: {sorted(row)}).")
         question = row[qkey]
@@ -270,15 +309,22 @@ def problems_from_rows(spec: BenchmarkSpec, rows: list[tuple[int, dict[str, Any]
         try:
             gold = to_gold(row[spec.answer_field])
         except (ValueError, TypeError) as err:
-            raise SoftthinkDataError(f"{where}: field {spec.answer_field!r} = {row[spec.answer_field]!r:.80} is not "
-                                     f"a valid {spec.answer_format!r} answer: {err}.") from err
+            raise SoftthinkDataError(
+                f"{where}: field {spec.answer_field!r} = {row[spec.answer_field]!r:.80} is not "
+                f"a valid {spec.answer_format!r} answer: {err}."
+            ) from err
         meta_extra = {}
         if spec.choices_field is not None:
             choices = row.get(spec.choices_field)
-            if not isinstance(choices, list) or not 2 <= len(choices) <= 10 or not all(
-                    isinstance(c, str) and c.strip() for c in choices):
-                raise SoftthinkDataError(f"{where}: field {spec.choices_field!r} must be a list of 2-10 non-empty "
-                                         f"option strings, got {choices!r:.80}.")
+            if (
+                not isinstance(choices, list)
+                or not 2 <= len(choices) <= 10
+                or not all(isinstance(c, str) and c.strip() for c in choices)
+            ):
+                raise SoftthinkDataError(
+                    f"{where}: field {spec.choices_field!r} must be a list of 2-10 non-empty "
+                    f"option strings, got {choices!r:.80}."
+                )
             if ord(gold) - ord("A") >= len(choices):
                 raise SoftthinkDataError(f"{where}: gold answer {gold!r} but only {len(choices)} options.")
             question, meta_extra = with_options(question, choices), {"choices": list(choices)}
@@ -305,14 +351,17 @@ def load_from_spec(spec: BenchmarkSpec, data_dir: str | Path | None = None, spli
         path = directory / filename
         if path.is_file():
             return problems_from_rows(spec, _rows_from_jsonl(path), str(path))
-        raise SoftthinkDataError(f"benchmark {spec.name!r}: {path} not found (data dir from {how}). Put "
-                                 f"{filename} there, or unset it to use the Hugging Face Hub.")
+        raise SoftthinkDataError(
+            f"benchmark {spec.name!r}: {path} not found (data dir from {how}). Put "
+            f"{filename} there, or unset it to use the Hugging Face Hub."
+        )
     looked_for = f"{filename}; no data dir is set"
     return problems_from_rows(spec, _rows_from_hub(spec, split, looked_for), f"hub:{(spec.hub or {}).get('path')}")
 
 
 # ----------------------------------------------------------------------------------------------------------------
 # Registry
+
 
 @dataclass(frozen=True)
 class BenchmarkEntry:
@@ -332,8 +381,14 @@ class BenchmarkEntry:
 BENCHMARKS: dict[str, BenchmarkEntry] = {}
 
 
-def register_benchmark(name: str, description: str = "", *, prompt: dict | None = None, grader: dict | None = None,
-                       spec: BenchmarkSpec | None = None):
+def register_benchmark(
+    name: str,
+    description: str = "",
+    *,
+    prompt: dict | None = None,
+    grader: dict | None = None,
+    spec: BenchmarkSpec | None = None,
+):
     """Decorator: register ``loader(data_dir=None, split=None, **options) -> list[Problem]`` under ``name``."""
 
     def decorator(loader: Callable[..., list[Problem]]):
@@ -352,41 +407,86 @@ def _register_jsonl(spec: BenchmarkSpec) -> None:
 
 
 for _spec in (
-    BenchmarkSpec("gsm8k", file="gsm8k_{split}.jsonl", answer_format="gsm8k",
-                  hub={"path": "openai/gsm8k", "name": "main", "split": "{split}"},
-                  description="GSM8K grade-school math (test 1319, train 7473); gold = number after '####'."),
-    BenchmarkSpec("math500", file="math500.jsonl", question_field=("problem",), id_field="unique_id",
-                  hub={"path": "HuggingFaceH4/MATH-500", "split": "test"},
-                  description="MATH-500 (PRM800K split of MATH); gold = LaTeX answer string."),
-    BenchmarkSpec("aime24", file="aime24.jsonl", question_field=("problem",), id_field="id", answer_format="aime",
-                  hub={"path": "HuggingFaceH4/aime_2024", "split": "train"},
-                  description="AIME 2024 I+II (30); gold = integer, zero padding removed."),
-    BenchmarkSpec("aime25", file="aime25.jsonl", question_field=("problem",), id_field="id", answer_format="aime",
-                  hub={"path": "math-ai/aime25", "split": "test"},
-                  description="AIME 2025 I+II (30); gold = integer."),
-    BenchmarkSpec("gpqa_diamond", file="gpqa_diamond.jsonl", layout="gpqa", id_field="id", choices_field="choices",
-                  answer_format="choice", hub={"path": "Idavidrein/gpqa", "name": "gpqa_diamond", "split": "train"},
-                  grader={"answer_format": "multiple_choice"},
-                  description="GPQA-Diamond (198) in its release layout; options shuffled per record id, gold = letter."),
-    BenchmarkSpec("mmlu_pro", file="mmlu_pro_{split}.jsonl", id_field="question_id", choices_field="options",
-                  answer_format="choice", hub={"path": "TIGER-Lab/MMLU-Pro", "split": "{split}"},
-                  grader={"answer_format": "multiple_choice"},
-                  description="MMLU-Pro (test 12032) in its release layout: up to 10 options A-J, gold = letter."),
-    BenchmarkSpec("amc23", file="amc23.jsonl", question_field=("question", "problem"), id_field="id",
-                  answer_format="amc", hub={"path": "math-ai/amc23", "split": "test"},
-                  description="AMC 2023 (40); gold = float answer written as an integer when integral."),
+    BenchmarkSpec(
+        "gsm8k",
+        file="gsm8k_{split}.jsonl",
+        answer_format="gsm8k",
+        hub={"path": "openai/gsm8k", "name": "main", "split": "{split}"},
+        description="GSM8K grade-school math (test 1319, train 7473); gold = number after '####'.",
+    ),
+    BenchmarkSpec(
+        "math500",
+        file="math500.jsonl",
+        question_field=("problem",),
+        id_field="unique_id",
+        hub={"path": "HuggingFaceH4/MATH-500", "split": "test"},
+        description="MATH-500 (PRM800K split of MATH); gold = LaTeX answer string.",
+    ),
+    BenchmarkSpec(
+        "aime24",
+        file="aime24.jsonl",
+        question_field=("problem",),
+        id_field="id",
+        answer_format="aime",
+        hub={"path": "HuggingFaceH4/aime_2024", "split": "train"},
+        description="AIME 2024 I+II (30); gold = integer, zero padding removed.",
+    ),
+    BenchmarkSpec(
+        "aime25",
+        file="aime25.jsonl",
+        question_field=("problem",),
+        id_field="id",
+        answer_format="aime",
+        hub={"path": "math-ai/aime25", "split": "test"},
+        description="AIME 2025 I+II (30); gold = integer.",
+    ),
+    BenchmarkSpec(
+        "gpqa_diamond",
+        file="gpqa_diamond.jsonl",
+        layout="gpqa",
+        id_field="id",
+        choices_field="choices",
+        answer_format="choice",
+        hub={"path": "Idavidrein/gpqa", "name": "gpqa_diamond", "split": "train"},
+        grader={"answer_format": "multiple_choice"},
+        description="GPQA-Diamond (198) in its release layout; options shuffled per record id, gold = letter.",
+    ),
+    BenchmarkSpec(
+        "mmlu_pro",
+        file="mmlu_pro_{split}.jsonl",
+        id_field="question_id",
+        choices_field="options",
+        answer_format="choice",
+        hub={"path": "TIGER-Lab/MMLU-Pro", "split": "{split}"},
+        grader={"answer_format": "multiple_choice"},
+        description="MMLU-Pro (test 12032) in its release layout: up to 10 options A-J, gold = letter.",
+    ),
+    BenchmarkSpec(
+        "amc23",
+        file="amc23.jsonl",
+        question_field=("question", "problem"),
+        id_field="id",
+        answer_format="amc",
+        hub={"path": "math-ai/amc23", "split": "test"},
+        description="AMC 2023 (40); gold = float answer written as an integer when integral.",
+    ),
 ):
     _register_jsonl(_spec)
 
 
-@register_benchmark("testbed", "Synthetic reasoning tasks of softthink.testbed.tasks (options: n, seed).",
-                    prompt={"style": "chat", "template": "{question}"})
+@register_benchmark(
+    "testbed",
+    "Synthetic reasoning tasks of softthink.testbed.tasks (options: n, seed).",
+    prompt={"style": "chat", "template": "{question}"},
+)
 def load_testbed(data_dir=None, split=None, n: int | None = None, seed: int = 0) -> list[Problem]:
     try:
         from softthink.testbed.tasks import load_problems
     except ImportError as err:
-        raise SoftthinkDataError("benchmark 'testbed' needs softthink.testbed.tasks.load_problems, which this "
-                                 f"install does not provide ({err}). Update softthink or pick another benchmark.") from err
+        raise SoftthinkDataError(
+            "benchmark 'testbed' needs softthink.testbed.tasks.load_problems, which this "
+            f"install does not provide ({err}). Update softthink or pick another benchmark."
+        ) from err
     rows = load_problems(split=split or "test", n=n, seed=seed)
     spec = BenchmarkSpec("testbed", file="(generated)", id_field="id")
     return problems_from_rows(spec, list(enumerate(rows, 1)), "softthink.testbed.tasks")
@@ -397,17 +497,27 @@ def get_benchmark(name_or_yaml: str | Path) -> BenchmarkEntry:
     text = str(name_or_yaml)
     if text.endswith((".yaml", ".yml")):
         spec = BenchmarkSpec.from_yaml(text)
-        return BenchmarkEntry(spec.name, lambda data_dir=None, split=None: load_from_spec(spec, data_dir, split),
-                              spec.description, spec.prompt, spec.grader, spec)
+        return BenchmarkEntry(
+            spec.name,
+            lambda data_dir=None, split=None: load_from_spec(spec, data_dir, split),
+            spec.description,
+            spec.prompt,
+            spec.grader,
+            spec,
+        )
     if text not in BENCHMARKS:
-        raise SoftthinkConfigError(unknown_name_message("benchmark", text, list(BENCHMARKS))
-                                   + " A JSONL benchmark can also be given as a YAML file path.",
-                                   param="benchmark", value=text)
+        raise SoftthinkConfigError(
+            unknown_name_message("benchmark", text, list(BENCHMARKS))
+            + " A JSONL benchmark can also be given as a YAML file path.",
+            param="benchmark",
+            value=text,
+        )
     return BENCHMARKS[text]
 
 
-def load_benchmark(name_or_yaml: str | Path, data_dir: str | Path | None = None, split: str | None = None,
-                   **options: Any) -> list[Problem]:
+def load_benchmark(
+    name_or_yaml: str | Path, data_dir: str | Path | None = None, split: str | None = None, **options: Any
+) -> list[Problem]:
     """Problems (``id``, ``question``, ``answer``) of a built-in benchmark or of a benchmark YAML file.
 
     ``data_dir`` overrides where JSONL files are looked up (see the module docstring for the order).

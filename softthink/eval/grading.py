@@ -15,15 +15,17 @@ A-J) or ``"exact_match"`` (normalised strings); the last two are described in `s
 Every `GradeResult` keeps the extracted string and the rule that extracted it, so a report can tell how many
 answers were only found by the fallback.
 """
+
 from __future__ import annotations
 
 import re
 import signal
 import threading
 import warnings
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from functools import lru_cache
-from typing import Any, Sequence
+from typing import Any
 
 from softthink.errors import SoftthinkConfigError, unknown_name_message
 
@@ -54,37 +56,57 @@ class GraderConfig:
         rules = (self.rules,) if isinstance(self.rules, str) else tuple(self.rules)
         object.__setattr__(self, "rules", rules)
         if not rules:
-            raise SoftthinkConfigError("grader.rules must list at least one extraction rule, got []. "
-                                       f"Use any of {list(EXTRACTION_RULES)}.", param="grader.rules", value=rules)
+            raise SoftthinkConfigError(
+                f"grader.rules must list at least one extraction rule, got []. Use any of {list(EXTRACTION_RULES)}.",
+                param="grader.rules",
+                value=rules,
+            )
         for rule in rules:
             if rule not in EXTRACTION_RULES:
-                raise SoftthinkConfigError("grader.rules: " + unknown_name_message("extraction rule", rule,
-                                                                                   EXTRACTION_RULES),
-                                           param="grader.rules", value=rule)
+                raise SoftthinkConfigError(
+                    "grader.rules: " + unknown_name_message("extraction rule", rule, EXTRACTION_RULES),
+                    param="grader.rules",
+                    value=rule,
+                )
         if self.answer_format not in GRADING_FORMATS:
-            raise SoftthinkConfigError("grader.answer_format: " + unknown_name_message(
-                "answer format", str(self.answer_format), GRADING_FORMATS), param="grader.answer_format",
-                value=self.answer_format)
+            raise SoftthinkConfigError(
+                "grader.answer_format: "
+                + unknown_name_message("answer format", str(self.answer_format), GRADING_FORMATS),
+                param="grader.answer_format",
+                value=self.answer_format,
+            )
         if not isinstance(self.timeout_seconds, (int, float)) or self.timeout_seconds < 0:
-            raise SoftthinkConfigError(f"grader.timeout_seconds must be a number >= 0, got {self.timeout_seconds!r}."
-                                       " Use 0 to disable the per-item timeout.", param="grader.timeout_seconds",
-                                       value=self.timeout_seconds)
+            raise SoftthinkConfigError(
+                f"grader.timeout_seconds must be a number >= 0, got {self.timeout_seconds!r}."
+                " Use 0 to disable the per-item timeout.",
+                param="grader.timeout_seconds",
+                value=self.timeout_seconds,
+            )
         if not isinstance(self.float_rounding, int) or self.float_rounding < 0:
-            raise SoftthinkConfigError(f"grader.float_rounding must be an int >= 0, got {self.float_rounding!r}.",
-                                       param="grader.float_rounding", value=self.float_rounding)
+            raise SoftthinkConfigError(
+                f"grader.float_rounding must be an int >= 0, got {self.float_rounding!r}.",
+                param="grader.float_rounding",
+                value=self.float_rounding,
+            )
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any] | None) -> "GraderConfig":
+    def from_dict(cls, data: dict[str, Any] | None) -> GraderConfig:
         data = dict(data or {})
         unknown = sorted(set(data) - {"rules", "timeout_seconds", "float_rounding", "answer_format"})
         if unknown:
-            raise SoftthinkConfigError(f"unknown grader option(s) {unknown}; allowed: rules, timeout_seconds, "
-                                       "float_rounding, answer_format.", param="grader", value=unknown)
+            raise SoftthinkConfigError(
+                f"unknown grader option(s) {unknown}; allowed: rules, timeout_seconds, float_rounding, answer_format.",
+                param="grader",
+                value=unknown,
+            )
         return cls(**data)
 
     def to_dict(self) -> dict[str, Any]:
-        out = {"rules": list(self.rules), "timeout_seconds": self.timeout_seconds,
-               "float_rounding": self.float_rounding}
+        out = {
+            "rules": list(self.rules),
+            "timeout_seconds": self.timeout_seconds,
+            "float_rounding": self.float_rounding,
+        }
         if self.answer_format != "math":  # math records keep the fingerprint they had before formats existed
             out["answer_format"] = self.answer_format
         return out
@@ -127,7 +149,7 @@ _NUMBER_RE = re.compile(r"-?\d[\d,]*(?:\.\d+)?|-?\.\d+")
 def last_boxed(text: str) -> str | None:
     """Content of the last ``\\boxed{...}`` with balanced braces (``\\boxed 5`` also works); None if absent."""
     for match in reversed(list(_BOX_RE.finditer(text))):
-        rest = text[match.end():]
+        rest = text[match.end() :]
         stripped = rest.lstrip()
         if stripped.startswith("{"):
             start = len(rest) - len(stripped)
@@ -138,7 +160,7 @@ def last_boxed(text: str) -> str | None:
                 elif ch == "}":
                     depth -= 1
                     if depth == 0:
-                        content = rest[start + 1:i].strip()
+                        content = rest[start + 1 : i].strip()
                         if content:
                             return content
                         break  # an empty box: try an earlier one
@@ -154,7 +176,7 @@ def _after_last(regex: re.Pattern[str], text: str) -> str | None:
     matches = list(regex.finditer(text))
     if not matches:
         return None
-    rest = text[matches[-1].end():]
+    rest = text[matches[-1].end() :]
     line = rest.split("\n", 1)[0]
     # End of sentence: a period followed by a space or the end, not a decimal point.
     line = re.split(r"\.(?=\s|$)", line, maxsplit=1)[0]
@@ -254,8 +276,12 @@ def _with_timeout(seconds: float, fn, *args):
         return fn(*args)
     if threading.current_thread() is not threading.main_thread():
         if not _thread_warning_shown:
-            warnings.warn("softthink grading runs outside the main thread: the per-item timeout (SIGALRM) is off. "
-                          "Grade in the main thread to keep it.", RuntimeWarning, stacklevel=3)
+            warnings.warn(
+                "softthink grading runs outside the main thread: the per-item timeout (SIGALRM) is off. "
+                "Grade in the main thread to keep it.",
+                RuntimeWarning,
+                stacklevel=3,
+            )
             _thread_warning_shown = True
         return fn(*args)
 
@@ -285,14 +311,19 @@ def is_equivalent(pred: str, gold: str, config: GraderConfig | None = None) -> b
     config = config or GraderConfig()
     _quiet_math_verify()
     try:
-        return _with_timeout(config.timeout_seconds, _equivalent, normalize_answer(pred), normalize_answer(gold),
-                             config.float_rounding)[0]
+        return _with_timeout(
+            config.timeout_seconds, _equivalent, normalize_answer(pred), normalize_answer(gold), config.float_rounding
+        )[0]
     except GradingTimeout:
         return False
 
 
-def grade(completion_text: str, gold_answer: Any, config: GraderConfig | dict | None = None,
-          choices: Sequence[str] | None = None) -> GradeResult:
+def grade(
+    completion_text: str,
+    gold_answer: Any,
+    config: GraderConfig | dict | None = None,
+    choices: Sequence[str] | None = None,
+) -> GradeResult:
     """Grade one completion against a gold answer: extract (recording the rule), then compare.
 
     ``gold_answer`` is the benchmark's normalised answer string (numbers are accepted too). A comparison that
@@ -310,8 +341,9 @@ def grade(completion_text: str, gold_answer: Any, config: GraderConfig | dict | 
         return GradeResult(correct=False, extracted=None, rule=None, gold=gold)
     _quiet_math_verify()
     try:
-        correct, method = _with_timeout(config.timeout_seconds, _equivalent, normalize_answer(extracted), gold,
-                                        config.float_rounding)
+        correct, method = _with_timeout(
+            config.timeout_seconds, _equivalent, normalize_answer(extracted), gold, config.float_rounding
+        )
     except GradingTimeout:
         return GradeResult(False, extracted, rule, gold, method="math_verify", timed_out=True)
     except Exception as err:  # math-verify/sympy internals on pathological strings
@@ -325,8 +357,14 @@ def _grade_non_math(text: str, gold: str, answer_format: str, choices: Sequence[
     if answer_format == "multiple_choice":
         gold = formats.normalise_choice_gold(gold)
         letter, rule = formats.extract_choice(text, choices)
-        return GradeResult(correct=letter == gold, extracted=letter, rule=rule, gold=gold,
-                           method="choice" if letter else None)
+        return GradeResult(
+            correct=letter == gold, extracted=letter, rule=rule, gold=gold, method="choice" if letter else None
+        )
     answer, rule = formats.extract_short_answer(text)
-    return GradeResult(correct=answer is not None and formats.exact_match(answer, gold), extracted=answer, rule=rule,
-                       gold=gold, method="exact_match" if answer is not None else None)
+    return GradeResult(
+        correct=answer is not None and formats.exact_match(answer, gold),
+        extracted=answer,
+        rule=rule,
+        gold=gold,
+        method="exact_match" if answer is not None else None,
+    )

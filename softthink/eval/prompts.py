@@ -11,6 +11,7 @@ Styles:
   ending in "The answer is N.", then the question; stops at the next ``"\\n\\nQuestion:"``.
 - ``plain``: the filled ``template`` as plain text, no chat template.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -52,27 +53,34 @@ class PromptSpec:
 
     def __post_init__(self) -> None:
         if self.style not in PROMPT_STYLES:
-            raise SoftthinkConfigError("prompt.style: " + unknown_name_message("prompt style", self.style,
-                                                                               PROMPT_STYLES),
-                                       param="prompt.style", value=self.style)
+            raise SoftthinkConfigError(
+                "prompt.style: " + unknown_name_message("prompt style", self.style, PROMPT_STYLES),
+                param="prompt.style",
+                value=self.style,
+            )
         if self.template is not None and "{question}" not in self.template:
-            raise SoftthinkConfigError(f"prompt.template must contain '{{question}}', got {self.template!r}.",
-                                       param="prompt.template", value=self.template)
+            raise SoftthinkConfigError(
+                f"prompt.template must contain '{{question}}', got {self.template!r}.",
+                param="prompt.template",
+                value=self.template,
+            )
         if not isinstance(self.n_shots, int) or self.n_shots < 0:
-            raise SoftthinkConfigError(f"prompt.n_shots must be an int >= 0, got {self.n_shots!r}.",
-                                       param="prompt.n_shots", value=self.n_shots)
+            raise SoftthinkConfigError(
+                f"prompt.n_shots must be an int >= 0, got {self.n_shots!r}.", param="prompt.n_shots", value=self.n_shots
+            )
         if self.stop_strings is not None:
             stops = (self.stop_strings,) if isinstance(self.stop_strings, str) else tuple(self.stop_strings)
             object.__setattr__(self, "stop_strings", stops)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any] | None) -> "PromptSpec":
+    def from_dict(cls, data: dict[str, Any] | None) -> PromptSpec:
         data = dict(data or {})
         allowed = {f for f in cls.__dataclass_fields__}
         unknown = sorted(set(data) - allowed)
         if unknown:
-            raise SoftthinkConfigError(f"unknown prompt option(s) {unknown}; allowed: {sorted(allowed)}.",
-                                       param="prompt", value=unknown)
+            raise SoftthinkConfigError(
+                f"unknown prompt option(s) {unknown}; allowed: {sorted(allowed)}.", param="prompt", value=unknown
+            )
         return cls(**data)
 
     @property
@@ -123,8 +131,10 @@ class PromptBuilder:
 
     def __post_init__(self) -> None:
         if self.spec.style in ("chat", "think") and not getattr(self.tokenizer, "chat_template", None):
-            raise SoftthinkInputError(f"prompt.style {self.spec.style!r} needs a chat template, but this tokenizer has "
-                                      "none. Use prompt.style: few_shot (base models) or plain.")
+            raise SoftthinkInputError(
+                f"prompt.style {self.spec.style!r} needs a chat template, but this tokenizer has "
+                "none. Use prompt.style: few_shot (base models) or plain."
+            )
 
     def model_input(self, question: str) -> str | list[dict[str, str]]:
         """What is passed to `softthink.generate`: chat messages for ``chat``, a string otherwise."""
@@ -132,14 +142,12 @@ class PromptBuilder:
         if self.spec.style == "chat":
             return self._messages(body)
         if self.spec.style == "think":
-            text = self.tokenizer.apply_chat_template(self._messages(body), add_generation_prompt=True,
-                                                      tokenize=False)
+            text = self.tokenizer.apply_chat_template(self._messages(body), add_generation_prompt=True, tokenize=False)
             if not text.rstrip().endswith(self.spec.think_open.strip()):
                 text += self.spec.think_open
             return self._without_duplicate_bos(text)
         if self.spec.style == "few_shot":
-            shots = "".join(fill_template(self.spec.resolved_template, q) + " " + a + "\n\n"
-                            for q, a in self.exemplars)
+            shots = "".join(fill_template(self.spec.resolved_template, q) + " " + a + "\n\n" for q, a in self.exemplars)
             return shots + body
         return body
 
@@ -161,7 +169,7 @@ class PromptBuilder:
         if bos and text.startswith(bos):
             ids = self.tokenizer.encode("a", add_special_tokens=True)
             if ids and ids[0] == self.tokenizer.bos_token_id:
-                return text[len(bos):]
+                return text[len(bos) :]
         return text
 
 
@@ -170,8 +178,11 @@ def select_exemplars(spec: PromptSpec, train_problems: list) -> list[tuple[str, 
     if spec.style != "few_shot" or spec.n_shots == 0:
         return []
     if spec.n_shots > len(train_problems):
-        raise SoftthinkConfigError(f"prompt.n_shots={spec.n_shots} exceeds the {len(train_problems)} available "
-                                   "exemplars.", param="prompt.n_shots", value=spec.n_shots)
+        raise SoftthinkConfigError(
+            f"prompt.n_shots={spec.n_shots} exceeds the {len(train_problems)} available exemplars.",
+            param="prompt.n_shots",
+            value=spec.n_shots,
+        )
     if spec.shots_seed is None:
         chosen = train_problems[: spec.n_shots]
     else:

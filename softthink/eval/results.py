@@ -11,6 +11,7 @@ disk stay usable after a rename:
 `CELL_SCHEMA_VERSION` is different: it is part of every cell hash and changes only when what a generated sample
 *is* changes (so that old samples are never mixed with new ones). Renaming a record key does not.
 """
+
 from __future__ import annotations
 
 import math
@@ -38,6 +39,7 @@ _RENAMED_IN = {2: {"batch_seed": "sample_seed"}}
 # ----------------------------------------------------------------------------------------------------------------
 # Records
 
+
 def upgrade_record(record: dict[str, Any]) -> dict[str, Any]:
     """``record`` in the current schema (a new dict when it was older; the same dict when it is current).
 
@@ -48,7 +50,8 @@ def upgrade_record(record: dict[str, Any]) -> dict[str, Any]:
     if version > RECORD_SCHEMA_VERSION:
         raise SoftthinkDataError(
             f"record_schema = {version} in record {record.get('problem_id')!r}/{record.get('sample_index')!r}: "
-            f"this softthink reads record schemas up to {RECORD_SCHEMA_VERSION}. Upgrade softthink to read it.")
+            f"this softthink reads record schemas up to {RECORD_SCHEMA_VERSION}. Upgrade softthink to read it."
+        )
     out = dict(record)
     for step in range(version + 1, RECORD_SCHEMA_VERSION + 1):
         for old, new in _RENAMED_IN.get(step, {}).items():
@@ -62,17 +65,27 @@ def _entropy_summary(entropy: list[float]) -> dict[str, float | None]:
     values = np.asarray([e for e in entropy if e is not None and not math.isnan(e)], dtype=float)
     if values.size == 0:
         return {"mean": None, "max": None, "p90": None, "n": 0}
-    return {"mean": float(values.mean()), "max": float(values.max()), "p90": float(np.quantile(values, 0.9)),
-            "n": int(values.size)}
+    return {
+        "mean": float(values.mean()),
+        "max": float(values.max()),
+        "p90": float(np.quantile(values, 0.9)),
+        "n": int(values.size),
+    }
 
 
 def grade_fields(text: str, gold: str, grader: GraderConfig, choices: list[str] | None = None) -> dict[str, Any]:
     """The grading part of a record (recomputed when the grader changes; generation is not). ``choices``: the
     options of a multiple-choice problem (kept in its record, for regrading)."""
     result = grade(text, gold, grader, choices=choices)
-    return {"extracted": result.extracted, "rule": result.rule, "correct": result.correct,
-            "grader_method": result.method, "grader_timed_out": result.timed_out, "grader_error": result.error,
-            "grader": grader.fingerprint()}
+    return {
+        "extracted": result.extracted,
+        "rule": result.rule,
+        "correct": result.correct,
+        "grader_method": result.method,
+        "grader_timed_out": result.timed_out,
+        "grader_error": result.error,
+        "grader": grader.fingerprint(),
+    }
 
 
 def regrade(record: dict[str, Any], grader: GraderConfig) -> dict[str, Any]:
@@ -95,23 +108,37 @@ class SampleInfo:
     model_path: str
 
 
-def make_record(info: SampleInfo, gen: Any, grader: GraderConfig, prompt_text_hash: str,
-                wall_time: float) -> dict[str, Any]:
+def make_record(
+    info: SampleInfo, gen: Any, grader: GraderConfig, prompt_text_hash: str, wall_time: float
+) -> dict[str, Any]:
     """One JSONL record (schema `RECORD_SCHEMA_VERSION`): identity, output, grading, token counts, soft/entropy
     statistics, timing."""
     cell = info.cell
     return {
         "record_schema": RECORD_SCHEMA_VERSION,
-        "problem_id": info.problem.id, "sample_index": info.sample_index, "benchmark": cell.benchmark.label,
-        "model": cell.model.label, "model_path": info.model_path, "mode": cell.decode.label,
-        "decode_mode": getattr(gen, "mode", None), "seed": cell.seed, "sample_seed": info.sample_seed,
-        "cell_hash": info.cell_hash, "prompt_hash": prompt_text_hash, "gold": info.problem.answer,
-        "output_text": gen.text, "answer_text": gen.answer_text,
+        "problem_id": info.problem.id,
+        "sample_index": info.sample_index,
+        "benchmark": cell.benchmark.label,
+        "model": cell.model.label,
+        "model_path": info.model_path,
+        "mode": cell.decode.label,
+        "decode_mode": getattr(gen, "mode", None),
+        "seed": cell.seed,
+        "sample_seed": info.sample_seed,
+        "cell_hash": info.cell_hash,
+        "prompt_hash": prompt_text_hash,
+        "gold": info.problem.answer,
+        "output_text": gen.text,
+        "answer_text": gen.answer_text,
         **grade_fields(gen.text, info.problem.answer, grader, info.problem.meta.get("choices")),
         **({"choices": info.problem.meta["choices"]} if info.problem.meta.get("choices") else {}),
-        "think_tokens": gen.think_tokens, "answer_tokens": gen.answer_tokens, "total_tokens": gen.num_tokens,
-        "stop_reason": gen.stop_reason, "think_end_reason": gen.think_end_reason,
-        "soft_steps": gen.soft_steps, "soft_fraction": gen.soft_fraction,
+        "think_tokens": gen.think_tokens,
+        "answer_tokens": gen.answer_tokens,
+        "total_tokens": gen.num_tokens,
+        "stop_reason": gen.stop_reason,
+        "think_end_reason": gen.think_end_reason,
+        "soft_steps": gen.soft_steps,
+        "soft_fraction": gen.soft_fraction,
         "entropy": _entropy_summary(list(getattr(getattr(gen, "trace", None), "entropy", []) or [])),
         "wall_time": wall_time,
     }
@@ -119,6 +146,7 @@ def make_record(info: SampleInfo, gen: Any, grader: GraderConfig, prompt_text_ha
 
 # ----------------------------------------------------------------------------------------------------------------
 # Results
+
 
 @dataclass
 class CellResult:

@@ -17,14 +17,16 @@ the report.
 
 `rebuild_report` reads a suite's cells back from disk instead (no model, nothing generated) and rewrites the report.
 """
+
 from __future__ import annotations
 
 import hashlib
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
 from accelerate import PartialState
@@ -49,9 +51,10 @@ LoadModelFn = Callable[[str], tuple[Any, Any]]
 # ----------------------------------------------------------------------------------------------------------------
 # Planning and sharding (pure functions, tested without processes)
 
+
 @dataclass(frozen=True)
 class WorkItem:
-    position: int       # index of the problem in the cell's problem list
+    position: int  # index of the problem in the cell's problem list
     problem: Problem
     sample_index: int
 
@@ -63,14 +66,17 @@ class WorkItem:
 def plan_batches(problems: list[Problem], samples: int, batch_size: int) -> list[list[WorkItem]]:
     """All work of a cell in a fixed order (problem, then sample index), cut into batches."""
     items = [WorkItem(i, p, s) for i, p in enumerate(problems) for s in range(samples)]
-    return [items[i:i + batch_size] for i in range(0, len(items), batch_size)]
+    return [items[i : i + batch_size] for i in range(0, len(items), batch_size)]
 
 
 def shard_batches(batches: list[list[WorkItem]], num_processes: int, process_index: int) -> list[list[WorkItem]]:
     """The batches process ``process_index`` of ``num_processes`` runs: every ``num_processes``-th one."""
     if not 0 <= process_index < num_processes:
-        raise SoftthinkConfigError(f"process_index must be in [0, {num_processes}), got {process_index}.",
-                                   param="process_index", value=process_index)
+        raise SoftthinkConfigError(
+            f"process_index must be in [0, {num_processes}), got {process_index}.",
+            param="process_index",
+            value=process_index,
+        )
     return batches[process_index::num_processes]
 
 
@@ -80,22 +86,25 @@ def derive_seed(seed: int, problem_id: str, sample_index: int) -> int:
     return int.from_bytes(digest[:4], "big") & 0x7FFFFFFF
 
 
-def select_problems(problems: list[Problem], limit: int | None, ids: tuple[str, ...] | list[str] | None,
-                    benchmark: str) -> list[Problem]:
+def select_problems(
+    problems: list[Problem], limit: int | None, ids: tuple[str, ...] | list[str] | None, benchmark: str
+) -> list[Problem]:
     """``ids`` (in the given order) or the first ``limit`` problems; unknown ids are an error naming them."""
     if ids is not None:
         index = {p.id: p for p in problems}
         missing = [i for i in ids if i not in index]
         if missing:
             sample = ", ".join(list(index)[:5])
-            raise SoftthinkDataError(f"benchmark {benchmark!r} has no problem id(s) {missing[:10]} "
-                                     f"(ids look like: {sample}, ...).")
+            raise SoftthinkDataError(
+                f"benchmark {benchmark!r} has no problem id(s) {missing[:10]} (ids look like: {sample}, ...)."
+            )
         problems = [index[i] for i in ids]
     return problems[:limit] if limit is not None else problems
 
 
 # ----------------------------------------------------------------------------------------------------------------
 # The runner
+
 
 @dataclass(frozen=True)
 class ResolvedCell:
@@ -144,9 +153,16 @@ class Runner:
     """Runs a `Suite`. ``generate_fn``/``load_model_fn`` default to `softthink.generate`/`softthink.load_model`
     and can be replaced (tests use a fake generate)."""
 
-    def __init__(self, suite: Suite, *, generate_fn: GenerateFn | None = None,
-                 load_model_fn: LoadModelFn | None = None, num_processes: int | None = None,
-                 process_index: int | None = None, progress: bool = True):
+    def __init__(
+        self,
+        suite: Suite,
+        *,
+        generate_fn: GenerateFn | None = None,
+        load_model_fn: LoadModelFn | None = None,
+        num_processes: int | None = None,
+        process_index: int | None = None,
+        progress: bool = True,
+    ):
         self.suite = suite
         self.generate_fn = generate_fn
         self.load_model_fn = load_model_fn
@@ -173,8 +189,10 @@ class Runner:
         if ref.label not in self._benchmarks:
             try:
                 entry = get_benchmark(ref.name)
-                self._benchmarks[ref.label] = (entry, entry.load(data_dir=self.suite.data_dir, split=ref.split,
-                                                                 **ref.options))
+                self._benchmarks[ref.label] = (
+                    entry,
+                    entry.load(data_dir=self.suite.data_dir, split=ref.split, **ref.options),
+                )
             except SoftthinkError as err:
                 self._benchmarks[ref.label] = err
         got = self._benchmarks[ref.label]
@@ -188,30 +206,39 @@ class Runner:
         ref = cell.benchmark
         prompt = PromptSpec.from_dict({**(entry.prompt or {}), **self.suite.prompt, **ref.prompt})
         grader = GraderConfig.from_dict({**(entry.grader or {}), **self.suite.grader, **ref.grader})
-        cfg = load_decode_config(cell.decode.preset, **{**self.suite.decode_overrides,
-                                                                   **cell.decode.overrides})
+        cfg = load_decode_config(cell.decode.preset, **{**self.suite.decode_overrides, **cell.decode.overrides})
         stops = list(dict.fromkeys(list(cfg.stop_strings) + prompt.resolved_stop_strings))
         cfg = cfg.replace(seed=cell.seed, chat_template=prompt.uses_chat_template, stop_strings=stops)
-        subset = select_problems(problems, ref.limit or self.suite.limit,
-                                 ref.ids if ref.ids is not None else self.suite.ids, ref.label)
+        subset = select_problems(
+            problems, ref.limit or self.suite.limit, ref.ids if ref.ids is not None else self.suite.ids, ref.label
+        )
         return ResolvedCell(cfg, prompt, grader, subset, entry)
 
-    def cell_config(self, cell: Cell, cfg: Any, prompt: PromptSpec, problems_all: list[Problem],
-                    entry: BenchmarkEntry) -> dict[str, Any]:
+    def cell_config(
+        self, cell: Cell, cfg: Any, prompt: PromptSpec, problems_all: list[Problem], entry: BenchmarkEntry
+    ) -> dict[str, Any]:
         """Everything that shapes one generated sample; its hash names the cell folder. Limit, ids, samples and
         batch size are left out (they choose which samples exist, not what a sample is), and so is the grader:
         records graded otherwise are regraded from their text."""
-        fingerprint = hashlib.sha256("\n".join(f"{p.id}\t{p.question}\t{p.answer}"
-                                               for p in problems_all).encode()).hexdigest()[:16]
-        return {"schema": CELL_SCHEMA_VERSION,
-                "model": {"label": cell.model.label, "path": cell.model.path},
-                "decode": {"label": cell.decode.label, **cfg.to_dict()},
-                "benchmark": {"name": cell.benchmark.name, "split": cell.benchmark.split,
-                              "options": cell.benchmark.options, "data_fingerprint": fingerprint,
-                              "spec": entry.spec.to_dict() if entry.spec else None},
-                "prompt": prompt.to_dict(), "seed": cell.seed,
-                # only when on, so that the hashes of cells run before this option existed stay the same
-                **({"seed_per_sample": True} if self.suite.seed_per_sample else {})}
+        fingerprint = hashlib.sha256(
+            "\n".join(f"{p.id}\t{p.question}\t{p.answer}" for p in problems_all).encode()
+        ).hexdigest()[:16]
+        return {
+            "schema": CELL_SCHEMA_VERSION,
+            "model": {"label": cell.model.label, "path": cell.model.path},
+            "decode": {"label": cell.decode.label, **cfg.to_dict()},
+            "benchmark": {
+                "name": cell.benchmark.name,
+                "split": cell.benchmark.split,
+                "options": cell.benchmark.options,
+                "data_fingerprint": fingerprint,
+                "spec": entry.spec.to_dict() if entry.spec else None,
+            },
+            "prompt": prompt.to_dict(),
+            "seed": cell.seed,
+            # only when on, so that the hashes of cells run before this option existed stay the same
+            **({"seed_per_sample": True} if self.suite.seed_per_sample else {}),
+        }
 
     # -- running -----------------------------------------------------------------------------------------------
     def run(self) -> list[CellResult]:
@@ -260,8 +287,9 @@ class Runner:
     def _open_store(self, cell: Cell, resolved: ResolvedCell, result: CellResult) -> CellStore:
         """The cell's store (its folder named by the hash of its config); fills ``result``'s config, grader, hash
         and folder."""
-        result.config = self.cell_config(cell, resolved.config, resolved.prompt, self.benchmark(cell)[1],
-                                         resolved.entry)
+        result.config = self.cell_config(
+            cell, resolved.config, resolved.prompt, self.benchmark(cell)[1], resolved.entry
+        )
         result.grader = resolved.grader
         store = CellStore(self.output_dir, cell.key[:3] + (f"seed{cell.seed}",), result.config)
         result.hash, result.dir = store.hash, store.dir
@@ -272,8 +300,9 @@ class Runner:
         plan = plan_batches(resolved.problems, self.suite.samples, self.suite.batch_size)
         return plan, {item.key for batch in plan for item in batch}
 
-    def _run_cell(self, cell: Cell, model: Any, tokenizer: Any,
-                  result: CellResult) -> tuple[CellStore, list[str], set[tuple[str, int]]]:
+    def _run_cell(
+        self, cell: Cell, model: Any, tokenizer: Any, result: CellResult
+    ) -> tuple[CellStore, list[str], set[tuple[str, int]]]:
         """This process's generation for one cell; returns (its store, problem order, keys the cell must have)."""
         resolved = self.resolve(cell)
         builder = PromptBuilder(resolved.prompt, tokenizer, self._exemplars(resolved.prompt))
@@ -283,11 +312,14 @@ class Runner:
         done = store.load()
         plan, wanted = self._plan(resolved)
         result.resumed = sum(1 for key in done if key in wanted)
-        todo = [(batch, [it for it in batch if it.key not in done])
-                for batch in shard_batches(plan, self.num_processes, self.process_index)]
+        todo = [
+            (batch, [it for it in batch if it.key not in done])
+            for batch in shard_batches(plan, self.num_processes, self.process_index)
+        ]
         todo = [(batch, pending) for batch, pending in todo if pending]
-        result.generated += self._generate(GenerationJob(cell, model, tokenizer, resolved.config, builder,
-                                                         resolved.grader, store, todo, done))
+        result.generated += self._generate(
+            GenerationJob(cell, model, tokenizer, resolved.config, builder, resolved.grader, store, todo, done)
+        )
         return store, [p.id for p in resolved.problems], wanted
 
     def stored_cell(self, cell: Cell) -> CellResult:
@@ -299,8 +331,9 @@ class Runner:
             store = self._open_store(cell, resolved, result)
             on_disk = store.load()
             plan, wanted = self._plan(resolved)
-            result.records = [regrade(on_disk[item.key], resolved.grader)
-                              for batch in plan for item in batch if item.key in on_disk]
+            result.records = [
+                regrade(on_disk[item.key], resolved.grader) for batch in plan for item in batch if item.key in on_disk
+            ]
             result.resumed = len(result.records)
             _check_complete(result, wanted)
         except SoftthinkError as err:
@@ -321,8 +354,9 @@ class Runner:
         n_correct = sum(bool(r["correct"]) for r in job.done.values())
         n_seen = len(job.done)
         written = 0
-        with tqdm(total=total, desc=str(cell), disable=not (self.progress and self.is_main), unit="sample",
-                  dynamic_ncols=True) as bar:
+        with tqdm(
+            total=total, desc=str(cell), disable=not (self.progress and self.is_main), unit="sample", dynamic_ncols=True
+        ) as bar:
             for batch, pending in job.todo:
                 inputs = [job.builder.model_input(item.problem.question) for item in pending]
                 start = time.perf_counter()
@@ -332,16 +366,23 @@ class Runner:
                 else:
                     batch_seed = derive_seed(cell.seed, *batch[0].key)
                     sample_seeds = [batch_seed] * len(pending)
-                    gens = generate_fn(job.model, inputs, tokenizer=job.tokenizer,
-                                       config=cfg.replace(seed=batch_seed))
+                    gens = generate_fn(job.model, inputs, tokenizer=job.tokenizer, config=cfg.replace(seed=batch_seed))
                 per_sample = (time.perf_counter() - start) / len(pending)
                 if len(gens) != len(pending):
                     raise SoftthinkError(f"generate returned {len(gens)} generations for {len(pending)} prompts.")
                 prompts = {prompt_hash(g.prompt): g.prompt for g in gens}
-                records = [make_record(SampleInfo(cell, item.problem, item.sample_index, seed, job.store.hash,
-                                                  cell.model.resolved_path),
-                                       gen, job.grader, prompt_hash(gen.prompt), per_sample)
-                           for item, gen, seed in zip(pending, gens, sample_seeds)]
+                records = [
+                    make_record(
+                        SampleInfo(
+                            cell, item.problem, item.sample_index, seed, job.store.hash, cell.model.resolved_path
+                        ),
+                        gen,
+                        job.grader,
+                        prompt_hash(gen.prompt),
+                        per_sample,
+                    )
+                    for item, gen, seed in zip(pending, gens, sample_seeds)
+                ]
                 job.store.add_prompts(prompts, self.process_index)
                 job.store.append(self.process_index, records)
                 written += len(records)
@@ -364,8 +405,7 @@ def load_suite(suite_or_path: Suite | str | Path, overrides: dict[str, Any] | No
     return Suite.from_yaml(suite_or_path, overrides)
 
 
-def _suite_with(suite_or_path: Suite | str | Path, set_options: list[str] | None,
-                overrides: dict[str, Any]) -> Suite:
+def _suite_with(suite_or_path: Suite | str | Path, set_options: list[str] | None, overrides: dict[str, Any]) -> Suite:
     """The suite with ``--set`` strings folded into ``overrides`` (in place) and every override applied."""
     overrides.update(parse_suite_set(set_options))
     return load_suite(suite_or_path, overrides)
@@ -380,10 +420,18 @@ def _finish(results: EvalResults, overrides: dict[str, Any], write_report: bool)
     return results
 
 
-def run(suite_or_path: Suite | str | Path, *, generate_fn: GenerateFn | None = None,
-        load_model_fn: LoadModelFn | None = None, num_processes: int | None = None,
-        process_index: int | None = None, progress: bool = True, write_report: bool = True,
-        set_options: list[str] | None = None, **overrides: Any) -> EvalResults:
+def run(
+    suite_or_path: Suite | str | Path,
+    *,
+    generate_fn: GenerateFn | None = None,
+    load_model_fn: LoadModelFn | None = None,
+    num_processes: int | None = None,
+    process_index: int | None = None,
+    progress: bool = True,
+    write_report: bool = True,
+    set_options: list[str] | None = None,
+    **overrides: Any,
+) -> EvalResults:
     """Run a suite (object or YAML path) and return its records and summary; the same as ``softthink eval run``.
 
     Overrides are suite keys (``limit=5``, ``samples=4``, ``output_dir=...``), dotted keys passed as a dict
@@ -393,14 +441,25 @@ def run(suite_or_path: Suite | str | Path, *, generate_fn: GenerateFn | None = N
     output dir unless ``write_report=False``.
     """
     suite = _suite_with(suite_or_path, set_options, overrides)
-    runner = Runner(suite, generate_fn=generate_fn, load_model_fn=load_model_fn, num_processes=num_processes,
-                    process_index=process_index, progress=progress)
+    runner = Runner(
+        suite,
+        generate_fn=generate_fn,
+        load_model_fn=load_model_fn,
+        num_processes=num_processes,
+        process_index=process_index,
+        progress=progress,
+    )
     cells = runner.run()
     return _finish(EvalResults(suite, runner.output_dir, cells, is_main=runner.is_main), overrides, write_report)
 
 
-def rebuild_report(suite_or_path: Suite | str | Path, *, write_report: bool = True,
-                   set_options: list[str] | None = None, **overrides: Any) -> EvalResults:
+def rebuild_report(
+    suite_or_path: Suite | str | Path,
+    *,
+    write_report: bool = True,
+    set_options: list[str] | None = None,
+    **overrides: Any,
+) -> EvalResults:
     """The results of a suite from the records already on its output dir, and its report rewritten from them;
     the same as ``softthink eval report``. No model is loaded and nothing is generated: a cell with missing
     samples is reported as incomplete. Overrides as in `run` (they must describe the run that wrote the

@@ -16,6 +16,7 @@ interrupted run resumes with nothing lost and nothing twice. Records are appende
 line cut short by a crash is dropped (and the batch redone). Records of older schemas are upgraded as they are
 read (`softthink.eval.results.upgrade_record`); the merge writes them back in the current schema.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -23,8 +24,9 @@ import json
 import os
 import re
 import warnings
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any
 
 from softthink.errors import SoftthinkDataError
 from softthink.eval.results import upgrade_record
@@ -66,8 +68,10 @@ class CellStore:
         if path.exists():
             existing = json.loads(path.read_text())
             if config_hash(existing) != self.hash:
-                raise SoftthinkDataError(f"{path} holds a different config than its folder hash {self.hash}; the "
-                                         "folder was edited by hand. Move it away and rerun.")
+                raise SoftthinkDataError(
+                    f"{path} holds a different config than its folder hash {self.hash}; the "
+                    "folder was edited by hand. Move it away and rerun."
+                )
             return
         tmp = path.with_suffix(f".json.{os.getpid()}.tmp")
         tmp.write_text(json.dumps(self.config, indent=2, sort_keys=True, default=str))
@@ -95,8 +99,12 @@ class CellStore:
         data = path.read_bytes()
         if data and not data.endswith(b"\n"):
             keep = data.rfind(b"\n") + 1
-            warnings.warn(f"{path}: dropping a partial last record ({len(data) - keep} bytes) left by an interrupted "
-                          "run; its batch is redone.", RuntimeWarning)
+            warnings.warn(
+                f"{path}: dropping a partial last record ({len(data) - keep} bytes) left by an interrupted "
+                "run; its batch is redone.",
+                RuntimeWarning,
+                stacklevel=2,
+            )
             with path.open("r+b") as handle:
                 handle.truncate(keep)
 
@@ -115,18 +123,27 @@ class CellStore:
         new = {h: t for h, t in prompts.items() if h not in known}
         if new:
             with path.open("a", encoding="utf-8") as handle:
-                handle.write("".join(json.dumps({"prompt_hash": h, "prompt": t}, ensure_ascii=False) + "\n"
-                                     for h, t in new.items()))
+                handle.write(
+                    "".join(
+                        json.dumps({"prompt_hash": h, "prompt": t}, ensure_ascii=False) + "\n" for h, t in new.items()
+                    )
+                )
 
-    def merge(self, order: list[str],
-              update: Callable[[dict[str, Any]], dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+    def merge(
+        self, order: list[str], update: Callable[[dict[str, Any]], dict[str, Any]] | None = None
+    ) -> list[dict[str, Any]]:
         """Write every record once to ``records.jsonl`` (problem order, then sample index; ``update`` applied to
         each, e.g. regrading); remove the shards."""
         position = {pid: i for i, pid in enumerate(order)}
         loaded = self.load().values()
-        records = sorted(map(update, loaded) if update else loaded,
-                         key=lambda r: (position.get(str(r["problem_id"]), len(position)), str(r["problem_id"]),
-                                        int(r["sample_index"])))
+        records = sorted(
+            map(update, loaded) if update else loaded,
+            key=lambda r: (
+                position.get(str(r["problem_id"]), len(position)),
+                str(r["problem_id"]),
+                int(r["sample_index"]),
+            ),
+        )
         tmp = self.merged_path.with_suffix(".jsonl.tmp")
         with tmp.open("w", encoding="utf-8") as handle:
             handle.write("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records))
@@ -153,6 +170,7 @@ def read_jsonl(path: Path, allow_truncated_tail: bool = False) -> list[dict[str,
             is_tail = lineno == len(lines)  # no newline after it: the writer was interrupted
             if allow_truncated_tail and is_tail:
                 continue
-            raise SoftthinkDataError(f"{path}:{lineno}: invalid JSON record ({err.msg}). Remove the line or the "
-                                     "file to redo those samples.") from err
+            raise SoftthinkDataError(
+                f"{path}:{lineno}: invalid JSON record ({err.msg}). Remove the line or the file to redo those samples."
+            ) from err
     return out

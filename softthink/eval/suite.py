@@ -8,13 +8,15 @@ Example::
 
     name: smollm2_gsm8k50
     models:
-      - {label: smollm2-135m-instruct, path: "${SOFTTHINK_MODEL_CACHE:-~/.cache/softthink-models}/SmolLM2-135M-Instruct.Q4_1.gguf"}
+      - label: smollm2-135m-instruct
+        path: "${SOFTTHINK_MODEL_CACHE:-~/.cache/softthink-models}/SmolLM2-135M-Instruct.Q4_1.gguf"
     decode: [discrete, soft, gated]          # presets of configs/decode; or {label, preset, overrides}
     benchmarks: [{name: gsm8k, limit: 50}]   # built-in names or benchmark YAML paths
     samples: 1                               # samples per problem, the same in every cell
     seeds: [0]
     decode_overrides: {max_new_tokens: 320}  # applied to every decode config
 """
+
 from __future__ import annotations
 
 import os
@@ -31,14 +33,18 @@ _ENV_RE = re.compile(r"\$\{(\w+)(?::-([^}]*))?\}")
 
 def expand_path(text: str) -> str:
     """``${VAR}`` / ``${VAR:-default}`` expansion, then ``~``; an unset variable without default is an error."""
+
     def sub(match: re.Match) -> str:
         name, default = match.group(1), match.group(2)
         if name in os.environ and os.environ[name]:
             return os.environ[name]
         if default is not None:
             return default
-        raise SoftthinkConfigError(f"environment variable {name} is not set (used in {text!r}). Set it or write "
-                                   f"${{{name}:-default}}.", param=name, value=text)
+        raise SoftthinkConfigError(
+            f"environment variable {name} is not set (used in {text!r}). Set it or write ${{{name}:-default}}.",
+            param=name,
+            value=text,
+        )
 
     return os.path.expanduser(_ENV_RE.sub(sub, text))
 
@@ -134,8 +140,9 @@ class Suite:
         where = f" ({self.source})" if self.source else ""
 
         def fail(param: str, rule: str, value: Any, remedy: str = "") -> None:
-            raise SoftthinkConfigError(f"suite.{param} {rule}, got {value!r}{where}. {remedy}".rstrip(),
-                                       param=param, value=value)
+            raise SoftthinkConfigError(
+                f"suite.{param} {rule}, got {value!r}{where}. {remedy}".rstrip(), param=param, value=value
+            )
 
         if not isinstance(self.name, str) or not re.fullmatch(r"[\w.-]+", self.name):
             fail("name", "must be a non-empty name of letters, digits, '_', '-', '.'", self.name)
@@ -157,16 +164,21 @@ class Suite:
             value = getattr(self, key)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 fail(key, "must be an int >= 1", value)
-        if self.limit is not None and (isinstance(self.limit, bool) or not isinstance(self.limit, int)
-                                       or self.limit < 1):
+        if self.limit is not None and (
+            isinstance(self.limit, bool) or not isinstance(self.limit, int) or self.limit < 1
+        ):
             fail("limit", "must be an int >= 1 or null", self.limit, "Use null for all problems.")
         if self.ids is not None:
             self.ids = [str(i) for i in self.ids]
         if self.pass_k is None:
-            self.pass_k = [1] + [2 ** i for i in range(1, 12) if 2 ** i <= self.samples]
+            self.pass_k = [1] + [2**i for i in range(1, 12) if 2**i <= self.samples]
         if any(not isinstance(k, int) or not 1 <= k <= self.samples for k in self.pass_k):
-            fail("pass_k", f"must hold ints in [1, samples={self.samples}]", self.pass_k,
-                 "pass@k needs at least k samples per problem; raise samples or lower k.")
+            fail(
+                "pass_k",
+                f"must hold ints in [1, samples={self.samples}]",
+                self.pass_k,
+                "pass@k needs at least k samples per problem; raise samples or lower k.",
+            )
         labels = [d.label for d in self.decode]
         if self.baseline is not None and self.baseline not in labels:
             fail("baseline", f"must be one of the decode labels {labels}", self.baseline)
@@ -176,14 +188,14 @@ class Suite:
 
     # -- construction ------------------------------------------------------------------------------------------
     @classmethod
-    def from_yaml(cls, path: str | Path, overrides: dict[str, Any] | None = None) -> "Suite":
+    def from_yaml(cls, path: str | Path, overrides: dict[str, Any] | None = None) -> Suite:
         """Read a suite YAML (following ``include:``), apply dotted ``overrides``, validate."""
         data = read_suite_yaml(Path(path))
         apply_overrides(data, overrides or {}, source=str(path))
         return cls.from_dict(data, source=str(path))
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any], source: str | None = None) -> "Suite":
+    def from_dict(cls, data: dict[str, Any], source: str | None = None) -> Suite:
         data = dict(data)
         data.pop("include", None)
         where = f" ({source})" if source else ""
@@ -192,8 +204,9 @@ class Suite:
             raise SoftthinkConfigError(f"suite needs a 'name'{where}.", param="name")
         data["models"] = [_model(m, i, where) for i, m in enumerate(_as_list(data.get("models"), "models", where))]
         data["decode"] = [_decode(d, i, where) for i, d in enumerate(_as_list(data.get("decode"), "decode", where))]
-        data["benchmarks"] = [_benchmark(b, i, where)
-                              for i, b in enumerate(_as_list(data.get("benchmarks"), "benchmarks", where))]
+        data["benchmarks"] = [
+            _benchmark(b, i, where) for i, b in enumerate(_as_list(data.get("benchmarks"), "benchmarks", where))
+        ]
         for key in ("decode_overrides", "prompt", "grader"):
             if data.get(key) is None:
                 data.pop(key, None)
@@ -210,8 +223,7 @@ class Suite:
     # -- the grid ----------------------------------------------------------------------------------------------
     def cells(self) -> list[Cell]:
         """All grid points, model-major (so each model is loaded once)."""
-        return [Cell(m, d, b, s) for m in self.models for b in self.benchmarks for d in self.decode
-                for s in self.seeds]
+        return [Cell(m, d, b, s) for m in self.models for b in self.benchmarks for d in self.decode for s in self.seeds]
 
     @property
     def baseline_label(self) -> str:
@@ -235,10 +247,15 @@ def _model(entry: Any, index: int, where: str) -> ModelSpec:
     if isinstance(entry, str):
         return ModelSpec(label=Path(entry).stem or entry, path=entry)
     if isinstance(entry, dict) and "path" in entry and set(entry) <= {"label", "path", "hint"}:
-        return ModelSpec(label=str(entry.get("label") or Path(entry["path"]).stem), path=str(entry["path"]),
-                         hint=entry.get("hint"))
-    raise SoftthinkConfigError(f"suite.models[{index}] must be a path or a mapping with 'path' and optional "
-                               f"'label'/'hint', got {entry!r}{where}.", param=f"models[{index}]", value=entry)
+        return ModelSpec(
+            label=str(entry.get("label") or Path(entry["path"]).stem), path=str(entry["path"]), hint=entry.get("hint")
+        )
+    raise SoftthinkConfigError(
+        f"suite.models[{index}] must be a path or a mapping with 'path' and optional "
+        f"'label'/'hint', got {entry!r}{where}.",
+        param=f"models[{index}]",
+        value=entry,
+    )
 
 
 def _decode(entry: Any, index: int, where: str) -> DecodeSpec:
@@ -247,13 +264,22 @@ def _decode(entry: Any, index: int, where: str) -> DecodeSpec:
     if isinstance(entry, dict) and "preset" in entry and set(entry) <= {"label", "preset", "overrides"}:
         overrides = entry.get("overrides") or {}
         if not isinstance(overrides, dict):
-            raise SoftthinkConfigError(f"suite.decode[{index}].overrides must be a mapping{where}.",
-                                       param=f"decode[{index}].overrides", value=overrides)
-        return DecodeSpec(label=str(entry.get("label") or Path(entry["preset"]).stem), preset=str(entry["preset"]),
-                          overrides=dict(overrides))
-    raise SoftthinkConfigError(f"suite.decode[{index}] must be a preset name/path or a mapping with 'preset' and "
-                               f"optional 'label'/'overrides', got {entry!r}{where}.", param=f"decode[{index}]",
-                               value=entry)
+            raise SoftthinkConfigError(
+                f"suite.decode[{index}].overrides must be a mapping{where}.",
+                param=f"decode[{index}].overrides",
+                value=overrides,
+            )
+        return DecodeSpec(
+            label=str(entry.get("label") or Path(entry["preset"]).stem),
+            preset=str(entry["preset"]),
+            overrides=dict(overrides),
+        )
+    raise SoftthinkConfigError(
+        f"suite.decode[{index}] must be a preset name/path or a mapping with 'preset' and "
+        f"optional 'label'/'overrides', got {entry!r}{where}.",
+        param=f"decode[{index}]",
+        value=entry,
+    )
 
 
 _BENCH_KEYS = {"name", "label", "split", "limit", "ids", "options", "prompt", "grader"}
@@ -263,23 +289,36 @@ def _benchmark(entry: Any, index: int, where: str) -> BenchmarkRef:
     if isinstance(entry, str):
         entry = {"name": entry}
     if not isinstance(entry, dict) or "name" not in entry or not set(entry) <= _BENCH_KEYS:
-        raise SoftthinkConfigError(f"suite.benchmarks[{index}] must be a name/YAML path or a mapping with 'name' "
-                                   f"and optional {sorted(_BENCH_KEYS - {'name'})}, got {entry!r}{where}.",
-                                   param=f"benchmarks[{index}]", value=entry)
+        raise SoftthinkConfigError(
+            f"suite.benchmarks[{index}] must be a name/YAML path or a mapping with 'name' "
+            f"and optional {sorted(_BENCH_KEYS - {'name'})}, got {entry!r}{where}.",
+            param=f"benchmarks[{index}]",
+            value=entry,
+        )
     limit = entry.get("limit")
     if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
-        raise SoftthinkConfigError(f"suite.benchmarks[{index}].limit must be an int >= 1 or null, got {limit!r}"
-                                   f"{where}.", param=f"benchmarks[{index}].limit", value=limit)
+        raise SoftthinkConfigError(
+            f"suite.benchmarks[{index}].limit must be an int >= 1 or null, got {limit!r}{where}.",
+            param=f"benchmarks[{index}].limit",
+            value=limit,
+        )
     ids = entry.get("ids")
     name = str(entry["name"])
-    return BenchmarkRef(name=name, label=str(entry.get("label") or Path(name).stem), split=entry.get("split"),
-                        limit=limit, ids=tuple(str(i) for i in ids) if ids is not None else None,
-                        options=dict(entry.get("options") or {}), prompt=dict(entry.get("prompt") or {}),
-                        grader=dict(entry.get("grader") or {}))
+    return BenchmarkRef(
+        name=name,
+        label=str(entry.get("label") or Path(name).stem),
+        split=entry.get("split"),
+        limit=limit,
+        ids=tuple(str(i) for i in ids) if ids is not None else None,
+        options=dict(entry.get("options") or {}),
+        prompt=dict(entry.get("prompt") or {}),
+        grader=dict(entry.get("grader") or {}),
+    )
 
 
 # ----------------------------------------------------------------------------------------------------------------
 # YAML with include, --set, and dotted overrides
+
 
 def read_suite_yaml(path: Path) -> dict[str, Any]:
     """The suite mapping of ``path`` with its ``include:`` chain merged (`softthink.config_io.read_config`)."""
@@ -292,8 +331,9 @@ def parse_suite_set(pairs: list[str] | None) -> dict[str, Any]:
     from softthink.decoding.config import DecodeConfig
 
     schema = {name: kind for name, kind in dataclass_fields(Suite).items() if name != "source"}
-    return parse_set(pairs, schema, what="suite key", dotted=True,
-                     nested={"decode_overrides": dataclass_fields(DecodeConfig)})
+    return parse_set(
+        pairs, schema, what="suite key", dotted=True, nested={"decode_overrides": dataclass_fields(DecodeConfig)}
+    )
 
 
 _STRING_ENTRY_KEY = {"models": "path", "decode": "preset", "benchmarks": "name"}
@@ -313,8 +353,11 @@ def apply_overrides(data: dict[str, Any], overrides: dict[str, Any], source: str
             if isinstance(child, str) and depth == 1 and parts[0] in _STRING_ENTRY_KEY:
                 child = {_STRING_ENTRY_KEY[parts[0]]: child}  # "gsm8k" -> {"name": "gsm8k"}, then set a key
             if not isinstance(child, (dict, list)):
-                raise SoftthinkConfigError(f"override {dotted!r}: {'.'.join(parts[:depth + 1])} is "
-                                           f"{child!r}, not a mapping or list{where}.", param=dotted, value=value)
+                raise SoftthinkConfigError(
+                    f"override {dotted!r}: {'.'.join(parts[: depth + 1])} is {child!r}, not a mapping or list{where}.",
+                    param=dotted,
+                    value=value,
+                )
             _put(container, part, child, dotted)
             container = child
         _put(container, parts[-1], value, dotted)
@@ -322,8 +365,9 @@ def apply_overrides(data: dict[str, Any], overrides: dict[str, Any], source: str
 
 def _index(container: list, part: str, dotted: str) -> int:
     if not part.isdigit() or int(part) >= len(container):
-        raise SoftthinkConfigError(f"override {dotted!r}: {part!r} is not an index of a list of {len(container)}.",
-                                   param=dotted)
+        raise SoftthinkConfigError(
+            f"override {dotted!r}: {part!r} is not an index of a list of {len(container)}.", param=dotted
+        )
     return int(part)
 
 

@@ -1,4 +1,5 @@
 """Checking a suite without loading a model: presets, benchmarks, data files, subsets, prompt and grader options."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field

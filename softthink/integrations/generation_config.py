@@ -7,15 +7,24 @@ the length limit itself, so those are read from the config and their processors 
 processor (repetition penalty, bad words, min length, ...) would be silently ignored, so it is an error. User
 stopping criteria that only look at the tokens are applied afterwards (`apply_stopping_criteria`).
 """
+
 from __future__ import annotations
 
 from typing import Any
 
 from transformers import GenerationConfig, LogitsProcessorList, StoppingCriteriaList
-from transformers.generation.logits_process import (MinPLogitsWarper, TemperatureLogitsWarper, TopKLogitsWarper,
-                                                    TopPLogitsWarper)
-from transformers.generation.stopping_criteria import (EosTokenCriteria, MaxLengthCriteria, MaxTimeCriteria,
-                                                       StopStringCriteria)
+from transformers.generation.logits_process import (
+    MinPLogitsWarper,
+    TemperatureLogitsWarper,
+    TopKLogitsWarper,
+    TopPLogitsWarper,
+)
+from transformers.generation.stopping_criteria import (
+    EosTokenCriteria,
+    MaxLengthCriteria,
+    MaxTimeCriteria,
+    StopStringCriteria,
+)
 
 from softthink.errors import SoftthinkConfigError
 
@@ -48,11 +57,14 @@ def max_new_tokens(generation_config: GenerationConfig, input_length: int) -> in
         if generation_config.max_length <= input_length:
             raise SoftthinkConfigError(
                 f"generation_config.max_length ({generation_config.max_length}) leaves no room after the "
-                f"{input_length}-token prompt. Set max_new_tokens instead.", param="max_length",
-                value=generation_config.max_length)
+                f"{input_length}-token prompt. Set max_new_tokens instead.",
+                param="max_length",
+                value=generation_config.max_length,
+            )
         return generation_config.max_length - input_length
-    raise SoftthinkConfigError("generation_config sets neither max_new_tokens nor max_length; set max_new_tokens.",
-                               param="max_new_tokens")
+    raise SoftthinkConfigError(
+        "generation_config sets neither max_new_tokens nor max_length; set max_new_tokens.", param="max_new_tokens"
+    )
 
 
 def check_supported(generation_config: GenerationConfig) -> None:
@@ -64,7 +76,9 @@ def check_supported(generation_config: GenerationConfig) -> None:
             raise SoftthinkConfigError(
                 f"generation_config.{name}={value!r} is not supported by softthink's custom_generate (its loop "
                 f"feeds concept-token embeddings and keeps no per-layer outputs). Use {name}={neutral!r}.",
-                param=name, value=value)
+                param=name,
+                value=value,
+            )
 
 
 def eos_ids(generation_config: GenerationConfig) -> set[int]:
@@ -92,12 +106,15 @@ def check_processors(logits_processor: LogitsProcessorList | None) -> None:
             raise SoftthinkConfigError(
                 f"logits processor {name} is not supported by softthink's custom_generate: the soft-thinking loop "
                 "applies only temperature, top_k, top_p and min_p. Remove the setting that adds it (e.g. "
-                "repetition_penalty, min_new_tokens, bad_words_ids) or the custom processor.", param="logits_processor",
-                value=name)
+                "repetition_penalty, min_new_tokens, bad_words_ids) or the custom processor.",
+                param="logits_processor",
+                value=name,
+            )
 
 
-def user_stopping_criteria(stopping_criteria: StoppingCriteriaList | None,
-                           generation_config: GenerationConfig) -> StoppingCriteriaList:
+def user_stopping_criteria(
+    stopping_criteria: StoppingCriteriaList | None, generation_config: GenerationConfig
+) -> StoppingCriteriaList:
     """The criteria not built from config fields that softthink applies natively (length, EOS, stop strings)."""
     native: tuple[type, ...] = (MaxLengthCriteria, EosTokenCriteria)
     if generation_config.stop_strings:
@@ -107,7 +124,10 @@ def user_stopping_criteria(stopping_criteria: StoppingCriteriaList | None,
         if isinstance(criterion, MaxTimeCriteria):
             raise SoftthinkConfigError(
                 "max_time is not supported by softthink's custom_generate (stopping criteria are applied to the "
-                "finished tokens). Use max_new_tokens.", param="max_time", value=criterion.max_time)
+                "finished tokens). Use max_new_tokens.",
+                param="max_time",
+                value=criterion.max_time,
+            )
         if not isinstance(criterion, native):
             kept.append(criterion)
     return kept

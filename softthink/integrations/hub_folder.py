@@ -8,6 +8,7 @@ Load it with ``model.generate(**inputs, custom_generate="DIR", trust_remote_code
 uploaded as a Hub repo. The Callable route and this local folder are the recommended ones (see
 docs/integrations.md): some transformers versions write a remote ``generate.py`` to disk before the trust check.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -57,13 +58,17 @@ def write_custom_generate(directory: str | Path, *, overwrite: bool = False) -> 
     Existing files are kept unless ``overwrite`` (then an existing softthink export is replaced).
     """
     root = Path(directory)
-    files = {root / "custom_generate" / "generate.py": GENERATE_PY,
-             root / "custom_generate" / "requirements.txt": f"softthink>={softthink.__version__}\n",
-             root / "README.md": README.format(version=softthink.__version__, where=str(root))}
+    files = {
+        root / "custom_generate" / "generate.py": GENERATE_PY,
+        root / "custom_generate" / "requirements.txt": f"softthink>={softthink.__version__}\n",
+        root / "README.md": README.format(version=softthink.__version__, where=str(root)),
+    }
     existing = [p for p in files if p.exists()]
     if existing and not overwrite:
-        raise SoftthinkInputError(f"{', '.join(map(str, existing))} already exist; pass overwrite=True "
-                                  "(--overwrite on the command line) to replace them, or pick an empty directory.")
+        raise SoftthinkInputError(
+            f"{', '.join(map(str, existing))} already exist; pass overwrite=True "
+            "(--overwrite on the command line) to replace them, or pick an empty directory."
+        )
     for path, text in files.items():
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text)

@@ -10,6 +10,7 @@ module registers ``softthink`` in its model registry, and ``python -m softthink.
 lm-eval command line with that registration done (``lm_eval.simple_evaluate(model="softthink", ...)`` works
 after ``import softthink.integrations.lm_eval``).
 """
+
 from __future__ import annotations
 
 import sys
@@ -47,18 +48,47 @@ class SoftthinkLM(LM):
         **decode: any other `DecodeConfig` field (``think_end``, ``max_topk``, ``cold_stop_entropy``, ...).
     """
 
-    def __init__(self, pretrained: str, mode: str = "soft", config: str | None = None, batch_size: int | str = 1,
-                 max_gen_toks: int = 256, answer_only: bool = True, device: str | None = None,
-                 dtype: str | None = None, max_batch_size: int | None = None, **decode: Any):
+    def __init__(
+        self,
+        pretrained: str,
+        mode: str = "soft",
+        config: str | None = None,
+        batch_size: int | str = 1,
+        max_gen_toks: int = 256,
+        answer_only: bool = True,
+        device: str | None = None,
+        dtype: str | None = None,
+        max_batch_size: int | None = None,
+        **decode: Any,
+    ):
         super().__init__()
         unknown = [k for k in decode if k not in config_field_names()]
         if unknown:
-            raise SoftthinkConfigError("softthink model_args: " + unknown_name_message(
-                "argument", unknown[0], ["pretrained", "mode", "config", "batch_size", "max_gen_toks", "answer_only",
-                                         "device", "dtype", *config_field_names()]), param=unknown[0])
+            raise SoftthinkConfigError(
+                "softthink model_args: "
+                + unknown_name_message(
+                    "argument",
+                    unknown[0],
+                    [
+                        "pretrained",
+                        "mode",
+                        "config",
+                        "batch_size",
+                        "max_gen_toks",
+                        "answer_only",
+                        "device",
+                        "dtype",
+                        *config_field_names(),
+                    ],
+                ),
+                param=unknown[0],
+            )
         if str(batch_size).startswith("auto"):
-            raise SoftthinkConfigError(f"batch_size={batch_size!r}: softthink needs a fixed batch size; use e.g. 8.",
-                                       param="batch_size", value=batch_size)
+            raise SoftthinkConfigError(
+                f"batch_size={batch_size!r}: softthink needs a fixed batch size; use e.g. 8.",
+                param="batch_size",
+                value=batch_size,
+            )
         self.model, self.tokenizer = softthink.load_model(pretrained, device=_available(device), dtype=dtype)
         self.config = build_config(config, mode, {**decode, "chat_template": False})
         self.batch_size = int(batch_size)
@@ -77,7 +107,7 @@ class SoftthinkLM(LM):
             gen_kwargs = requests[indices[0]].args[1]
             cfg, until = self.decode_config(gen_kwargs)
             for start in range(0, len(indices), self.batch_size):
-                chunk = indices[start:start + self.batch_size]
+                chunk = indices[start : start + self.batch_size]
                 contexts = [requests[i].args[0] for i in chunk]
                 generations = softthink.generate(self.model, contexts, tokenizer=self.tokenizer, config=cfg)
                 for i, context, generation in zip(chunk, contexts, generations):
@@ -99,7 +129,10 @@ class SoftthinkLM(LM):
             raise SoftthinkConfigError(
                 f"gen_kwargs {sorted(kwargs)} are not supported by the softthink model (supported: until, "
                 f"max_gen_toks, {', '.join(_GEN_KWARGS)}). Remove them from the task's generation_kwargs or "
-                "--gen_kwargs.", param="gen_kwargs", value=sorted(kwargs))
+                "--gen_kwargs.",
+                param="gen_kwargs",
+                value=sorted(kwargs),
+            )
         return self.config.replace(**overrides), until
 
     def response_text(self, generation, until: list[str]) -> str:

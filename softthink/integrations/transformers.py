@@ -11,6 +11,7 @@ transformers prepares the GenerationConfig (max_new_tokens, do_sample, temperatu
 ids, stop_strings) and calls `generate`; the decoding itself is `softthink.decoding.api.generate_encoded`, the
 same loop as `softthink.generate`. The Hub-folder route (``custom_generate="DIR"``) goes through `hub_generate`.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -30,8 +31,15 @@ from softthink.integrations import generation_config as hf
 from softthink.integrations.truncate import truncate_generation
 
 # Model inputs that transformers prepares for its own loop; softthink's loop builds its own, so they are dropped.
-_PREPARED_MODEL_KWARGS = ("attention_mask", "position_ids", "use_cache", "logits_to_keep", "cache", "past_key_values",
-                          "cache_position")
+_PREPARED_MODEL_KWARGS = (
+    "attention_mask",
+    "position_ids",
+    "use_cache",
+    "logits_to_keep",
+    "cache",
+    "past_key_values",
+    "cache_position",
+)
 _OUTPUT_FLAGS = ("output_attentions", "output_hidden_states")  # some versions pass them as model inputs
 
 
@@ -42,13 +50,27 @@ class SoftthinkGenerateOutput(GenerateDecoderOnlyOutput):
     generations: list[Generation] | None = None
 
 
-def generate(model, input_ids: torch.LongTensor, logits_processor: LogitsProcessorList | None = None,
-             stopping_criteria: StoppingCriteriaList | None = None,
-             generation_config: GenerationConfig | None = None, synced_gpus: bool = False, streamer=None, *,
-             softthink_tokenizer=None, tokenizer=None, mode: str | None = None, softthink_config: DecodeConfig | dict | str | None = None,
-             think_end: str | None = "auto", max_topk: int | None = None, max_think_tokens: int | None = None,
-             cold_stop_entropy: float | None = None, entropy_threshold: float | None = None,
-             seed: int | None = None, **model_kwargs: Any) -> torch.LongTensor | SoftthinkGenerateOutput:
+def generate(
+    model,
+    input_ids: torch.LongTensor,
+    logits_processor: LogitsProcessorList | None = None,
+    stopping_criteria: StoppingCriteriaList | None = None,
+    generation_config: GenerationConfig | None = None,
+    synced_gpus: bool = False,
+    streamer=None,
+    *,
+    softthink_tokenizer=None,
+    tokenizer=None,
+    mode: str | None = None,
+    softthink_config: DecodeConfig | dict | str | None = None,
+    think_end: str | None = "auto",
+    max_topk: int | None = None,
+    max_think_tokens: int | None = None,
+    cold_stop_entropy: float | None = None,
+    entropy_threshold: float | None = None,
+    seed: int | None = None,
+    **model_kwargs: Any,
+) -> torch.LongTensor | SoftthinkGenerateOutput:
     """Decode with softthink inside ``model.generate(..., custom_generate=generate)``.
 
     transformers calls this with the prompt ids, its prepared processors, criteria and GenerationConfig.
@@ -77,18 +99,28 @@ def generate(model, input_ids: torch.LongTensor, logits_processor: LogitsProcess
     generation_config = generation_config or model.generation_config
     tokenizer = _resolve_tokenizer(softthink_tokenizer or tokenizer, model)
     if streamer is not None:
-        raise SoftthinkInputError("streamer is not supported by softthink's custom_generate (the batch is decoded "
-                                  "before tokens are returned); drop streamer=.")
+        raise SoftthinkInputError(
+            "streamer is not supported by softthink's custom_generate (the batch is decoded "
+            "before tokens are returned); drop streamer=."
+        )
     hf.check_processors(logits_processor)
     criteria = hf.user_stopping_criteria(stopping_criteria, generation_config)
     attention_mask = _check_model_kwargs(model_kwargs, input_ids)
 
     eos = hf.eos_ids(generation_config)
     pad = hf.pad_id(generation_config, eos)
-    mine = dict(think_end=think_end, max_topk=max_topk, max_think_tokens=max_think_tokens,
-                cold_stop_entropy=cold_stop_entropy, entropy_threshold=entropy_threshold)
-    overrides = {**hf.decode_overrides(generation_config, input_ids.shape[1]),
-                 **{k: v for k, v in mine.items() if v is not None}, "seed": seed}
+    mine = dict(
+        think_end=think_end,
+        max_topk=max_topk,
+        max_think_tokens=max_think_tokens,
+        cold_stop_entropy=cold_stop_entropy,
+        entropy_threshold=entropy_threshold,
+    )
+    overrides = {
+        **hf.decode_overrides(generation_config, input_ids.shape[1]),
+        **{k: v for k, v in mine.items() if v is not None},
+        "seed": seed,
+    }
     if think_end != "auto" or softthink_config is None:
         overrides["think_end"] = think_end
     cfg = build_config(softthink_config, mode, overrides)
@@ -110,8 +142,11 @@ def generate(model, input_ids: torch.LongTensor, logits_processor: LogitsProcess
     if not generation_config.return_dict_in_generate:
         return sequences
     return SoftthinkGenerateOutput(
-        sequences=sequences, scores=tuple(scores[:width]) if generation_config.output_scores else None,
-        logits=tuple(raw[:width]) if generation_config.output_logits else None, generations=generations)
+        sequences=sequences,
+        scores=tuple(scores[:width]) if generation_config.output_scores else None,
+        logits=tuple(raw[:width]) if generation_config.output_logits else None,
+        generations=generations,
+    )
 
 
 def hub_generate(model, *args: Any, **kwargs: Any):
@@ -141,21 +176,24 @@ def _resolve_tokenizer(tokenizer, model):
             pass
     raise SoftthinkInputError(
         f"softthink's custom_generate needs the model's tokenizer (think marker, stop strings, texts) and could not "
-        f"load one from model.name_or_path={path!r}: call model.generate(..., softthink_tokenizer=tokenizer).")
+        f"load one from model.name_or_path={path!r}: call model.generate(..., softthink_tokenizer=tokenizer)."
+    )
 
 
 def _check_model_kwargs(model_kwargs: dict[str, Any], input_ids: torch.Tensor) -> torch.Tensor:
     """The attention mask (all ones when transformers dropped it); raise on inputs softthink would ignore."""
     hf.check_supported(GenerationConfig(**{k: model_kwargs[k] for k in _OUTPUT_FLAGS if k in model_kwargs}))
-    unknown = [k for k, v in model_kwargs.items()
-               if k not in _PREPARED_MODEL_KWARGS + _OUTPUT_FLAGS and v is not None]
+    unknown = [k for k, v in model_kwargs.items() if k not in _PREPARED_MODEL_KWARGS + _OUTPUT_FLAGS and v is not None]
     if unknown:
-        raise SoftthinkInputError(f"softthink's custom_generate does not take {', '.join(sorted(unknown))}; it decodes "
-                                  "from input_ids and attention_mask only. Remove them.")
+        raise SoftthinkInputError(
+            f"softthink's custom_generate does not take {', '.join(sorted(unknown))}; it decodes "
+            "from input_ids and attention_mask only. Remove them."
+        )
     cache = model_kwargs.get("cache") or model_kwargs.get("past_key_values")
     if cache is not None and cache.get_seq_length() > 0:
-        raise SoftthinkInputError("softthink's custom_generate starts from an empty cache; do not pass a filled "
-                                  "past_key_values / cache.")
+        raise SoftthinkInputError(
+            "softthink's custom_generate starts from an empty cache; do not pass a filled past_key_values / cache."
+        )
     mask = model_kwargs.get("attention_mask")
     return torch.ones_like(input_ids) if mask is None else mask
 
@@ -186,9 +224,10 @@ def _processed(logits: torch.Tensor, thinking: list[bool | None], cfg: DecodeCon
         params = cfg.think_sampling() if phase else cfg.answer_sampling()
         if not params.do_sample:
             continue
-        scaled = logits[row:row + 1].float() / params.temperature
-        ids, weights = truncate_sorted(torch.softmax(scaled, -1), top_k=params.top_k, top_p=params.top_p,
-                                       min_p=params.min_p)
+        scaled = logits[row : row + 1].float() / params.temperature
+        ids, weights = truncate_sorted(
+            torch.softmax(scaled, -1), top_k=params.top_k, top_p=params.top_p, min_p=params.min_p
+        )
         kept = ids[weights > 0]
         row_scores = torch.full_like(scaled[0], float("-inf"))
         row_scores[kept] = scaled[0, kept]
@@ -200,16 +239,22 @@ def _sequences(input_ids: torch.Tensor, generations: list[Generation], pad: int)
     width = max((g.num_tokens for g in generations), default=0)
     new = torch.full((len(generations), width), pad, dtype=input_ids.dtype, device=input_ids.device)
     for row, g in enumerate(generations):
-        new[row, :g.num_tokens] = torch.tensor(g.token_ids, dtype=input_ids.dtype)
+        new[row, : g.num_tokens] = torch.tensor(g.token_ids, dtype=input_ids.dtype)
     return torch.cat([input_ids, new], dim=1)
 
 
-def _apply_criteria(criteria: StoppingCriteriaList, sequences: torch.Tensor, scores: list[torch.Tensor],
-                    generations: list[Generation], prompt_width: int, tokenizer) -> list[Generation]:
+def _apply_criteria(
+    criteria: StoppingCriteriaList,
+    sequences: torch.Tensor,
+    scores: list[torch.Tensor],
+    generations: list[Generation],
+    prompt_width: int,
+    tokenizer,
+) -> list[Generation]:
     """Cut each row after the first position where a user stopping criterion fires (as the stock loop would)."""
     cut: list[int | None] = [None] * len(generations)
     for t, step_scores in enumerate(scores):
-        fired = criteria(sequences[:, :prompt_width + t + 1], step_scores).tolist()
+        fired = criteria(sequences[:, : prompt_width + t + 1], step_scores).tolist()
         for row, g in enumerate(generations):
             if fired[row] and cut[row] is None and t + 1 < g.num_tokens:
                 cut[row] = t + 1

@@ -1,4 +1,5 @@
 """Cutting a finished `Generation` short, for stopping criteria applied after decoding."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -17,8 +18,15 @@ def truncate_generation(generation: Generation, n_tokens: int, tokenizer) -> Gen
     think_tokens = sum(trace.thinking)
     cut_in_thinking = think_tokens < generation.think_tokens
     return dataclasses.replace(
-        generation, text=decode(ids), token_ids=ids, trace=trace, think_tokens=think_tokens,
-        answer_tokens=n_tokens - think_tokens, soft_steps=sum(trace.soft), stop_reason="stopping_criteria",
+        generation,
+        text=decode(ids),
+        token_ids=ids,
+        trace=trace,
+        think_tokens=think_tokens,
+        answer_tokens=n_tokens - think_tokens,
+        soft_steps=sum(trace.soft),
+        stop_reason="stopping_criteria",
         thinking_text=decode(ids) if cut_in_thinking else generation.thinking_text,
         answer_text=decode(ids[think_tokens:]),
-        think_end_reason=None if cut_in_thinking else generation.think_end_reason)
+        think_end_reason=None if cut_in_thinking else generation.think_end_reason,
+    )

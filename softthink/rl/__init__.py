@@ -5,6 +5,7 @@ Recipes (``configs/rl/``): ``full`` (all tokens), ``forking`` (top-20 % entropy 
 `SoftthinkGRPOTrainer` and its config `SoftthinkGRPOConfig` for use from Python; `fit_entropy_law` for
 R = -a exp(H) + b.
 """
+
 from softthink.extras import require
 
 require("trl", extra="rl", feature="softthink.rl (GRPO training)")
@@ -18,10 +19,21 @@ from softthink.rl.train import TrainResult, dry_run, train
 from softthink.rl.trainer import SoftthinkGRPOTrainer
 
 __all__ = [
-    "RECIPE_NAMES", "SoftthinkGRPOConfig", "SoftthinkGRPOTrainer", "CorrectnessReward", "EntropyDynamicsCallback",
-    "EntropyLaw", "fit_entropy_law", "read_dynamics", "available_recipes", "load_recipe", "train", "dry_run",
+    "RECIPE_NAMES",
+    "SoftthinkGRPOConfig",
+    "SoftthinkGRPOTrainer",
+    "CorrectnessReward",
+    "EntropyDynamicsCallback",
+    "EntropyLaw",
+    "fit_entropy_law",
+    "read_dynamics",
+    "available_recipes",
+    "load_recipe",
+    "train",
+    "dry_run",
     "TrainResult",
 ]
 
-__getattr__ = renamed_attributes(__name__, {"SofthinkGRPOConfig": "SoftthinkGRPOConfig",
-                                             "SofthinkGRPOTrainer": "SoftthinkGRPOTrainer"})  # pre-0.2 names
+__getattr__ = renamed_attributes(
+    __name__, {"SofthinkGRPOConfig": "SoftthinkGRPOConfig", "SofthinkGRPOTrainer": "SoftthinkGRPOTrainer"}
+)  # pre-0.2 names

@@ -23,6 +23,7 @@ Where this follows trl rather than the papers' code (stated so results can be co
   ``num_iterations == 1`` every update is on-policy, so KL-Cov adds nothing and the PPO clip never binds.
 - entropies are those trl computes: of the policy at the rollout ``temperature``.
 """
+
 from __future__ import annotations
 
 import warnings
@@ -30,8 +31,8 @@ from dataclasses import dataclass, field
 
 from trl import GRPOConfig
 
-from softthink.deprecation import renamed_attributes
 from softthink.analysis.forking import DEFAULT_QUANTILE, FORKING_ENTROPY_NATS
+from softthink.deprecation import renamed_attributes
 from softthink.errors import SoftthinkConfigError, unknown_name_message
 
 RECIPE_NAMES = ("full", "forking", "clip_cov", "kl_cov")
@@ -42,7 +43,6 @@ FORKING_NORMALIZATIONS = ("all_tokens", "selected_tokens")
 
 COV_LOSS_TYPES = ("grpo", "bnpo", "dr_grpo", "dapo")
 """trl loss types that use the clipped PPO surrogate, which Clip-Cov and KL-Cov are defined on."""
-
 
 
 @dataclass
@@ -92,45 +92,65 @@ class SoftthinkGRPOConfig(GRPOConfig):
                 raise SoftthinkConfigError(
                     f"top_entropy_quantile={self.top_entropy_quantile} conflicts with forking_quantile="
                     f"{self.forking_quantile} under recipe='forking'. Set only forking_quantile.",
-                    param="top_entropy_quantile", value=self.top_entropy_quantile)
+                    param="top_entropy_quantile",
+                    value=self.top_entropy_quantile,
+                )
             self.top_entropy_quantile = self.forking_quantile
         elif self.top_entropy_quantile != 1.0:
             raise SoftthinkConfigError(
                 f"top_entropy_quantile={self.top_entropy_quantile} masks tokens by entropy, but recipe="
                 f"{self.recipe!r}. Use recipe='forking' with forking_quantile={self.top_entropy_quantile} instead.",
-                param="top_entropy_quantile", value=self.top_entropy_quantile)
+                param="top_entropy_quantile",
+                value=self.top_entropy_quantile,
+            )
         super().__post_init__()
 
     def _validate_recipe_fields(self) -> None:
         if self.recipe not in RECIPE_NAMES:
-            raise SoftthinkConfigError(unknown_name_message("RL recipe", str(self.recipe), RECIPE_NAMES),
-                                       param="recipe", value=self.recipe)
+            raise SoftthinkConfigError(
+                unknown_name_message("RL recipe", str(self.recipe), RECIPE_NAMES), param="recipe", value=self.recipe
+            )
         _check_fraction("forking_quantile", self.forking_quantile)
         if self.forking_normalization not in FORKING_NORMALIZATIONS:
             raise SoftthinkConfigError(
-                unknown_name_message("forking_normalization", str(self.forking_normalization),
-                                     FORKING_NORMALIZATIONS),
-                param="forking_normalization", value=self.forking_normalization)
+                unknown_name_message("forking_normalization", str(self.forking_normalization), FORKING_NORMALIZATIONS),
+                param="forking_normalization",
+                value=self.forking_normalization,
+            )
         if self.forking_normalization != "all_tokens" and self.recipe != "forking":
-            warnings.warn(f"forking_normalization={self.forking_normalization!r} has no effect with recipe="
-                          f"{self.recipe!r}; it only applies to recipe='forking'.", stacklevel=3)
+            warnings.warn(
+                f"forking_normalization={self.forking_normalization!r} has no effect with recipe="
+                f"{self.recipe!r}; it only applies to recipe='forking'.",
+                stacklevel=3,
+            )
         _check_fraction("clip_cov_fraction", self.clip_cov_fraction)
         _check_fraction("kl_cov_fraction", self.kl_cov_fraction)
         if not self.clip_cov_low < self.clip_cov_high:
             raise SoftthinkConfigError(
                 f"clip_cov_low={self.clip_cov_low} must be < clip_cov_high={self.clip_cov_high}: they bound the "
-                "covariance band Clip-Cov samples from (paper: 1 and 5).", param="clip_cov_low", value=self.clip_cov_low)
+                "covariance band Clip-Cov samples from (paper: 1 and 5).",
+                param="clip_cov_low",
+                value=self.clip_cov_low,
+            )
         if self.kl_cov_coef < 0:
             raise SoftthinkConfigError(
                 f"kl_cov_coef={self.kl_cov_coef} must be >= 0 (a negative KL weight would push the policy away).",
-                param="kl_cov_coef", value=self.kl_cov_coef)
+                param="kl_cov_coef",
+                value=self.kl_cov_coef,
+            )
         if self.entropy_log_threshold < 0:
-            raise SoftthinkConfigError(f"entropy_log_threshold={self.entropy_log_threshold} must be >= 0 nats.",
-                                       param="entropy_log_threshold", value=self.entropy_log_threshold)
+            raise SoftthinkConfigError(
+                f"entropy_log_threshold={self.entropy_log_threshold} must be >= 0 nats.",
+                param="entropy_log_threshold",
+                value=self.entropy_log_threshold,
+            )
         if self.recipe in ("clip_cov", "kl_cov") and self.loss_type not in COV_LOSS_TYPES:
             raise SoftthinkConfigError(
                 f"recipe={self.recipe!r} is defined on the clipped PPO surrogate, but loss_type={self.loss_type!r}. "
-                f"Use one of {', '.join(COV_LOSS_TYPES)}.", param="loss_type", value=self.loss_type)
+                f"Use one of {', '.join(COV_LOSS_TYPES)}.",
+                param="loss_type",
+                value=self.loss_type,
+            )
 
 
 def _check_fraction(name: str, value: float) -> None:

@@ -10,6 +10,7 @@ gold final answer the reward grades against) and ``id``. Problems are loaded by 
 - a ``.jsonl`` file with a ``question`` (or ``problem``) and an ``answer`` field, and optionally ``id`` (or
   ``unique_id``); the answer is taken as written.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -21,16 +22,25 @@ from softthink.eval.datasets import BENCHMARKS, BenchmarkSpec, Problem, load_ben
 NAMED_DATASETS = ("testbed", "gsm8k")
 """The sources the shipped recipes use; every registered benchmark name works."""
 
-_NO_ANSWER = ("{where} has no gold 'answer'. RL needs an answer for every problem to compute the reward; drop "
-              "unanswered problems or fill the field.")
+_NO_ANSWER = (
+    "{where} has no gold 'answer'. RL needs an answer for every problem to compute the reward; drop "
+    "unanswered problems or fill the field."
+)
 
 
 def jsonl_spec(path: str | Path) -> BenchmarkSpec:
     """The harness spec of an RL ``.jsonl`` file: question in ``question`` or ``problem``, gold in ``answer``
     (as written), ids from the row (``id``/``unique_id``, see `_normalise`) or the line position."""
     path = Path(path)
-    return BenchmarkSpec(path.stem, path=str(path), question_field=("question", "problem"), answer_field="answer",
-                         answer_format="plain", description=f"RL problems from {path}", source=str(path))
+    return BenchmarkSpec(
+        path.stem,
+        path=str(path),
+        question_field=("question", "problem"),
+        answer_field="answer",
+        answer_format="plain",
+        description=f"RL problems from {path}",
+        source=str(path),
+    )
 
 
 def load_problems(source: str, *, split: str = "train", n: int | None = None, seed: int = 0) -> list[dict]:
@@ -43,9 +53,11 @@ def load_problems(source: str, *, split: str = "train", n: int | None = None, se
     elif source in BENCHMARKS or source.endswith((".yaml", ".yml")):
         problems = load_benchmark(source, split=split)
     else:
-        raise SoftthinkConfigError(unknown_name_message("RL dataset", source, [*BENCHMARKS, "<file>.jsonl",
-                                                                               "<benchmark>.yaml"]),
-                                   param="dataset", value=source)
+        raise SoftthinkConfigError(
+            unknown_name_message("RL dataset", source, [*BENCHMARKS, "<file>.jsonl", "<benchmark>.yaml"]),
+            param="dataset",
+            value=source,
+        )
     problems = problems[:n] if n is not None else problems
     return [_normalise(problem, i, source) for i, problem in enumerate(problems)]
 
@@ -82,7 +94,8 @@ def check_chat_template(tokenizer: Any, model_name: str = "the model") -> None:
         raise SoftthinkInputError(
             f"the tokenizer of {model_name} has no chat template. RL prompts are chats rendered with the "
             "tokenizer's template (trl's conversational format). Use an instruct/chat model, or set "
-            "tokenizer.chat_template (e.g. copy it from the instruct variant) and save the tokenizer.")
+            "tokenizer.chat_template (e.g. copy it from the instruct variant) and save the tokenizer."
+        )
 
 
 def build_dataset(problems: list[dict], prompt_template: str = "{question}"):
@@ -92,8 +105,17 @@ def build_dataset(problems: list[dict], prompt_template: str = "{question}"):
     if not problems:
         raise SoftthinkDataError("no training problems: the dataset is empty.")
     if "{question}" not in prompt_template:
-        raise SoftthinkConfigError(f"prompt_template {prompt_template!r} must contain '{{question}}'.",
-                                   param="prompt_template", value=prompt_template)
-    rows = [{"prompt": [{"role": "user", "content": prompt_template.replace("{question}", p["question"])}],
-             "answer": p["answer"], "id": p["id"]} for p in problems]
+        raise SoftthinkConfigError(
+            f"prompt_template {prompt_template!r} must contain '{{question}}'.",
+            param="prompt_template",
+            value=prompt_template,
+        )
+    rows = [
+        {
+            "prompt": [{"role": "user", "content": prompt_template.replace("{question}", p["question"])}],
+            "answer": p["answer"],
+            "id": p["id"],
+        }
+        for p in problems
+    ]
     return Dataset.from_list(rows)

@@ -9,6 +9,7 @@ gradient_accumulation_steps`` optimizer steps), the mean entropy (nats) of ``ent
 
 `fit_entropy_law` fits R = -a * exp(H) + b (Cui et al., 2025) by least squares; it is linear in (a, b).
 """
+
 from __future__ import annotations
 
 import json
@@ -39,7 +40,12 @@ _FROM_LOGS = {
 DYNAMICS_FIELDS = ("step", "fresh_rollouts", *_FROM_LOGS)
 """Keys of every dynamics row (recipe counters are None for the recipes that do not have them)."""
 
-_CARRIED = ("reward", "accuracy", "completion_length", "frac_reward_zero_std")  # logged by trl only on steps that generate
+_CARRIED = (
+    "reward",
+    "accuracy",
+    "completion_length",
+    "frac_reward_zero_std",
+)  # logged by trl only on steps that generate
 
 
 class EntropyDynamicsCallback(TrainerCallback):
@@ -88,8 +94,9 @@ def read_dynamics(path: str | Path) -> list[dict]:
     """The rows of a dynamics JSONL file, in step order."""
     path = Path(path)
     if not path.exists():
-        raise SoftthinkDataError(f"no dynamics log at {path}; it is written by a softthink RL run "
-                                 "(softthink rl train ...).")
+        raise SoftthinkDataError(
+            f"no dynamics log at {path}; it is written by a softthink RL run (softthink rl train ...)."
+        )
     rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
     return sorted(rows, key=lambda r: r["step"])
 
@@ -130,7 +137,7 @@ def fit_entropy_law(entropy, reward) -> EntropyLaw:
     (a, b), *_ = np.linalg.lstsq(design, r, rcond=None)
     residual = r - design @ np.array([a, b])
     ss_tot = float(((r - r.mean()) ** 2).sum())
-    r2 = 1.0 - float((residual ** 2).sum()) / ss_tot if ss_tot > 0 else float("nan")
+    r2 = 1.0 - float((residual**2).sum()) / ss_tot if ss_tot > 0 else float("nan")
     return EntropyLaw(a=float(a), b=float(b), r2=r2, n=int(h.size))
 
 
@@ -140,11 +147,13 @@ def law_points(rows: list[dict], bin_size: int = 1) -> tuple[list[float], list[f
     ``bin_size > 1`` averages consecutive groups of that many rollout steps (a trailing partial group is dropped),
     trading points for less sampling noise in each reward.
     """
-    pairs = [(r["entropy_all"], r["reward"]) for r in rows
-             if r.get("fresh_rollouts") and r.get("entropy_all") is not None and r.get("reward") is not None]
+    pairs = [
+        (r["entropy_all"], r["reward"])
+        for r in rows
+        if r.get("fresh_rollouts") and r.get("entropy_all") is not None and r.get("reward") is not None
+    ]
     if bin_size > 1:
-        pairs = [tuple(np.mean(pairs[i:i + bin_size], axis=0)) for i in range(0, len(pairs) - bin_size + 1,
-                                                                               bin_size)]
+        pairs = [tuple(np.mean(pairs[i : i + bin_size], axis=0)) for i in range(0, len(pairs) - bin_size + 1, bin_size)]
     return [float(p[0]) for p in pairs], [float(p[1]) for p in pairs]
 
 

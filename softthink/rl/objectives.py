@@ -5,6 +5,7 @@
 Which tokens are forking (the mask and the batch entropy statistics) is defined once, in
 `softthink.analysis.forking`.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -48,17 +49,25 @@ def centred_covariance(advantages: torch.Tensor, logps: torch.Tensor, mask: torc
     return cov.masked_fill(~valid, 0.0)
 
 
-def ppo_clipped_tokens(ratio: torch.Tensor, advantages: torch.Tensor, epsilon_low: float,
-                       epsilon_high: float) -> torch.Tensor:
+def ppo_clipped_tokens(
+    ratio: torch.Tensor, advantages: torch.Tensor, epsilon_low: float, epsilon_high: float
+) -> torch.Tensor:
     """Tokens whose PPO surrogate is already clipped: ``-A * clip(r) > -A * r`` (no gradient flows there)."""
     adv = _expand(advantages.detach(), ratio)
     r = ratio.detach()
     return (-adv * torch.clamp(r, 1 - epsilon_low, 1 + epsilon_high)) > (-adv * r)
 
 
-def clip_cov_selection(cov: torch.Tensor, mask: torch.Tensor, fraction: float, low: float, high: float, *,
-                       exclude: torch.Tensor | None = None,
-                       generator: torch.Generator | None = None) -> torch.Tensor:
+def clip_cov_selection(
+    cov: torch.Tensor,
+    mask: torch.Tensor,
+    fraction: float,
+    low: float,
+    high: float,
+    *,
+    exclude: torch.Tensor | None = None,
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
     """Clip-Cov's token set: a uniformly random sample of ``max(1, int(fraction * n_valid))`` tokens among the valid
     ones with ``low < cov < high`` (and not in ``exclude``, e.g. tokens the PPO clip already silences).
 
@@ -96,8 +105,7 @@ def detach_selected(logps: torch.Tensor, selected: torch.Tensor) -> torch.Tensor
     return torch.where(selected.bool(), logps.detach(), logps)
 
 
-def kl_cov_penalty(logps: torch.Tensor, old_logps: torch.Tensor, selected: torch.Tensor,
-                   coef: float) -> torch.Tensor:
+def kl_cov_penalty(logps: torch.Tensor, old_logps: torch.Tensor, selected: torch.Tensor, coef: float) -> torch.Tensor:
     """Per-token KL-Cov penalty ``coef * |log p - log p_old|`` on selected tokens, 0 elsewhere (to be minimised)."""
     return coef * (logps - old_logps.detach()).abs() * selected.float()
 

@@ -2,6 +2,7 @@
 
 Data in, ``matplotlib.figure.Figure`` out: no pyplot state, no backend choice, no files (``fig.savefig(path)``).
 """
+
 from __future__ import annotations
 
 import matplotlib
@@ -31,8 +32,14 @@ def _plot_smoothed(ax, steps: list[int], values: list[float], colour, label: str
         ax.plot(steps, values, color=colour, linestyle=linestyle, label=label)
         return
     ax.plot(steps, values, color=colour, linestyle=linestyle, alpha=0.25, linewidth=0.8)
-    ax.plot(steps, rolling_mean(values, window), color=colour, linestyle=linestyle, linewidth=1.8,
-            label=f"{label} ({window}-step mean)")
+    ax.plot(
+        steps,
+        rolling_mean(values, window),
+        color=colour,
+        linestyle=linestyle,
+        linewidth=1.8,
+        label=f"{label} ({window}-step mean)",
+    )
 
 
 def plot_dynamics(runs: dict[str, list[dict]], laws: dict[str, EntropyLaw] | None = None) -> Figure:
@@ -60,12 +67,14 @@ def plot_dynamics(runs: dict[str, list[dict]], laws: dict[str, EntropyLaw] | Non
                 law = None
         if law is not None and h:
             grid = np.linspace(min(h), max(h), 50)
-            ax_law.plot(grid, law.predict(grid), color=c,
-                        label=f"{label}: a={law.a:.3g}, b={law.b:.3g}, R²={law.r2:.2f}")
+            ax_law.plot(
+                grid, law.predict(grid), color=c, label=f"{label}: a={law.a:.3g}, b={law.b:.3g}, R²={law.r2:.2f}"
+            )
     ax_reward.set(title="reward (accuracy) per step", xlabel="step", ylabel="mean reward")
     ax_entropy.set(title="mean token entropy: forking (top ρ) vs execution", xlabel="step", ylabel="nats")
-    ax_frac.set(title="fraction of tokens above entropy_log_threshold (default 0.672 nats)", xlabel="step",
-                ylabel="fraction")
+    ax_frac.set(
+        title="fraction of tokens above entropy_log_threshold (default 0.672 nats)", xlabel="step", ylabel="fraction"
+    )
     ax_law.set(title="R = -a·exp(H) + b", xlabel="mean entropy H (nats)", ylabel="reward R")
     for ax in axes.flat:
         if ax.has_data():

@@ -6,6 +6,7 @@ changes. Keys that are fields of `RunConfig` describe the run (model, dataset, p
 of `SoftthinkGRPOConfig`. Files whose name starts with ``_`` are bases, not recipes. Precedence: config defaults <
 base < recipe file < explicit overrides (``--set key=value``).
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -34,15 +35,18 @@ class RunConfig:
     """What a recipe trains and on what: the run keys of a recipe file, validated. Every field has a default."""
 
     model: str | None = _help(
-        None, "model path or Hub id; 'testbed' = the softthink testbed checkpoint; 'tiny:<arch>' = random tiny "
-        "model; a .gguf file is dequantized into a trainable copy. None: must be passed to train()")
+        None,
+        "model path or Hub id; 'testbed' = the softthink testbed checkpoint; 'tiny:<arch>' = random tiny "
+        "model; a .gguf file is dequantized into a trainable copy. None: must be passed to train()",
+    )
     dataset: str | None = _help(
-        None, "'testbed', a benchmark name (e.g. 'gsm8k'), a benchmark YAML, or a .jsonl path with "
-        "question/answer fields. None: must be passed to train()")
+        None,
+        "'testbed', a benchmark name (e.g. 'gsm8k'), a benchmark YAML, or a .jsonl path with "
+        "question/answer fields. None: must be passed to train()",
+    )
     dataset_split: str = _help("train", "split of the named dataset")
     num_problems: int | None = _help(None, "number of problems to train on; None = all")
-    prompt_template: str = _help(
-        "{question}", "prompt text with the placeholder {question} (other braces are literal)")
+    prompt_template: str = _help("{question}", "prompt text with the placeholder {question} (other braces are literal)")
     label: str | None = _help(None, "name of the trained policy in evaluation tables; None = the recipe name")
     dry_run_arch: str = _help("llama", "tiny architecture that stands in for the model in a dry run")
 
@@ -53,19 +57,25 @@ class RunConfig:
                 self._fail(name, "must be a non-empty string or null", "Remove the key to leave it unset.")
         if not isinstance(self.dataset_split, str) or not self.dataset_split:
             self._fail("dataset_split", "must be a non-empty split name", "Use 'train'.")
-        if self.num_problems is not None and (isinstance(self.num_problems, bool)
-                                              or not isinstance(self.num_problems, int) or self.num_problems < 1):
+        if self.num_problems is not None and (
+            isinstance(self.num_problems, bool) or not isinstance(self.num_problems, int) or self.num_problems < 1
+        ):
             self._fail("num_problems", "must be an int >= 1 or null", "Use null to train on every problem.")
         if not isinstance(self.prompt_template, str) or "{question}" not in self.prompt_template:
-            self._fail("prompt_template", "must contain the placeholder '{question}'",
-                       "Write e.g. '{question}\\nPlease reason step by step.'")
+            self._fail(
+                "prompt_template",
+                "must contain the placeholder '{question}'",
+                "Write e.g. '{question}\\nPlease reason step by step.'",
+            )
         from softthink.testbed.tiny import TINY_ARCHITECTURES
 
         if self.dry_run_arch not in TINY_ARCHITECTURES:
             raise SoftthinkConfigError(
-                "run.dry_run_arch: " + unknown_name_message("tiny architecture", str(self.dry_run_arch),
-                                                            TINY_ARCHITECTURES), param="dry_run_arch",
-                value=self.dry_run_arch)
+                "run.dry_run_arch: "
+                + unknown_name_message("tiny architecture", str(self.dry_run_arch), TINY_ARCHITECTURES),
+                param="dry_run_arch",
+                value=self.dry_run_arch,
+            )
 
     def _fail(self, name: str, rule: str, remedy: str) -> None:
         value = getattr(self, name)
@@ -105,8 +115,10 @@ def config_fields() -> dict[str, dataclasses.Field]:
     return {f.name: f for f in dataclasses.fields(SoftthinkGRPOConfig) if f.init}
 
 
-KEY_LISTING = (f"Valid keys: the run keys {', '.join(RUN_KEYS)}, and the fields of softthink.rl.SoftthinkGRPOConfig "
-               "(trl GRPOConfig + recipe fields).")
+KEY_LISTING = (
+    f"Valid keys: the run keys {', '.join(RUN_KEYS)}, and the fields of softthink.rl.SoftthinkGRPOConfig "
+    "(trl GRPOConfig + recipe fields)."
+)
 """Stands in for the full key list (~250 trl fields) in unknown-key messages."""
 
 
@@ -124,8 +136,9 @@ def load_recipe(name_or_path: str | Path, overrides: dict[str, Any] | None = Non
     else:
         path = recipe_dir() / f"{text}.yaml"
         if text.startswith("_") or not path.exists():
-            raise SoftthinkConfigError(unknown_name_message("RL recipe", text, available_recipes()),
-                                       param="recipe", value=text)
+            raise SoftthinkConfigError(
+                unknown_name_message("RL recipe", text, available_recipes()), param="recipe", value=text
+            )
         name = text
     from_file = read_config(path.resolve(), what="recipe")
     fields = config_fields()
@@ -138,8 +151,7 @@ def load_recipe(name_or_path: str | Path, overrides: dict[str, Any] | None = Non
         run_config = RunConfig(**run)
     except SoftthinkConfigError as err:
         raise SoftthinkConfigError(f"recipe {name!r} ({path}): {err}", param=err.param, value=err.value) from None
-    return Recipe(name=name, path=path, run=run_config,
-                  config={k: v for k, v in values.items() if k not in RUN_KEYS})
+    return Recipe(name=name, path=path, run=run_config, config={k: v for k, v in values.items() if k not in RUN_KEYS})
 
 
 def parse_overrides(items: list[str] | None) -> dict[str, Any]:

@@ -5,9 +5,11 @@ no answer can be extracted from it (a model that writes no answer earns nothing;
 What is *not* a zero reward but an error: a completion that is neither text nor a chat message, and a missing
 gold answer. Each batch also logs ``accuracy`` and ``unparsed_fraction`` through trl's ``log_metric``.
 """
+
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from softthink.errors import SoftthinkDataError, SoftthinkInputError
 
@@ -28,12 +30,14 @@ def completion_text(completion: Any) -> str:
             if not isinstance(content, str):
                 raise SoftthinkInputError(
                     f"cannot read the reward's completion: message content is {type(content).__name__}, expected "
-                    "text. The correctness reward grades text completions only.")
+                    "text. The correctness reward grades text completions only."
+                )
             parts.append(content)
         return "".join(parts)
     raise SoftthinkInputError(
         f"cannot read the reward's completion of type {type(completion).__name__}: expected a string or a list of "
-        "chat messages ({'role': ..., 'content': ...}). Check the dataset's 'prompt' column format.")
+        "chat messages ({'role': ..., 'content': ...}). Check the dataset's 'prompt' column format."
+    )
 
 
 class CorrectnessReward:
@@ -56,11 +60,14 @@ class CorrectnessReward:
             self._grade = grade
         return self._grade
 
-    def __call__(self, prompts: list, completions: list, answer: list | None = None, log_metric=None,
-                 **_: Any) -> list[float]:
+    def __call__(
+        self, prompts: list, completions: list, answer: list | None = None, log_metric=None, **_: Any
+    ) -> list[float]:
         if answer is None:
-            raise SoftthinkDataError("the correctness reward needs an 'answer' column in the training dataset; "
-                                     "build it with softthink.rl.data.build_dataset().")
+            raise SoftthinkDataError(
+                "the correctness reward needs an 'answer' column in the training dataset; "
+                "build it with softthink.rl.data.build_dataset()."
+            )
         if len(answer) != len(completions):
             raise SoftthinkDataError(f"{len(completions)} completions but {len(answer)} answers.")
         rewards, unparsed = [], 0

@@ -11,6 +11,7 @@ Output directory layout::
     OUTPUT/softthink_rl.json    label, recipe, resolved config, model, dataset, and ``provenance`` (git commit,
                                 library versions, platform, time; `softthink.provenance.write_provenance`)
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -27,10 +28,22 @@ from softthink.rl.plots import plot_dynamics
 from softthink.rl.recipes import Recipe, load_recipe
 
 DRY_RUN_OVERRIDES: dict[str, Any] = {
-    "max_steps": 1, "per_device_train_batch_size": 4, "gradient_accumulation_steps": 1,
-    "steps_per_generation": 1, "generation_batch_size": None, "num_generations": 2, "max_completion_length": 8,
-    "bf16": False, "fp16": False, "activation_checkpointing": False, "use_vllm": False, "model_init_kwargs": None,
-    "save_strategy": "no", "logging_steps": 1, "report_to": "none", "num_problems": 4,
+    "max_steps": 1,
+    "per_device_train_batch_size": 4,
+    "gradient_accumulation_steps": 1,
+    "steps_per_generation": 1,
+    "generation_batch_size": None,
+    "num_generations": 2,
+    "max_completion_length": 8,
+    "bf16": False,
+    "fp16": False,
+    "activation_checkpointing": False,
+    "use_vllm": False,
+    "model_init_kwargs": None,
+    "save_strategy": "no",
+    "logging_steps": 1,
+    "report_to": "none",
+    "num_problems": 4,
 }
 """What a dry run changes in a recipe: sizes only. The objective (recipe, fractions, loss type, clipping) stays."""
 
@@ -58,8 +71,8 @@ def load_policy(model: str):
     """(model or Hub id / path for trl, tokenizer) for a recipe's ``model`` key.
 
     'tiny:<arch>' builds a random tiny model, 'testbed' is the softthink testbed checkpoint, a ``.gguf`` file is
-    loaded by `softthink.load_model` and copied into a trainable float model; anything else is a Hugging Face directory or Hub id that trl loads itself
-    (with ``model_init_kwargs``).
+    loaded by `softthink.load_model` and copied into a trainable float model; anything else is a Hugging Face
+    directory or Hub id that trl loads itself (with ``model_init_kwargs``).
     """
     if model.startswith("tiny:"):
         from softthink.testbed.tiny import TINY_ARCHITECTURES, build_tiny_model, build_tiny_tokenizer
@@ -68,8 +81,9 @@ def load_policy(model: str):
         if arch not in TINY_ARCHITECTURES:
             from softthink.errors import unknown_name_message
 
-            raise SoftthinkConfigError(unknown_name_message("tiny architecture", arch, TINY_ARCHITECTURES),
-                                       param="model", value=model)
+            raise SoftthinkConfigError(
+                unknown_name_message("tiny architecture", arch, TINY_ARCHITECTURES), param="model", value=model
+            )
         return build_tiny_model(arch), build_tiny_tokenizer()
     if model == "testbed":
         from softthink.testbed.default import default_model_path
@@ -85,8 +99,9 @@ def load_policy(model: str):
     try:
         tokenizer = AutoTokenizer.from_pretrained(model)
     except OSError as err:
-        raise SoftthinkConfigError(f"cannot load a tokenizer from {model!r}: {err}", param="model",
-                                   value=model) from err
+        raise SoftthinkConfigError(
+            f"cannot load a tokenizer from {model!r}: {err}", param="model", value=model
+        ) from err
     return model, tokenizer
 
 
@@ -106,9 +121,18 @@ def _trainable_copy(model):
     return fresh
 
 
-def train(recipe: str | Path, model_path: str | None = None, dataset: str | None = None,
-          output_dir: str | Path | None = None, *, reward=None, callbacks: list | None = None,
-          resume: bool = True, progress: bool = True, **overrides: Any) -> TrainResult:
+def train(
+    recipe: str | Path,
+    model_path: str | None = None,
+    dataset: str | None = None,
+    output_dir: str | Path | None = None,
+    *,
+    reward=None,
+    callbacks: list | None = None,
+    resume: bool = True,
+    progress: bool = True,
+    **overrides: Any,
+) -> TrainResult:
     """Train with ``recipe`` (a name in configs/rl/ or a YAML path) and save an HF checkpoint in ``output_dir``.
 
     ``model_path`` / ``dataset`` override the recipe's ``model`` / ``dataset``; ``overrides`` are recipe keys
@@ -123,11 +147,11 @@ def train(recipe: str | Path, model_path: str | None = None, dataset: str | None
         spec.run = dataclasses.replace(spec.run, dataset=str(dataset))
     for key in ("model", "dataset"):
         if not getattr(spec.run, key):
-            raise SoftthinkConfigError(f"recipe {spec.name!r} names no {key}; pass {key} (CLI: --{key}).",
-                                       param=key)
+            raise SoftthinkConfigError(f"recipe {spec.name!r} names no {key}; pass {key} (CLI: --{key}).", param=key)
     if output_dir is None:
-        raise SoftthinkConfigError("output_dir is required: where to write checkpoints and the trained policy.",
-                                   param="output_dir")
+        raise SoftthinkConfigError(
+            "output_dir is required: where to write checkpoints and the trained policy.", param="output_dir"
+        )
     output_dir = Path(output_dir)
     return _run(spec, output_dir, reward=reward, callbacks=callbacks, resume=resume, progress=progress)
 
@@ -149,21 +173,21 @@ def dry_run(recipe: str | Path, output_dir: str | Path, **overrides: Any) -> Tra
 
 
 def _make_config(spec: Recipe, output_dir: Path):
-    from softthink.rl.config import SoftthinkGRPOConfig
-
-    from softthink.rl.config import RECIPE_NAMES
+    from softthink.rl.config import RECIPE_NAMES, SoftthinkGRPOConfig
 
     config = dict(spec.config)
     if "recipe" not in config:
         if spec.name not in RECIPE_NAMES:
-            raise SoftthinkConfigError(f"recipe file {spec.path} must set 'recipe:' to one of "
-                                       f"{', '.join(RECIPE_NAMES)}.", param="recipe")
+            raise SoftthinkConfigError(
+                f"recipe file {spec.path} must set 'recipe:' to one of {', '.join(RECIPE_NAMES)}.", param="recipe"
+            )
         config["recipe"] = spec.name
     try:
         return SoftthinkGRPOConfig(output_dir=str(output_dir), **config)
     except SoftthinkConfigError as err:
-        raise SoftthinkConfigError(f"recipe {spec.name!r} ({spec.path}): {err}", param=err.param,
-                                   value=err.value) from err
+        raise SoftthinkConfigError(
+            f"recipe {spec.name!r} ({spec.path}): {err}", param=err.param, value=err.value
+        ) from err
     except (ValueError, TypeError) as err:  # trl / transformers validation
         raise SoftthinkConfigError(f"recipe {spec.name!r} ({spec.path}): {err}") from err
 
@@ -176,31 +200,45 @@ def _run(spec: Recipe, output_dir: Path, *, reward, callbacks, resume: bool, pro
 
     args = _make_config(spec, output_dir)
     if args.logging_steps != 1:
-        raise SoftthinkConfigError(f"logging_steps={args.logging_steps}: the entropy-dynamics log needs a row per "
-                                   "step; set logging_steps: 1.", param="logging_steps", value=args.logging_steps)
+        raise SoftthinkConfigError(
+            f"logging_steps={args.logging_steps}: the entropy-dynamics log needs a row per step; set logging_steps: 1.",
+            param="logging_steps",
+            value=args.logging_steps,
+        )
     args.disable_tqdm = not progress
     model, tokenizer = load_policy(spec.run.model)
     check_chat_template(tokenizer, spec.run.model)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token  # batching needs a pad id; padded positions are masked anyway
-    problems = load_problems(spec.run.dataset, split=spec.run.dataset_split, n=spec.run.num_problems,
-                             seed=args.data_seed or 0)
+    problems = load_problems(
+        spec.run.dataset, split=spec.run.dataset_split, n=spec.run.num_problems, seed=args.data_seed or 0
+    )
     train_dataset = build_dataset(problems, spec.run.prompt_template)
 
     output_dir.mkdir(parents=True, exist_ok=True)
     last = get_last_checkpoint(str(output_dir)) if resume and output_dir.exists() else None
     trainer = SoftthinkGRPOTrainer(
-        model=model, reward_funcs=[reward or CorrectnessReward()], args=args, train_dataset=train_dataset,
+        model=model,
+        reward_funcs=[reward or CorrectnessReward()],
+        args=args,
+        train_dataset=train_dataset,
         processing_class=tokenizer,
-        callbacks=[EntropyDynamicsCallback(output_dir / "dynamics.jsonl"), *(callbacks or [])])
+        callbacks=[EntropyDynamicsCallback(output_dir / "dynamics.jsonl"), *(callbacks or [])],
+    )
     trainer.train(resume_from_checkpoint=last)
     trainer.save_model(str(output_dir))
     tokenizer.save_pretrained(str(output_dir))
 
     law = _fit_and_plot(output_dir, spec.label)
     _write_provenance(output_dir, spec, args, problems, trainer.state.global_step, last, law)
-    return TrainResult(output_dir=output_dir, label=spec.label, recipe=args.recipe,
-                       global_step=trainer.state.global_step, resumed_from=last, law=law)
+    return TrainResult(
+        output_dir=output_dir,
+        label=spec.label,
+        recipe=args.recipe,
+        global_step=trainer.state.global_step,
+        resumed_from=last,
+        law=law,
+    )
 
 
 def _fit_and_plot(output_dir: Path, label: str) -> EntropyLaw | None:
@@ -215,12 +253,24 @@ def _fit_and_plot(output_dir: Path, label: str) -> EntropyLaw | None:
     return law
 
 
-def _write_provenance(output_dir: Path, spec: Recipe, args, problems: list[dict], step: int,
-                      resumed_from: str | None, law: EntropyLaw | None) -> None:
+def _write_provenance(
+    output_dir: Path,
+    spec: Recipe,
+    args,
+    problems: list[dict],
+    step: int,
+    resumed_from: str | None,
+    law: EntropyLaw | None,
+) -> None:
     record = {
-        "label": spec.label, "recipe": args.recipe, "recipe_file": str(spec.path), "run": spec.run.to_dict(),
+        "label": spec.label,
+        "recipe": args.recipe,
+        "recipe_file": str(spec.path),
+        "run": spec.run.to_dict(),
         "config": {k: v for k, v in args.to_dict().items() if _jsonable(v)},
-        "num_problems": len(problems), "global_step": step, "resumed_from": resumed_from,
+        "num_problems": len(problems),
+        "global_step": step,
+        "resumed_from": resumed_from,
         "law": law.to_dict() if law else None,
     }
     write_provenance(output_dir / "softthink_rl.json", record, packages=RL_PACKAGES)

@@ -9,6 +9,7 @@ Seams overridden (everything else, generation, rewards, advantages, clipping, no
 - ``_compute_loss``: wraps trl's loss; adds the KL-Cov penalty aggregated with trl's own normaliser, and logs the
   entropy dynamics (``entropy/all``, ``entropy/forking``, ``entropy/execution``, ``entropy/frac_above``).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -42,7 +43,9 @@ class SoftthinkGRPOTrainer(GRPOTrainer):
         if not isinstance(self.args, SoftthinkGRPOConfig):
             raise SoftthinkConfigError(
                 f"SoftthinkGRPOTrainer needs a SoftthinkGRPOConfig, got {type(self.args).__name__}. "
-                "Build one with softthink.rl.SoftthinkGRPOConfig(..., recipe=...).", param="args")
+                "Build one with softthink.rl.SoftthinkGRPOConfig(..., recipe=...).",
+                param="args",
+            )
         self._loss_inputs: dict | None = None
         self._policy_forward: _PolicyForward | None = None
 
@@ -58,10 +61,10 @@ class SoftthinkGRPOTrainer(GRPOTrainer):
         return selected
 
     # -- seam 2: the policy forward inside the loss ---------------------------------------------------------------
-    def _get_per_token_logps_and_entropies(self, model, input_ids, attention_mask, logits_to_keep, *args,
-                                           **kwargs):
+    def _get_per_token_logps_and_entropies(self, model, input_ids, attention_mask, logits_to_keep, *args, **kwargs):
         logps, entropies, aux_loss = super()._get_per_token_logps_and_entropies(
-            model, input_ids, attention_mask, logits_to_keep, *args, **kwargs)
+            model, input_ids, attention_mask, logits_to_keep, *args, **kwargs
+        )
         inputs = self._loss_inputs
         if inputs is None or self._policy_forward is not None or entropies is None:
             return logps, entropies, aux_loss  # generation-time scoring (old / reference log-probs): untouched
@@ -69,9 +72,13 @@ class SoftthinkGRPOTrainer(GRPOTrainer):
         if "tool_mask" in inputs:
             mask = mask * inputs["tool_mask"]
         old = inputs.get("old_per_token_logps")
-        forward = _PolicyForward(logps=logps, entropies=entropies, mask=mask,
-                                 old_logps=logps.detach() if old is None else old,
-                                 advantages=inputs["advantages"])
+        forward = _PolicyForward(
+            logps=logps,
+            entropies=entropies,
+            mask=mask,
+            old_logps=logps.detach() if old is None else old,
+            advantages=inputs["advantages"],
+        )
         self._policy_forward = forward
         if self.recipe == "clip_cov":
             logps = self._clip_cov(forward)
@@ -81,8 +88,14 @@ class SoftthinkGRPOTrainer(GRPOTrainer):
         ratio = torch.exp(fw.logps.detach() - fw.old_logps)
         already_clipped = objectives.ppo_clipped_tokens(ratio, fw.advantages, self.epsilon_low, self.epsilon_high)
         cov = objectives.centred_covariance(fw.advantages, fw.logps, fw.mask)
-        selected = objectives.clip_cov_selection(cov, fw.mask, self.args.clip_cov_fraction, self.args.clip_cov_low,
-                                                 self.args.clip_cov_high, exclude=already_clipped & fw.mask.bool())
+        selected = objectives.clip_cov_selection(
+            cov,
+            fw.mask,
+            self.args.clip_cov_fraction,
+            self.args.clip_cov_low,
+            self.args.clip_cov_high,
+            exclude=already_clipped & fw.mask.bool(),
+        )
         self._log_token_fraction("clip_cov/detached_fraction", selected, fw.mask)
         return objectives.detach_selected(fw.logps, selected)
 
@@ -95,8 +108,10 @@ class SoftthinkGRPOTrainer(GRPOTrainer):
             self._loss_inputs = None
         forward, self._policy_forward = self._policy_forward, None
         if forward is None:  # trl changed its loss path; refuse to train a recipe silently as "full"
-            raise RuntimeError("SoftthinkGRPOTrainer: trl's _compute_loss did not call "
-                               "_get_per_token_logps_and_entropies with entropies; recipe hooks cannot run.")
+            raise RuntimeError(
+                "SoftthinkGRPOTrainer: trl's _compute_loss did not call "
+                "_get_per_token_logps_and_entropies with entropies; recipe hooks cannot run."
+            )
         if self.recipe == "kl_cov":
             loss = loss + self._kl_cov_term(forward, inputs)
         self._log_entropy_dynamics(forward)
@@ -108,7 +123,8 @@ class SoftthinkGRPOTrainer(GRPOTrainer):
         penalty = objectives.kl_cov_penalty(fw.logps, fw.old_logps, selected, self.args.kl_cov_coef)
         self._log_token_fraction("kl_cov/penalised_fraction", selected, fw.mask)
         self._metrics[self._mode]["kl_cov/penalty"].append(
-            (penalty.detach().sum() / selected.sum().clamp(min=1)).item())
+            (penalty.detach().sum() / selected.sum().clamp(min=1)).item()
+        )
         return self._token_normalizer(inputs)(penalty, fw.mask)
 
     def _token_normalizer(self, inputs: dict) -> objectives.TokenNormalizer:
@@ -120,9 +136,12 @@ class SoftthinkGRPOTrainer(GRPOTrainer):
             dapo_denominator = inputs["num_items_in_batch"].clamp(min=1.0) / self.accelerator.num_processes
             if training:
                 dapo_denominator = dapo_denominator * accumulation / self.args.steps_per_generation
-        return objectives.TokenNormalizer(self.loss_type, accumulation_steps=accumulation,
-                                          max_completion_length=self.max_completion_length,
-                                          dapo_denominator=dapo_denominator)
+        return objectives.TokenNormalizer(
+            self.loss_type,
+            accumulation_steps=accumulation,
+            max_completion_length=self.max_completion_length,
+            dapo_denominator=dapo_denominator,
+        )
 
     # -- logging --------------------------------------------------------------------------------------------------
     @property
@@ -134,8 +153,7 @@ class SoftthinkGRPOTrainer(GRPOTrainer):
         self._metrics[self._mode][name].append(fraction.item())
 
     def _log_entropy_dynamics(self, fw: _PolicyForward) -> None:
-        stats = batch_entropy_stats(fw.entropies, fw.mask, self.args.forking_quantile,
-                                    self.args.entropy_log_threshold)
+        stats = batch_entropy_stats(fw.entropies, fw.mask, self.args.forking_quantile, self.args.entropy_log_threshold)
         if stats is None:
             return
         metrics = self._metrics[self._mode]

@@ -1,4 +1,5 @@
 """Where the shipped testbed model lives: the library's embedded default model (works offline)."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -20,5 +21,6 @@ def default_model_path() -> Path:
         raise SoftthinkDataError(
             f"the shipped testbed model is incomplete: {', '.join(missing)} missing in {CHECKPOINT_DIR}. "
             "Reinstall softthink (the checkpoint ships as package data), or rebuild it with "
-            "`python -m softthink.testbed.train` (700 steps, about 17 CPU-minutes).")
+            "`python -m softthink.testbed.train` (700 steps, about 17 CPU-minutes)."
+        )
     return CHECKPOINT_DIR

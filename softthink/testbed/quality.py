@@ -11,6 +11,7 @@ and ``quality.json`` into the model directory (default: the shipped checkpoint).
 
 Grading is exact: the last ``\\boxed{...}`` must equal the gold integer.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -45,15 +46,28 @@ def is_correct(completion: str, answer: str) -> bool:
 
 
 def _prompts(tokenizer: PreTrainedTokenizerBase, problems: list[dict]) -> list[list[int]]:
-    return [tokenizer.apply_chat_template([{"role": "user", "content": p["question"]}], tokenize=True,
-                                          add_generation_prompt=True, return_dict=False) for p in problems]
+    return [
+        tokenizer.apply_chat_template(
+            [{"role": "user", "content": p["question"]}], tokenize=True, add_generation_prompt=True, return_dict=False
+        )
+        for p in problems
+    ]
 
 
 @torch.no_grad()
-def sample_completions(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, problems: list[dict], *,
-                       num_samples: int = 1, do_sample: bool = False, temperature: float = 1.0, seed: int = 0,
-                       batch_size: int = 64, max_new_tokens: int = MAX_NEW_TOKENS,
-                       progress: bool = False) -> list[list[list[int]]]:
+def sample_completions(
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    problems: list[dict],
+    *,
+    num_samples: int = 1,
+    do_sample: bool = False,
+    temperature: float = 1.0,
+    seed: int = 0,
+    batch_size: int = 64,
+    max_new_tokens: int = MAX_NEW_TOKENS,
+    progress: bool = False,
+) -> list[list[list[int]]]:
     """Completion token ids (up to and including EOS) per problem, ``num_samples`` per problem.
 
     Uses ``model.generate`` with left padding; sampling is pure (no top-k/top-p) at ``temperature``.
@@ -64,18 +78,26 @@ def sample_completions(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBas
     out: list[list[list[int]]] = []
     rows_per_batch = max(1, batch_size // num_samples)
     for start in tqdm(range(0, len(prompts), rows_per_batch), disable=not progress, desc="generate"):
-        chunk = prompts[start:start + rows_per_batch]
+        chunk = prompts[start : start + rows_per_batch]
         width = max(len(p) for p in chunk)
         ids = torch.tensor([[pad] * (width - len(p)) + p for p in chunk])
         mask = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in chunk])
-        kwargs = dict(do_sample=True, temperature=temperature, top_k=0, top_p=1.0) if do_sample else \
-            dict(do_sample=False)
-        gen = model.generate(input_ids=ids, attention_mask=mask, max_new_tokens=max_new_tokens,
-                             num_return_sequences=num_samples, pad_token_id=pad, eos_token_id=eos, **kwargs)
+        kwargs = (
+            dict(do_sample=True, temperature=temperature, top_k=0, top_p=1.0) if do_sample else dict(do_sample=False)
+        )
+        gen = model.generate(
+            input_ids=ids,
+            attention_mask=mask,
+            max_new_tokens=max_new_tokens,
+            num_return_sequences=num_samples,
+            pad_token_id=pad,
+            eos_token_id=eos,
+            **kwargs,
+        )
         completions = []
         for row in gen[:, width:].tolist():
-            completions.append(row[:row.index(eos) + 1] if eos in row else row)
-        out += [completions[i:i + num_samples] for i in range(0, len(completions), num_samples)]
+            completions.append(row[: row.index(eos) + 1] if eos in row else row)
+        out += [completions[i : i + num_samples] for i in range(0, len(completions), num_samples)]
     return out
 
 
@@ -86,16 +108,17 @@ def greedy_accuracy(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, 
 
 
 @torch.no_grad()
-def completion_entropies(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, problem: dict,
-                         completions: list[list[int]]) -> list[list[float]]:
+def completion_entropies(
+    model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, problem: dict, completions: list[list[int]]
+) -> list[list[float]]:
     """Teacher-forced next-token entropy (temperature 1, nats) at every position of each completion."""
     prompt = _prompts(tokenizer, [problem])[0]
     width = max(len(c) for c in completions)
     ids = torch.tensor([prompt + c + [tokenizer.pad_token_id] * (width - len(c)) for c in completions])
     mask = torch.tensor([[1] * (len(prompt) + len(c)) + [0] * (width - len(c)) for c in completions])
-    logits = model(input_ids=ids, attention_mask=mask).logits[:, len(prompt) - 1:-1]
+    logits = model(input_ids=ids, attention_mask=mask).logits[:, len(prompt) - 1 : -1]
     ent = entropy_from_logits(logits)
-    return [ent[i, :len(c)].tolist() for i, c in enumerate(completions)]
+    return [ent[i, : len(c)].tolist() for i, c in enumerate(completions)]
 
 
 def entropy_profile(entropies: list[float], roles: list[str]) -> dict:
@@ -106,8 +129,8 @@ def entropy_profile(entropies: list[float], roles: list[str]) -> dict:
     """
     ent = torch.tensor(entropies)
     order = torch.argsort(ent, descending=True).tolist()
-    top20 = order[:max(1, round(TOP_FRACTION * len(ent)))]
-    top5 = order[:max(1, round(0.05 * len(ent)))]
+    top20 = order[: max(1, round(TOP_FRACTION * len(ent)))]
+    top5 = order[: max(1, round(0.05 * len(ent)))]
     all_roles = Counter(roles)
 
     def share(idx):
@@ -136,44 +159,70 @@ def measure(model_dir: str | Path, *, n: int = 300, k: int = 8, seed: int = 0, p
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     problems = load_problems("test", n, seed=seed)
     greedy = sample_completions(model, tokenizer, problems, progress=progress)
-    samples = sample_completions(model, tokenizer, problems, num_samples=k, do_sample=True, seed=seed,
-                                 progress=progress)
+    samples = sample_completions(
+        model, tokenizer, problems, num_samples=k, do_sample=True, seed=seed, progress=progress
+    )
     per_problem, pool_ent, pool_roles, examples = [], [], [], []
     for p, g, s in tqdm(list(zip(problems, greedy, samples)), disable=not progress, desc="entropy"):
         ok = [is_correct(tokenizer.decode(c), p["answer"]) for c in s]
-        per_problem.append({"id": p["id"], "task": p["task"], "greedy": is_correct(tokenizer.decode(g[0]),
-                                                                                    p["answer"]),
-                            "correct_samples": sum(ok)})
+        per_problem.append(
+            {
+                "id": p["id"],
+                "task": p["task"],
+                "greedy": is_correct(tokenizer.decode(g[0]), p["answer"]),
+                "correct_samples": sum(ok),
+            }
+        )
         for c, e in zip(s, completion_entropies(model, tokenizer, p, s)):
             tokens = tokenizer.convert_ids_to_tokens(c)
             roles = token_roles(p, tokens)
             pool_ent += e
             pool_roles += roles
             if len(per_problem) <= 40 and len(tokens) <= 90:  # example candidates: early, short enough to read
-                examples.append({"question": p["question"], "task": p["task"], "tokens": tokens, "entropy": e,
-                                 "roles": roles})
+                examples.append(
+                    {"question": p["question"], "task": p["task"], "tokens": tokens, "entropy": e, "roles": roles}
+                )
 
     # show the two samples of each task with the most decisions (the search that tried most values)
-    examples = [ex for task in ("search", "sum") for ex in sorted(
-        (x for x in examples if x["task"] == task), key=lambda x: -x["roles"].count("decision"))[:2]]
+    examples = [
+        ex
+        for task in ("search", "sum")
+        for ex in sorted((x for x in examples if x["task"] == task), key=lambda x: -x["roles"].count("decision"))[:2]
+    ]
 
     def rates(rows):
-        return {"n": len(rows),
-                "greedy_accuracy": sum(r["greedy"] for r in rows) / len(rows),
-                "pass@1": sum(r["correct_samples"] for r in rows) / (k * len(rows)),
-                f"pass@{k}": sum(r["correct_samples"] > 0 for r in rows) / len(rows)}
+        return {
+            "n": len(rows),
+            "greedy_accuracy": sum(r["greedy"] for r in rows) / len(rows),
+            "pass@1": sum(r["correct_samples"] for r in rows) / (k * len(rows)),
+            f"pass@{k}": sum(r["correct_samples"] > 0 for r in rows) / len(rows),
+        }
 
-    return {"model_dir": str(model_dir), "n": n, "k": k, "seed": seed, "temperature": 1.0,
-            "overall": rates(per_problem),
-            "by_task": {t: rates([r for r in per_problem if r["task"] == t])
-                        for t in sorted({r["task"] for r in per_problem})},
-            "entropy": entropy_profile(pool_ent, pool_roles), "examples": examples,
-            "num_parameters": sum(p.numel() for p in model.parameters()), "_pool_entropy": pool_ent}
+    return {
+        "model_dir": str(model_dir),
+        "n": n,
+        "k": k,
+        "seed": seed,
+        "temperature": 1.0,
+        "overall": rates(per_problem),
+        "by_task": {
+            t: rates([r for r in per_problem if r["task"] == t]) for t in sorted({r["task"] for r in per_problem})
+        },
+        "entropy": entropy_profile(pool_ent, pool_roles),
+        "examples": examples,
+        "num_parameters": sum(p.numel() for p in model.parameters()),
+        "_pool_entropy": pool_ent,
+    }
 
 
 # ------------------------------------------------------------------------------------------------ report
-ROLE_COLORS = {"decision": "tab:red", "copied": "tab:blue", "computed": "tab:green", "structure": "tab:gray",
-               "other": "black"}
+ROLE_COLORS = {
+    "decision": "tab:red",
+    "copied": "tab:blue",
+    "computed": "tab:green",
+    "structure": "tab:gray",
+    "other": "black",
+}
 
 
 def plot_quality(results: dict) -> Figure:
@@ -188,15 +237,21 @@ def plot_quality(results: dict) -> Figure:
     ax1.set_xscale("log")
     ax1.axvline(LOW_ENTROPY, color="k", ls="--", label=f"{LOW_ENTROPY} nats")
     ax1.axvline(e["top20_threshold"], color="tab:red", ls="--", label="top-20% threshold")
-    ax1.set(xlabel="token entropy (nats, log scale)", ylabel="tokens",
-            title=f"{100 * e['frac_below_0.01']:.0f}% of tokens < 0.01 nats; "
-                  f"top 20% hold {100 * e['top20_entropy_share']:.0f}% of the entropy")
+    ax1.set(
+        xlabel="token entropy (nats, log scale)",
+        ylabel="tokens",
+        title=f"{100 * e['frac_below_0.01']:.0f}% of tokens < 0.01 nats; "
+        f"top 20% hold {100 * e['top20_entropy_share']:.0f}% of the entropy",
+    )
     ax1.legend(fontsize=8)
     roles = [r for r in ROLES if e["role_share_all"][r] > 0]
     x = np.arange(len(roles))
-    bars = [("all tokens", "role_share_all", "lightgray"), ("top-20% entropy tokens", "role_share_top20", "tab:orange"),
-            ("top-5% entropy tokens", "role_share_top5", "tab:red"), ("share of entropy mass", "entropy_mass_by_role",
-                                                                      "tab:purple")]
+    bars = [
+        ("all tokens", "role_share_all", "lightgray"),
+        ("top-20% entropy tokens", "role_share_top20", "tab:orange"),
+        ("top-5% entropy tokens", "role_share_top5", "tab:red"),
+        ("share of entropy mass", "entropy_mass_by_role", "tab:purple"),
+    ]
     for i, (label, key, color) in enumerate(bars):
         ax2.bar(x + (i - 1.5) * 0.2, [e[key][r] for r in roles], 0.2, label=label, color=color)
     ax2.set_xticks(x, roles)
@@ -204,10 +259,12 @@ def plot_quality(results: dict) -> Figure:
     ax2.legend(fontsize=8)
     ex = results["examples"][0]
     ax3.bar(range(len(ex["entropy"])), ex["entropy"], color=[ROLE_COLORS[r] for r in ex["roles"]])
-    ax3.set_xticks(range(len(ex["tokens"])), [t.replace("\n", "\\n") for t in ex["tokens"]], fontsize=6,
-                   rotation=90)
-    ax3.set(ylabel="entropy (nats)", title=f"one sampled completion for: {ex['question']}   "
-                                           f"(colour = role: red decision, blue copied, green computed)")
+    ax3.set_xticks(range(len(ex["tokens"])), [t.replace("\n", "\\n") for t in ex["tokens"]], fontsize=6, rotation=90)
+    ax3.set(
+        ylabel="entropy (nats)",
+        title=f"one sampled completion for: {ex['question']}   "
+        f"(colour = role: red decision, blue copied, green computed)",
+    )
     fig.tight_layout()
     return fig
 
@@ -225,56 +282,79 @@ def write_report(results: dict, out_dir: str | Path, command: str) -> Path:
     out_dir = Path(out_dir)
     k, o, e = results["k"], results["overall"], results["entropy"]
     plot_quality(results).savefig(out_dir / "quality.png", dpi=110)
-    (out_dir / "quality.json").write_text(json.dumps({key: v for key, v in results.items()
-                                                      if not key.startswith("_")}, indent=1) + "\n")
+    (out_dir / "quality.json").write_text(
+        json.dumps({key: v for key, v in results.items() if not key.startswith("_")}, indent=1) + "\n"
+    )
     top5 = e["role_share_top5"]
     checks = [
         ("greedy accuracy in [0.30, 0.80]", 0.30 <= o["greedy_accuracy"] <= 0.80),
         (f"pass@{k} clearly above pass@1 (by >= 0.15)", o[f"pass@{k}"] - o["pass@1"] >= 0.15),
         ("most tokens near zero entropy (> 50% below 0.01 nats)", e["frac_below_0.01"] > 0.5),
         ("top 20% of tokens hold most of the entropy (> 50%)", e["top20_entropy_share"] > 0.5),
-        ("the highest-entropy (top-5%) positions are mostly decisions, not copied digits",
-         top5["decision"] > 0.5 and top5["decision"] > 5 * top5["copied"]),
+        (
+            "the highest-entropy (top-5%) positions are mostly decisions, not copied digits",
+            top5["decision"] > 0.5 and top5["decision"] > 5 * top5["copied"],
+        ),
     ]
     lines = [
-        "# Testbed model quality", "",
+        "# Testbed model quality",
+        "",
         f"Measured by `{command}` on the first {results['n']} problems of the test split "
         f"(`softthink.testbed.tasks.load_problems('test')`), {results['num_parameters'] / 1e6:.2f}M parameters. "
         f"Sampling: temperature {results['temperature']}, no top-k/top-p, {k} samples per problem. "
         "Entropy: teacher-forced next-token entropy (nats, temperature 1) over every position of the sampled "
-        "completions. Grading: the last `\\boxed{}` equals the gold integer.", "",
-        "| | n | greedy accuracy | pass@1 | pass@" + str(k) + " |", "|---|---|---|---|---|",
+        "completions. Grading: the last `\\boxed{}` equals the gold integer.",
+        "",
+        "| | n | greedy accuracy | pass@1 | pass@" + str(k) + " |",
+        "|---|---|---|---|---|",
     ]
     for name, r in [("all", o)] + sorted(results["by_task"].items()):
         lines.append(f"| {name} | {r['n']} | {r['greedy_accuracy']:.3f} | {r['pass@1']:.3f} | {r[f'pass@{k}']:.3f} |")
-    lines += ["", "## Entropy profile", "",
-              f"- tokens measured: {e['num_tokens']}; mean entropy {e['mean_entropy']:.3f} nats",
-              f"- tokens below {LOW_ENTROPY} nats: {100 * e['frac_below_0.01']:.1f}%",
-              f"- share of the entropy mass in the top 20% of tokens: {100 * e['top20_entropy_share']:.1f}% "
-              f"(top-20% threshold {e['top20_threshold']:.3f} nats)", "",
-              "| role | share of all tokens | of top-20% tokens | of top-5% tokens | share of entropy mass | "
-              "mean entropy (nats) |", "|---|---|---|---|---|---|"]
+    lines += [
+        "",
+        "## Entropy profile",
+        "",
+        f"- tokens measured: {e['num_tokens']}; mean entropy {e['mean_entropy']:.3f} nats",
+        f"- tokens below {LOW_ENTROPY} nats: {100 * e['frac_below_0.01']:.1f}%",
+        f"- share of the entropy mass in the top 20% of tokens: {100 * e['top20_entropy_share']:.1f}% "
+        f"(top-20% threshold {e['top20_threshold']:.3f} nats)",
+        "",
+        "| role | share of all tokens | of top-20% tokens | of top-5% tokens | share of entropy mass | "
+        "mean entropy (nats) |",
+        "|---|---|---|---|---|---|",
+    ]
     for r in ROLES:
         if e["role_share_all"][r]:
-            lines.append(f"| {r} | {100 * e['role_share_all'][r]:.1f}% | {100 * e['role_share_top20'][r]:.1f}% | "
-                         f"{100 * top5[r]:.1f}% | {100 * e['entropy_mass_by_role'][r]:.1f}% | "
-                         f"{e['mean_entropy_by_role'][r]:.3f} |")
-    lines += ["", "Roles (`softthink.testbed.tasks.token_roles`): *decision* = a digit where the task allowed more "
-              "than one valid next token (which value to guess, which number to add next); *copied* = a digit "
-              "repeating a number already in the context; *computed* = an arithmetic result or low/high/yes "
-              "verdict; *structure* = operators, separators and markers.", "",
-              f"## Examples (sampled; tokens in the top 5% of entropy, >= {e['top5_threshold']:.2f} nats, written "
-              "as `[token|H]`)", ""]
+            lines.append(
+                f"| {r} | {100 * e['role_share_all'][r]:.1f}% | {100 * e['role_share_top20'][r]:.1f}% | "
+                f"{100 * top5[r]:.1f}% | {100 * e['entropy_mass_by_role'][r]:.1f}% | "
+                f"{e['mean_entropy_by_role'][r]:.3f} |"
+            )
+    lines += [
+        "",
+        "Roles (`softthink.testbed.tasks.token_roles`): *decision* = a digit where the task allowed more "
+        "than one valid next token (which value to guess, which number to add next); *copied* = a digit "
+        "repeating a number already in the context; *computed* = an arithmetic result or low/high/yes "
+        "verdict; *structure* = operators, separators and markers.",
+        "",
+        f"## Examples (sampled; tokens in the top 5% of entropy, >= {e['top5_threshold']:.2f} nats, written "
+        "as `[token|H]`)",
+        "",
+    ]
     for ex in results["examples"]:
         lines += [f"`{ex['question']}`", "", "```", _marked(ex, e["top5_threshold"]), "```", ""]
     log_path = out_dir / "training_log.json"
     if log_path.is_file():
         log = json.loads(log_path.read_text())
         steps = log["records"][-1]["step"] if log["records"] else 0
-        lines += ["## Training", "",
-                  f"`python -m softthink.testbed.train` with `train_config.json`: {steps} steps, "
-                  f"{log.get('cpu_s', float('nan')) / 60:.1f} CPU-minutes ({log['elapsed_s'] / 60:.1f} min wall clock "
-                  f"on the machine it ran on), final validation loss {log['evals'][-1]['val_loss']:.3f}.", ""]
+        lines += [
+            "## Training",
+            "",
+            f"`python -m softthink.testbed.train` with `train_config.json`: {steps} steps, "
+            f"{log.get('cpu_s', float('nan')) / 60:.1f} CPU-minutes ({log['elapsed_s'] / 60:.1f} min wall clock "
+            f"on the machine it ran on), final validation loss {log['evals'][-1]['val_loss']:.3f}.",
+            "",
+        ]
     lines += ["## Requirements", ""] + [f"- [{'x' if ok else ' '}] {name}" for name, ok in checks]
     lines += ["", "![quality](quality.png)", ""]
     path = out_dir / "QUALITY.md"

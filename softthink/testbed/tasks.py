@@ -24,6 +24,7 @@ Everything is deterministic in ``seed``. A problem's split comes from a hash of 
 5% val, the rest train), so the splits are disjoint whatever the seed or size. ``token_roles`` labels each token
 of a completion as a decision, a copied digit, a computed digit or structure (used by ``quality.py``).
 """
+
 from __future__ import annotations
 
 import ast
@@ -31,7 +32,7 @@ import hashlib
 import operator
 import random
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from softthink.errors import SoftthinkConfigError, SoftthinkDataError, unknown_name_message
 
@@ -61,34 +62,44 @@ class Difficulty:
     def __post_init__(self):
         for name in ("search_max_x", "search_max_coef", "search_max_const", "sum_max_value"):
             if getattr(self, name) < 2:
-                raise SoftthinkConfigError(f"Difficulty.{name} must be >= 2, got {getattr(self, name)}.",
-                                           param=name, value=getattr(self, name))
+                raise SoftthinkConfigError(
+                    f"Difficulty.{name} must be >= 2, got {getattr(self, name)}.", param=name, value=getattr(self, name)
+                )
         if not 2 <= self.sum_min_terms <= self.sum_max_terms:
             raise SoftthinkConfigError(
                 f"Difficulty needs 2 <= sum_min_terms <= sum_max_terms, got {self.sum_min_terms}, "
-                f"{self.sum_max_terms}.", param="sum_min_terms", value=self.sum_min_terms)
+                f"{self.sum_max_terms}.",
+                param="sum_min_terms",
+                value=self.sum_min_terms,
+            )
         for form in self.search_forms:
             if form not in SEARCH_FORMS:
-                raise SoftthinkConfigError(unknown_name_message("search form", form, SEARCH_FORMS),
-                                           param="search_forms", value=form)
+                raise SoftthinkConfigError(
+                    unknown_name_message("search form", form, SEARCH_FORMS), param="search_forms", value=form
+                )
         for task, weight in self.task_weights:
             if task not in TASKS:
-                raise SoftthinkConfigError(unknown_name_message("task", task, TASKS), param="task_weights",
-                                           value=task)
+                raise SoftthinkConfigError(unknown_name_message("task", task, TASKS), param="task_weights", value=task)
             if weight < 0:
-                raise SoftthinkConfigError(f"Difficulty.task_weights[{task!r}] must be >= 0, got {weight}.",
-                                           param="task_weights", value=weight)
+                raise SoftthinkConfigError(
+                    f"Difficulty.task_weights[{task!r}] must be >= 0, got {weight}.", param="task_weights", value=weight
+                )
         if not any(w > 0 for _, w in self.task_weights):
-            raise SoftthinkConfigError("Difficulty.task_weights needs at least one positive weight.",
-                                       param="task_weights", value=self.task_weights)
+            raise SoftthinkConfigError(
+                "Difficulty.task_weights needs at least one positive weight.",
+                param="task_weights",
+                value=self.task_weights,
+            )
 
 
 DIFFICULTIES: dict[str, Difficulty] = {
     "easy": Difficulty(),
-    "medium": Difficulty(search_max_x=16, search_max_coef=12, search_max_const=30, sum_min_terms=3,
-                         sum_max_terms=5, sum_max_value=40),
-    "hard": Difficulty(search_max_x=24, search_max_coef=15, search_max_const=50, sum_min_terms=4,
-                       sum_max_terms=6, sum_max_value=60),
+    "medium": Difficulty(
+        search_max_x=16, search_max_coef=12, search_max_const=30, sum_min_terms=3, sum_max_terms=5, sum_max_value=40
+    ),
+    "hard": Difficulty(
+        search_max_x=24, search_max_coef=15, search_max_const=50, sum_min_terms=4, sum_max_terms=6, sum_max_value=60
+    ),
 }
 DEFAULT_DIFFICULTY = "hard"
 """The difficulty the shipped testbed model was trained at, and that ``load_problems`` serves."""
@@ -99,8 +110,11 @@ def resolve_difficulty(difficulty: str | Difficulty) -> Difficulty:
     if isinstance(difficulty, Difficulty):
         return difficulty
     if difficulty not in DIFFICULTIES:
-        raise SoftthinkConfigError(unknown_name_message("difficulty", str(difficulty), list(DIFFICULTIES)),
-                                   param="difficulty", value=difficulty)
+        raise SoftthinkConfigError(
+            unknown_name_message("difficulty", str(difficulty), list(DIFFICULTIES)),
+            param="difficulty",
+            value=difficulty,
+        )
     return DIFFICULTIES[difficulty]
 
 
@@ -120,8 +134,13 @@ def _search_steps(form: str, a: int, b: int, g: int) -> list[tuple[str, int]]:
     raise SoftthinkConfigError(unknown_name_message("search form", form, SEARCH_FORMS), param="form", value=form)
 
 
-_SEARCH_LHS = {"ax+b": "x*{a}+{b}", "ax-b": "x*{a}-{b}", "(x+a)b": "(x+{a})*{b}", "xx+b": "x*x+{b}",
-               "x(x+a)": "x*(x+{a})"}
+_SEARCH_LHS = {
+    "ax+b": "x*{a}+{b}",
+    "ax-b": "x*{a}-{b}",
+    "(x+a)b": "(x+{a})*{b}",
+    "xx+b": "x*x+{b}",
+    "x(x+a)": "x*(x+{a})",
+}
 
 
 def _sample_search(rng: random.Random, d: Difficulty) -> dict:
@@ -138,8 +157,12 @@ def _sample_search(rng: random.Random, d: Difficulty) -> dict:
         b = rng.randint(1, d.search_max_const)
     target = _search_steps(form, a, b, x)[-1][1]
     question = f"solve {_SEARCH_LHS[form].format(a=a, b=b)}={target}"
-    return {"task": "search", "question": question, "answer": str(x),
-            "meta": {"form": form, "a": a, "b": b, "target": target, "max_x": d.search_max_x}}
+    return {
+        "task": "search",
+        "question": question,
+        "answer": str(x),
+        "meta": {"form": form, "a": a, "b": b, "target": target, "max_x": d.search_max_x},
+    }
 
 
 def _search_trace(problem: dict, rng: random.Random) -> str:
@@ -159,8 +182,12 @@ def _search_trace(problem: dict, rng: random.Random) -> str:
 # --------------------------------------------------------------------------------------------- sum family
 def _sample_sum(rng: random.Random, d: Difficulty) -> dict:
     terms = [rng.randint(1, d.sum_max_value) for _ in range(rng.randint(d.sum_min_terms, d.sum_max_terms))]
-    return {"task": "sum", "question": "add " + " ".join(map(str, terms)), "answer": str(sum(terms)),
-            "meta": {"terms": terms}}
+    return {
+        "task": "sum",
+        "question": "add " + " ".join(map(str, terms)),
+        "answer": str(sum(terms)),
+        "meta": {"terms": terms},
+    }
 
 
 def _sum_trace(problem: dict, rng: random.Random) -> str:
@@ -189,8 +216,13 @@ def format_solution(trace: str, answer: str) -> str:
     return f"{THINK_OPEN}{trace}{THINK_CLOSE}\\boxed{{{answer}}}"
 
 
-def make_dataset(split: str = "train", n: int | None = None, seed: int = 0,
-                 difficulty: str | Difficulty = "medium", tasks: tuple[str, ...] | None = None) -> list[dict]:
+def make_dataset(
+    split: str = "train",
+    n: int | None = None,
+    seed: int = 0,
+    difficulty: str | Difficulty = "medium",
+    tasks: tuple[str, ...] | None = None,
+) -> list[dict]:
     """``n`` problems of ``split``, deterministic in ``(split, seed, difficulty)`` and prefix-stable in ``n``.
 
     Each problem is a dict with ``id``, ``task``, ``question``, ``answer`` (the integer as a string),
@@ -206,24 +238,32 @@ def make_dataset(split: str = "train", n: int | None = None, seed: int = 0,
     d = resolve_difficulty(difficulty)
     weights = [(t, w) for t, w in d.task_weights if w > 0 and (tasks is None or t in tasks)]
     if not weights:
-        raise SoftthinkConfigError(f"tasks={tasks!r} selects no task with a positive weight; choose from {TASKS}.",
-                                   param="tasks", value=tasks)
+        raise SoftthinkConfigError(
+            f"tasks={tasks!r} selects no task with a positive weight; choose from {TASKS}.", param="tasks", value=tasks
+        )
     name = difficulty if isinstance(difficulty, str) else repr(difficulty)
     rng = random.Random(f"softthink-testbed:{split}:{seed}:{d!r}")  # by value: renaming a preset keeps its data
     problems, seen, attempts = [], set(), 0
     while len(problems) < n:
         attempts += 1
         if attempts > 200 * n + 10_000:
-            raise SoftthinkDataError(f"could only find {len(problems)} distinct {split} problems of difficulty "
-                                     f"{name} (asked for {n}); ask for fewer or use a harder difficulty.")
+            raise SoftthinkDataError(
+                f"could only find {len(problems)} distinct {split} problems of difficulty "
+                f"{name} (asked for {n}); ask for fewer or use a harder difficulty."
+            )
         task = rng.choices([t for t, _ in weights], [w for _, w in weights])[0]
         problem = _SAMPLERS[task](rng, d)
         if split_of(problem["question"]) != split or (split != "train" and problem["question"] in seen):
             continue
         seen.add(problem["question"])
         trace = _TRACERS[task](problem, rng)
-        problems.append({"id": f"{split}-{seed}-{len(problems):05d}", **problem,
-                         "solution": format_solution(trace, problem["answer"])})
+        problems.append(
+            {
+                "id": f"{split}-{seed}-{len(problems):05d}",
+                **problem,
+                "solution": format_solution(trace, problem["answer"]),
+            }
+        )
     return problems
 
 
@@ -238,6 +278,7 @@ _OPS = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul}
 
 def evaluate(expr: str, x: int | None = None) -> int:
     """Evaluate an integer expression of digits, ``x``, ``+ - *`` and parentheses (no ``eval``)."""
+
     def ev(node):
         if isinstance(node, ast.BinOp) and type(node.op) in _OPS:
             return _OPS[type(node.op)](ev(node.left), ev(node.right))
@@ -246,13 +287,17 @@ def evaluate(expr: str, x: int | None = None) -> int:
         if isinstance(node, ast.Name) and node.id == "x" and x is not None:
             return x
         raise SoftthinkDataError(f"cannot evaluate {expr!r}: only integers, x, + - * and () are allowed.")
+
     return ev(ast.parse(expr, mode="eval").body)
 
 
 def check_solution(problem: dict) -> bool:
     """True when the answer solves the question and every written step of the solution is correct."""
-    m = re.fullmatch(re.escape(THINK_OPEN) + r"(.*)" + re.escape(THINK_CLOSE) + r"\\boxed\{(-?\d+)\}",
-                     problem["solution"], flags=re.S)
+    m = re.fullmatch(
+        re.escape(THINK_OPEN) + r"(.*)" + re.escape(THINK_CLOSE) + r"\\boxed\{(-?\d+)\}",
+        problem["solution"],
+        flags=re.S,
+    )
     if m is None or m.group(2) != problem["answer"]:
         return False
     answer, lines = int(problem["answer"]), m.group(1).split("\n")
@@ -362,19 +407,22 @@ def token_roles(problem: dict, tokens: list[str]) -> list[str]:
     char_roles = ["other"] * len(text)
     pos = 0
     if text.startswith(THINK_OPEN):
-        char_roles[:len(THINK_OPEN)] = ["structure"] * len(THINK_OPEN)
+        char_roles[: len(THINK_OPEN)] = ["structure"] * len(THINK_OPEN)
         pos = len(THINK_OPEN)
         end = text.find(THINK_CLOSE, pos)
         body_end = end if end >= 0 else len(text)
-        state = ({"lo": 1, "hi": problem["meta"]["max_x"], "tried": set()} if problem["task"] == "search"
-                 else {"total": None, "left": list(problem["meta"]["terms"])})
+        state = (
+            {"lo": 1, "hi": problem["meta"]["max_x"], "tried": set()}
+            if problem["task"] == "search"
+            else {"total": None, "left": list(problem["meta"]["terms"])}
+        )
         tagger = _tag_line_search if problem["task"] == "search" else _tag_line_sum
         ok = True
         for line in text[pos:body_end].split("\n"):
             roles = tagger(line, state, problem) if ok else None
             ok = roles is not None and len(roles) == len(line)
             if ok:
-                char_roles[pos:pos + len(line)] = roles
+                char_roles[pos : pos + len(line)] = roles
             if pos + len(line) < body_end:
                 char_roles[pos + len(line)] = "structure" if ok else "other"  # the newline
             pos += len(line) + 1
@@ -382,16 +430,16 @@ def token_roles(problem: dict, tokens: list[str]) -> list[str]:
             tail = text[end:]
             m = re.match(re.escape(THINK_CLOSE) + r"(\\boxed\{)(\d*)(\}?)", tail)
             span = m.end() if m else len(THINK_CLOSE)
-            char_roles[end:end + span] = ["structure"] * span
+            char_roles[end : end + span] = ["structure"] * span
             if m:
                 start = end + len(THINK_CLOSE) + len(m.group(1))
-                char_roles[start:start + len(m.group(2))] = ["copied"] * len(m.group(2))
+                char_roles[start : start + len(m.group(2))] = ["copied"] * len(m.group(2))
             rest = end + span
             if text[rest:] in ("</s>", ""):
                 char_roles[rest:] = ["structure"] * (len(text) - rest)
     out, pos = [], 0
     for tok in tokens:
-        span = char_roles[pos:pos + len(tok)]
+        span = char_roles[pos : pos + len(tok)]
         pos += len(tok)
         non_space = [r for c, r in zip(tok, span) if not c.isspace()] or span or ["structure"]
         out.append(non_space[0])

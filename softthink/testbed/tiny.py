@@ -4,15 +4,23 @@ One builder shared by tests, benchmarks and notebooks. Every architecture gets t
 (2 layers, hidden 64) and a fixed seed, so a test that builds ``build_tiny_model("llama")`` twice gets the
 same weights twice.
 """
+
 from __future__ import annotations
 
-import json
 import tempfile
 from pathlib import Path
 
 import torch
-from transformers import AutoModelForCausalLM, PreTrainedModel, PreTrainedTokenizerFast
-from transformers import Gemma3TextConfig, GemmaConfig, GPT2Config, LlamaConfig, Qwen2Config
+from transformers import (
+    AutoModelForCausalLM,
+    Gemma3TextConfig,
+    GemmaConfig,
+    GPT2Config,
+    LlamaConfig,
+    PreTrainedModel,
+    PreTrainedTokenizerFast,
+    Qwen2Config,
+)
 
 _SPECIALS = ["<pad>", "<s>", "</s>", "<unk>", "</think>"]
 TINY_VOCAB_SIZE = len(_SPECIALS) + 95
@@ -22,37 +30,68 @@ TINY_VOCAB_SIZE = len(_SPECIALS) + 95
 def _tiny_config(arch: str, vocab_size: int, tie_embeddings: bool):
     common = dict(vocab_size=vocab_size, bos_token_id=1, eos_token_id=2, pad_token_id=0)
     if arch == "llama":
-        return LlamaConfig(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
-                           num_key_value_heads=2, max_position_embeddings=512,
-                           tie_word_embeddings=tie_embeddings, **common)
+        return LlamaConfig(
+            hidden_size=64,
+            intermediate_size=128,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            num_key_value_heads=2,
+            max_position_embeddings=512,
+            tie_word_embeddings=tie_embeddings,
+            **common,
+        )
     if arch == "qwen2":
-        return Qwen2Config(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
-                           num_key_value_heads=2, max_position_embeddings=512,
-                           tie_word_embeddings=tie_embeddings, **common)
+        return Qwen2Config(
+            hidden_size=64,
+            intermediate_size=128,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            num_key_value_heads=2,
+            max_position_embeddings=512,
+            tie_word_embeddings=tie_embeddings,
+            **common,
+        )
     if arch == "gpt2":
-        return GPT2Config(n_embd=64, n_layer=2, n_head=4, n_positions=512,
-                          tie_word_embeddings=tie_embeddings, **common)
+        return GPT2Config(n_embd=64, n_layer=2, n_head=4, n_positions=512, tie_word_embeddings=tie_embeddings, **common)
     if arch == "gemma":
         # Gemma multiplies the input embeddings by sqrt(hidden_size) inside the model: the case where a
         # concept token must go through the model's own embedding path to be right.
-        return GemmaConfig(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
-                           num_key_value_heads=1, head_dim=16, max_position_embeddings=512,
-                           tie_word_embeddings=tie_embeddings, **common)
+        return GemmaConfig(
+            hidden_size=64,
+            intermediate_size=128,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            num_key_value_heads=1,
+            head_dim=16,
+            max_position_embeddings=512,
+            tie_word_embeddings=tie_embeddings,
+            **common,
+        )
     if arch == "gemma3":
         # Gemma 3 scales inside its embedding module (Gemma3TextScaledWordEmbedding) and uses sliding-window
         # attention layers: a window of 16 makes short tests cross it.
-        return Gemma3TextConfig(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4,
-                                num_key_value_heads=1, head_dim=16, max_position_embeddings=512, sliding_window=16,
-                                layer_types=["sliding_attention", "full_attention"],
-                                tie_word_embeddings=tie_embeddings, **common)
+        return Gemma3TextConfig(
+            hidden_size=64,
+            intermediate_size=128,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            num_key_value_heads=1,
+            head_dim=16,
+            max_position_embeddings=512,
+            sliding_window=16,
+            layer_types=["sliding_attention", "full_attention"],
+            tie_word_embeddings=tie_embeddings,
+            **common,
+        )
     raise ValueError(f"unknown tiny architecture {arch!r}; choose one of {sorted(TINY_ARCHITECTURES)}")
 
 
 TINY_ARCHITECTURES = ("llama", "qwen2", "gpt2", "gemma", "gemma3")
 
 
-def build_tiny_model(arch: str = "llama", *, seed: int = 0, tie_embeddings: bool = False,
-                     dtype: torch.dtype = torch.float32) -> PreTrainedModel:
+def build_tiny_model(
+    arch: str = "llama", *, seed: int = 0, tie_embeddings: bool = False, dtype: torch.dtype = torch.float32
+) -> PreTrainedModel:
     """A 2-layer, hidden-64 random-init causal LM of the given architecture, deterministic in ``seed``.
 
     ``arch`` is one of ``TINY_ARCHITECTURES``. Its vocabulary matches ``build_tiny_tokenizer()``.
@@ -81,7 +120,7 @@ def build_tiny_tokenizer(*, think_token: bool = True) -> PreTrainedTokenizerFast
     ``think_token=False`` leaves ``</think>`` out of the special tokens (it then encodes as 8 characters), for
     tests of models without a think marker.
     """
-    from tokenizers import Tokenizer, models, pre_tokenizers, decoders
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers
 
     vocab = {tok: i for i, tok in enumerate(_SPECIALS)}
     for code in range(32, 127):
@@ -89,10 +128,18 @@ def build_tiny_tokenizer(*, think_token: bool = True) -> PreTrainedTokenizerFast
     backend = Tokenizer(models.WordLevel(vocab=vocab, unk_token="<unk>"))
     backend.pre_tokenizer = pre_tokenizers.Split(pattern="", behavior="isolated")
     backend.decoder = decoders.Fuse()
-    tok = PreTrainedTokenizerFast(tokenizer_object=backend, pad_token="<pad>", bos_token="<s>", eos_token="</s>",
-                                  unk_token="<unk>", additional_special_tokens=["</think>"] if think_token else [])
-    tok.chat_template = ("{% for m in messages %}{{ m['role'] }}: {{ m['content'] }}\n{% endfor %}"
-                         "{% if add_generation_prompt %}assistant: {% endif %}")
+    tok = PreTrainedTokenizerFast(
+        tokenizer_object=backend,
+        pad_token="<pad>",
+        bos_token="<s>",
+        eos_token="</s>",
+        unk_token="<unk>",
+        additional_special_tokens=["</think>"] if think_token else [],
+    )
+    tok.chat_template = (
+        "{% for m in messages %}{{ m['role'] }}: {{ m['content'] }}\n{% endfor %}"
+        "{% if add_generation_prompt %}assistant: {% endif %}"
+    )
     return tok
 
 

@@ -15,6 +15,7 @@ Examples::
     python -m softthink.testbed.train --out runs/tb --minutes 5  # stop after 5 minutes; rerun to resume
     python -m softthink.testbed.train --out runs/tb --set max_steps=200 --set hidden_size=128
 """
+
 from __future__ import annotations
 
 import argparse
@@ -31,11 +32,11 @@ from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerBase
 
 from softthink.config_io import dataclass_fields, parse_set
 from softthink.errors import SoftthinkConfigError
+from softthink.testbed.default import CHECKPOINT_DIR
+from softthink.testbed.quality import greedy_accuracy
 from softthink.testbed.tasks import DEFAULT_DIFFICULTY, make_dataset, resolve_difficulty
 from softthink.testbed.tokenizer import build_tokenizer
 
-from softthink.testbed.default import CHECKPOINT_DIR
-from softthink.testbed.quality import greedy_accuracy
 STATE_FILE = "train_state.pt"
 
 
@@ -68,30 +69,53 @@ class TrainConfig:
     num_threads: int = 2  # torch CPU threads
 
     def __post_init__(self):
-        for name in ("max_steps", "batch_size", "hidden_size", "num_hidden_layers", "num_attention_heads",
-                     "log_interval", "eval_interval", "save_interval", "num_threads"):
+        for name in (
+            "max_steps",
+            "batch_size",
+            "hidden_size",
+            "num_hidden_layers",
+            "num_attention_heads",
+            "log_interval",
+            "eval_interval",
+            "save_interval",
+            "num_threads",
+        ):
             if getattr(self, name) < 1:
-                raise SoftthinkConfigError(f"train.{name} must be >= 1, got {getattr(self, name)}.",
-                                           param=name, value=getattr(self, name))
+                raise SoftthinkConfigError(
+                    f"train.{name} must be >= 1, got {getattr(self, name)}.", param=name, value=getattr(self, name)
+                )
         if self.hidden_size % self.num_attention_heads:
             raise SoftthinkConfigError(
                 f"train.hidden_size ({self.hidden_size}) must be divisible by num_attention_heads "
-                f"({self.num_attention_heads}).", param="hidden_size", value=self.hidden_size)
+                f"({self.num_attention_heads}).",
+                param="hidden_size",
+                value=self.hidden_size,
+            )
         if not 0 < self.min_learning_rate <= self.learning_rate:
             raise SoftthinkConfigError(
                 f"train needs 0 < min_learning_rate <= learning_rate, got {self.min_learning_rate}, "
-                f"{self.learning_rate}.", param="min_learning_rate", value=self.min_learning_rate)
+                f"{self.learning_rate}.",
+                param="min_learning_rate",
+                value=self.min_learning_rate,
+            )
         resolve_difficulty(self.difficulty)
 
 
 def build_model(cfg: TrainConfig, tokenizer: PreTrainedTokenizerBase) -> LlamaForCausalLM:
     """A freshly initialised Llama of the configured size, deterministic in ``cfg.seed``."""
     config = LlamaConfig(
-        vocab_size=len(tokenizer), hidden_size=cfg.hidden_size, intermediate_size=cfg.intermediate_size,
-        num_hidden_layers=cfg.num_hidden_layers, num_attention_heads=cfg.num_attention_heads,
-        num_key_value_heads=cfg.num_attention_heads, max_position_embeddings=cfg.max_position_embeddings,
-        bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
-        pad_token_id=tokenizer.pad_token_id, tie_word_embeddings=False)
+        vocab_size=len(tokenizer),
+        hidden_size=cfg.hidden_size,
+        intermediate_size=cfg.intermediate_size,
+        num_hidden_layers=cfg.num_hidden_layers,
+        num_attention_heads=cfg.num_attention_heads,
+        num_key_value_heads=cfg.num_attention_heads,
+        max_position_embeddings=cfg.max_position_embeddings,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+        tie_word_embeddings=False,
+    )
     torch.manual_seed(cfg.seed)
     model = LlamaForCausalLM(config)
     model.generation_config.pad_token_id = tokenizer.pad_token_id
@@ -102,8 +126,9 @@ def build_model(cfg: TrainConfig, tokenizer: PreTrainedTokenizerBase) -> LlamaFo
 
 def training_text(problem: dict, tokenizer: PreTrainedTokenizerBase) -> tuple[str, str]:
     """``(prompt, completion)``: the chat-templated question and ``solution + eos``."""
-    prompt = tokenizer.apply_chat_template([{"role": "user", "content": problem["question"]}], tokenize=False,
-                                           add_generation_prompt=True)
+    prompt = tokenizer.apply_chat_template(
+        [{"role": "user", "content": problem["question"]}], tokenize=False, add_generation_prompt=True
+    )
     return prompt, problem["solution"] + tokenizer.eos_token
 
 
@@ -129,7 +154,7 @@ def train_batches(cfg: TrainConfig, step: int, tokenizer: PreTrainedTokenizerBas
     problems = make_dataset("train", cfg.batch_size, seed=cfg.seed * 1_000_003 + step, difficulty=cfg.difficulty)
     problems.sort(key=lambda p: len(p["solution"]))
     size = math.ceil(len(problems) / cfg.micro_batches)
-    return [make_batch(problems[i:i + size], tokenizer) for i in range(0, len(problems), size)]
+    return [make_batch(problems[i : i + size], tokenizer) for i in range(0, len(problems), size)]
 
 
 def learning_rate(cfg: TrainConfig, step: int) -> float:
@@ -137,7 +162,9 @@ def learning_rate(cfg: TrainConfig, step: int) -> float:
     if step < cfg.warmup_steps:
         return cfg.learning_rate * (step + 1) / cfg.warmup_steps
     progress = min(1.0, (step - cfg.warmup_steps) / max(1, cfg.max_steps - cfg.warmup_steps))
-    return cfg.min_learning_rate + 0.5 * (1 + math.cos(math.pi * progress)) * (cfg.learning_rate - cfg.min_learning_rate)
+    return cfg.min_learning_rate + 0.5 * (1 + math.cos(math.pi * progress)) * (
+        cfg.learning_rate - cfg.min_learning_rate
+    )
 
 
 @torch.no_grad()
@@ -148,8 +175,15 @@ def validation_loss(model: LlamaForCausalLM, batch: dict[str, torch.Tensor]) -> 
     return loss
 
 
-def train(cfg: TrainConfig, out_dir: str | Path = CHECKPOINT_DIR, *, minutes: float | None = None,
-          stop_after_steps: int | None = None, resume: bool = True, progress: bool = True) -> dict:
+def train(
+    cfg: TrainConfig,
+    out_dir: str | Path = CHECKPOINT_DIR,
+    *,
+    minutes: float | None = None,
+    stop_after_steps: int | None = None,
+    resume: bool = True,
+    progress: bool = True,
+) -> dict:
     """Train (or resume) into ``out_dir``; returns the training log.
 
     ``minutes`` caps this invocation's wall-clock time and ``stop_after_steps`` its number of steps; either way
@@ -162,9 +196,11 @@ def train(cfg: TrainConfig, out_dir: str | Path = CHECKPOINT_DIR, *, minutes: fl
     model = build_model(cfg, tokenizer)
     decay = [p for n, p in model.named_parameters() if p.dim() >= 2]
     no_decay = [p for n, p in model.named_parameters() if p.dim() < 2]
-    optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
-                                   {"params": no_decay, "weight_decay": 0.0}],
-                                  lr=cfg.learning_rate, betas=(0.9, 0.95))
+    optimizer = torch.optim.AdamW(
+        [{"params": decay, "weight_decay": cfg.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
+        lr=cfg.learning_rate,
+        betas=(0.9, 0.95),
+    )
     # elapsed_s is wall-clock time; cpu_s is this process's CPU time (on a shared machine, the fairer measure)
     log = {"config": dataclasses.asdict(cfg), "records": [], "evals": [], "elapsed_s": 0.0, "cpu_s": 0.0}
     step = 0
@@ -174,7 +210,10 @@ def train(cfg: TrainConfig, out_dir: str | Path = CHECKPOINT_DIR, *, minutes: fl
         if state["config"] != dataclasses.asdict(cfg):
             raise SoftthinkConfigError(
                 f"{state_path} was written with a different config; rerun with the same settings to resume, or "
-                f"delete {state_path} (or pass --no-resume) to start over.", param="config", value=state["config"])
+                f"delete {state_path} (or pass --no-resume) to start over.",
+                param="config",
+                value=state["config"],
+            )
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         step, log = state["step"], state["log"]
@@ -186,8 +225,16 @@ def train(cfg: TrainConfig, out_dir: str | Path = CHECKPOINT_DIR, *, minutes: fl
     val_batch = make_batch(make_dataset("val", 128, seed=cfg.seed, difficulty=cfg.difficulty), tokenizer)
 
     def save_state():
-        torch.save({"config": dataclasses.asdict(cfg), "model": model.state_dict(),
-                    "optimizer": optimizer.state_dict(), "step": step, "log": log}, state_path)
+        torch.save(
+            {
+                "config": dataclasses.asdict(cfg),
+                "model": model.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "step": step,
+                "log": log,
+            },
+            state_path,
+        )
 
     model.train()
     start, cpu_start, run_steps = time.time(), time.process_time(), 0
@@ -224,9 +271,16 @@ def train(cfg: TrainConfig, out_dir: str | Path = CHECKPOINT_DIR, *, minutes: fl
         bar.set_postfix(loss=f"{loss.item():.3f}", ms=f"{1000 * (time.time() - t0):.0f}")
         if step % cfg.log_interval == 0 or step == cfg.max_steps:
             clocks()
-            log["records"].append({"step": step, "loss": round(loss.item(), 4), "lr": lr,
-                                   "ms_per_step": round(1000 * (time.time() - t0), 1),
-                                   "elapsed_s": log["elapsed_s"], "cpu_s": log["cpu_s"]})
+            log["records"].append(
+                {
+                    "step": step,
+                    "loss": round(loss.item(), 4),
+                    "lr": lr,
+                    "ms_per_step": round(1000 * (time.time() - t0), 1),
+                    "elapsed_s": log["elapsed_s"],
+                    "cpu_s": log["cpu_s"],
+                }
+            )
         if step % cfg.eval_interval == 0 or step == cfg.max_steps:
             log["evals"].append({"step": step, "val_loss": round(validation_loss(model, val_batch), 4)})
             bar.write(f"step {step}: val loss {log['evals'][-1]['val_loss']:.4f}")
@@ -239,14 +293,17 @@ def train(cfg: TrainConfig, out_dir: str | Path = CHECKPOINT_DIR, *, minutes: fl
     if cfg.final_eval_problems:
         model.eval()
         log["final_val_greedy_accuracy"] = greedy_accuracy(
-            model, tokenizer, make_dataset("val", cfg.final_eval_problems, seed=cfg.seed, difficulty=cfg.difficulty))
+            model, tokenizer, make_dataset("val", cfg.final_eval_problems, seed=cfg.seed, difficulty=cfg.difficulty)
+        )
         print(f"greedy accuracy on {cfg.final_eval_problems} val problems: {log['final_val_greedy_accuracy']:.3f}")
     model.save_pretrained(out_dir)
     tokenizer.save_pretrained(out_dir)
     (out_dir / "training_log.json").write_text(json.dumps(log, indent=1) + "\n")
     state_path.unlink(missing_ok=True)
-    print(f"done: {step} steps in {log['elapsed_s'] / 60:.1f} min wall clock, {log['cpu_s'] / 60:.1f} CPU-min; "
-          f"model saved to {out_dir}")
+    print(
+        f"done: {step} steps in {log['elapsed_s'] / 60:.1f} min wall clock, {log['cpu_s'] / 60:.1f} CPU-min; "
+        f"model saved to {out_dir}"
+    )
     return log
 
 
@@ -257,15 +314,23 @@ def parse_overrides(pairs: list[str]) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter,
-                                     epilog="\n".join(__doc__.split("\n")[-4:]))
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="\n".join(__doc__.split("\n")[-4:]),
+    )
     parser.add_argument("--out", default=str(CHECKPOINT_DIR), help="output directory (default: %(default)s)")
-    parser.add_argument("--minutes", type=float, default=None,
-                        help="stop (resumably) after this many minutes of this invocation")
+    parser.add_argument(
+        "--minutes", type=float, default=None, help="stop (resumably) after this many minutes of this invocation"
+    )
     parser.add_argument("--seed", type=int, default=TrainConfig.seed, help="seed of weights and data")
-    parser.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                        help="override a TrainConfig field, e.g. --set max_steps=500 (repeatable)")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a TrainConfig field, e.g. --set max_steps=500 (repeatable)",
+    )
     parser.add_argument("--no-resume", action="store_true", help="ignore a train_state.pt in --out")
     args = parser.parse_args(argv)
     try:

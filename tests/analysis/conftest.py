@@ -1,4 +1,5 @@
 """Fixtures for the analysis tests: hand-built records and tiny random-init models (see tests/conftest.py)."""
+
 from __future__ import annotations
 
 import pytest
@@ -9,8 +10,9 @@ from softthink.analysis import TokenEntropies
 def make_record(entropies, tokens=None, **kwargs) -> TokenEntropies:
     """A record with the given entropies; tokens default to 't0', 't1', ..."""
     tokens = tokens if tokens is not None else [f"t{i}" for i in range(len(entropies))]
-    return TokenEntropies(token_ids=list(range(len(entropies))), tokens=list(tokens),
-                          entropies=[float(h) for h in entropies], **kwargs)
+    return TokenEntropies(
+        token_ids=list(range(len(entropies))), tokens=list(tokens), entropies=[float(h) for h in entropies], **kwargs
+    )
 
 
 @pytest.fixture(name="make_record")

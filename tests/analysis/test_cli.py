@@ -1,4 +1,5 @@
 """`softthink analyze` on tiny models saved to a temporary directory."""
+
 from __future__ import annotations
 
 import json
@@ -39,8 +40,26 @@ def test_jsonl_with_prompts_and_comparison(tiny_dirs, tmp_path, capsys):
     rows = [{"q": "2+3?", "a": " It is 5."}, {"q": "Name a colour.", "a": " Blue."}, {"q": "x", "a": " y"}]
     src.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
     out = tmp_path / "cmp"
-    code = main(["analyze", "--model", tiny_dirs[0], "--compare", tiny_dirs[1], str(src), "--field", "a",
-                 "--prompt-field", "q", "--limit", "2", "--threshold", "1.0", "--out", str(out)])
+    code = main(
+        [
+            "analyze",
+            "--model",
+            tiny_dirs[0],
+            "--compare",
+            tiny_dirs[1],
+            str(src),
+            "--field",
+            "a",
+            "--prompt-field",
+            "q",
+            "--limit",
+            "2",
+            "--threshold",
+            "1.0",
+            "--out",
+            str(out),
+        ]
+    )
     assert code == 0
     assert "share of total |delta| at forking positions" in capsys.readouterr().out
     comparison = json.loads((out / "comparison.json").read_text())

@@ -1,4 +1,5 @@
 """Base-vs-other comparison: deltas split by forking vs execution positions (defined under the base model)."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -14,8 +15,7 @@ def test_change_only_at_forking_positions(make_record):
     # the two high-entropy tokens (top 20% of 10) lose entropy, nothing else moves
     other = [make_record([0.0, 0.1, 1.0, 0.1, 0.0]), make_record([1.5, 0.0, 0.2, 0.1, 0.0])]
     cmp = compare_entropies(base, other, names=("base", "rl"))
-    assert [m.tolist() for m in cmp.forking] == [[False, False, True, False, False],
-                                                [True, False, False, False, False]]
+    assert [m.tolist() for m in cmp.forking] == [[False, False, True, False, False], [True, False, False, False, False]]
     assert np.concatenate(cmp.deltas).tolist() == pytest.approx([0, 0, -1.0, 0, 0, -1.5, 0, 0, 0, 0])
     assert cmp.n_tokens == 10 and cmp.n_forking == 2 and cmp.forking_token_share == pytest.approx(0.2)
     assert cmp.mean_delta_forking == pytest.approx(-1.25) and cmp.mean_abs_delta_forking == pytest.approx(1.25)

@@ -1,4 +1,5 @@
 """Entropy maths on hand-built logits (vocab 12): the formula, temperatures, chunking."""
+
 from __future__ import annotations
 
 import math
@@ -31,7 +32,8 @@ def test_uniform_and_one_hot_extremes():
 def test_temperature_scales_logits():
     logits = torch.randn(12, generator=torch.Generator().manual_seed(1))
     assert entropy_from_logits(logits, temperature=0.5).item() == pytest.approx(
-        direct_entropy(logits / 0.5).item(), abs=1e-5)
+        direct_entropy(logits / 0.5).item(), abs=1e-5
+    )
     with pytest.raises(ValueError, match="temperature"):
         entropy_from_logits(logits, temperature=0.0)
 

@@ -1,4 +1,5 @@
 """Forking masks and corpus statistics on constructed entropy distributions."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -39,8 +40,16 @@ def test_masks_are_pooled_over_records(make_record):
     assert [m.tolist() for m in masks] == [[False] * 8, [True, True]]  # top 20% of 10 pooled tokens
 
 
-@pytest.mark.parametrize("kwargs", [{"quantile": 0.0}, {"quantile": 1.0}, {"quantile": 0.2, "threshold": 1.0},
-                                    {"threshold": -1.0}, {"threshold": float("nan")}])
+@pytest.mark.parametrize(
+    "kwargs",
+    [
+        {"quantile": 0.0},
+        {"quantile": 1.0},
+        {"quantile": 0.2, "threshold": 1.0},
+        {"threshold": -1.0},
+        {"threshold": float("nan")},
+    ],
+)
 def test_bad_selection_is_rejected(kwargs):
     with pytest.raises(SoftthinkConfigError):
         forking_mask(np.ones(5), **kwargs)

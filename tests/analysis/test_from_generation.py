@@ -1,4 +1,5 @@
 """Entropies of generations from their traces, checked against teacher forcing of the same tokens."""
+
 from __future__ import annotations
 
 import pytest
@@ -12,11 +13,27 @@ from softthink.testbed.tiny import build_tiny_model, build_tiny_tokenizer
 
 def fake_generation() -> Generation:
     think_end = build_tiny_tokenizer().convert_tokens_to_ids("</think>")
-    trace = StepTrace(token_ids=[40, 41, think_end, 42, 43], entropy=[1.0, 0.5, 0.1, 0.2, 0.0],
-                      soft=[True, False, False, False, False], thinking=[True, True, True, False, False])
-    return Generation(text="HI</think>JK", thinking_text="HI", answer_text="JK", token_ids=trace.token_ids,
-                      prompt="user: hi\n", prompt_token_ids=[4, 5], think_tokens=3, answer_tokens=2, soft_steps=1,
-                      stop_reason="eos", think_end_reason="think_marker", mode="soft", trace=trace)
+    trace = StepTrace(
+        token_ids=[40, 41, think_end, 42, 43],
+        entropy=[1.0, 0.5, 0.1, 0.2, 0.0],
+        soft=[True, False, False, False, False],
+        thinking=[True, True, True, False, False],
+    )
+    return Generation(
+        text="HI</think>JK",
+        thinking_text="HI",
+        answer_text="JK",
+        token_ids=trace.token_ids,
+        prompt="user: hi\n",
+        prompt_token_ids=[4, 5],
+        think_tokens=3,
+        answer_tokens=2,
+        soft_steps=1,
+        stop_reason="eos",
+        think_end_reason="think_marker",
+        mode="soft",
+        trace=trace,
+    )
 
 
 def test_reads_trace_and_parts():
@@ -48,11 +65,13 @@ def test_missing_trace_and_bad_part():
 def test_trace_entropy_equals_teacher_forced_entropy():
     """Greedy discrete decoding at temperature 1: the decoder's per-step entropy is the teacher-forced one."""
     model, tok = build_tiny_model("llama"), build_tiny_tokenizer()
-    gens = softthink.generate(model, ["What is 2+3?", "Hello"], tokenizer=tok, mode="discrete",
-                              max_new_tokens=12, temperature=1.0)
+    gens = softthink.generate(
+        model, ["What is 2+3?", "Hello"], tokenizer=tok, mode="discrete", max_new_tokens=12, temperature=1.0
+    )
     traced = from_generations(gens, tok)
-    forced = token_entropies_from_ids(model, tok, [g.trace.token_ids for g in gens],
-                                      context_ids=[g.prompt_token_ids for g in gens], progress=False)
+    forced = token_entropies_from_ids(
+        model, tok, [g.trace.token_ids for g in gens], context_ids=[g.prompt_token_ids for g in gens], progress=False
+    )
     for t, f in zip(traced, forced):
         assert t.token_ids == f.token_ids and t.tokens == f.tokens
         assert t.entropies == pytest.approx(f.entropies, abs=1e-4)

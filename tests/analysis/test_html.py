@@ -1,4 +1,5 @@
 """The coloured-token HTML page: escaped, one span per token, forking tokens marked."""
+
 from __future__ import annotations
 
 import re
@@ -7,8 +8,7 @@ from softthink.analysis import entropy_html
 
 
 def test_tokens_are_escaped_and_coloured(make_record):
-    rec = make_record([0.0, 3.0, 0.1, 0.2, 0.3], tokens=["<script>", "a&b", '"q"', "x", "y"],
-                      prompt="Is 1 < 2?")
+    rec = make_record([0.0, 3.0, 0.1, 0.2, 0.3], tokens=["<script>", "a&b", '"q"', "x", "y"], prompt="Is 1 < 2?")
     page = entropy_html([rec], title="T <1>")
     assert "<script>" not in page and "&lt;script&gt;" in page and "a&amp;b" in page
     assert "Is 1 &lt; 2?" in page and "<title>T &lt;1&gt;</title>" in page

@@ -1,4 +1,5 @@
 """Plots return Figures with the expected artists; nothing is written to disk."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -7,8 +8,16 @@ from matplotlib.collections import PathCollection
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
-from softthink.analysis import (compare_entropies, comparison_boxplot, comparison_histogram, comparison_scatter,
-                                entropy_along_sequence, entropy_histogram, forking_threshold, token_text_figure)
+from softthink.analysis import (
+    compare_entropies,
+    comparison_boxplot,
+    comparison_histogram,
+    comparison_scatter,
+    entropy_along_sequence,
+    entropy_histogram,
+    forking_threshold,
+    token_text_figure,
+)
 
 
 @pytest.fixture
@@ -28,8 +37,12 @@ def test_histogram_marks_the_80th_percentile(records):
 
 
 def test_sequence_plot_highlights_forking_tokens(make_record):
-    rec = make_record([0.1] * 8 + [2.0, 3.0], tokens=list("abcdefgh") + ["<x>", "$y$"],
-                      soft=[False] * 5 + [True] * 5, thinking=[True] * 6 + [False] * 4)
+    rec = make_record(
+        [0.1] * 8 + [2.0, 3.0],
+        tokens=list("abcdefgh") + ["<x>", "$y$"],
+        soft=[False] * 5 + [True] * 5,
+        thinking=[True] * 6 + [False] * 4,
+    )
     ax = entropy_along_sequence(rec).axes[0]
     (scatter,) = [c for c in ax.collections if isinstance(c, PathCollection)]
     assert scatter.get_offsets().tolist() == [[8, 2.0], [9, 3.0]]  # the top 20% of 10 tokens

@@ -1,4 +1,5 @@
 """Real model: teacher-forced entropies of SmolLM2-135M-Instruct on a few sentences, and their statistics."""
+
 from __future__ import annotations
 
 import math

@@ -1,4 +1,5 @@
 """Teacher-forced token entropies on tiny random-init models: chunked == one full forward, batched == one by one."""
+
 from __future__ import annotations
 
 import warnings
@@ -60,7 +61,7 @@ def test_prompts_score_only_the_completion(tok):
     rec = token_entropies(model, tok, [completion], prompts=[prompt], progress=False)[0]
     ids = tok(prompt)["input_ids"] + tok(completion)["input_ids"]
     assert rec.token_ids == tok(completion)["input_ids"] and rec.prompt == prompt
-    assert rec.entropies == pytest.approx(full_forward_entropies(model, ids)[len(prompt) - 1:], abs=1e-4)
+    assert rec.entropies == pytest.approx(full_forward_entropies(model, ids)[len(prompt) - 1 :], abs=1e-4)
 
 
 def test_from_ids_without_context_uses_first_token(tok, texts):
@@ -93,9 +94,20 @@ def test_empty_text_gives_an_empty_record_and_mode_is_restored(tok, texts):
 
 
 def tiny_softcapped_gemma2(vocab_size: int):
-    cfg = Gemma2Config(vocab_size=vocab_size, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
-                       num_attention_heads=4, num_key_value_heads=1, head_dim=16, max_position_embeddings=128,
-                       final_logit_softcapping=2.0, bos_token_id=1, eos_token_id=2, pad_token_id=0)
+    cfg = Gemma2Config(
+        vocab_size=vocab_size,
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=1,
+        head_dim=16,
+        max_position_embeddings=128,
+        final_logit_softcapping=2.0,
+        bos_token_id=1,
+        eos_token_id=2,
+        pad_token_id=0,
+    )
     torch.manual_seed(0)
     model = AutoModelForCausalLM.from_config(cfg, attn_implementation="eager").eval()
     with torch.no_grad():
@@ -137,8 +149,15 @@ def test_unknown_postprocessing_falls_back_to_forward_path(tok, texts):
         token_entropies(model, tok, texts[1], method="head", progress=False)
 
 
-@pytest.mark.parametrize("kwargs, param", [({"batch_size": 0}, "batch_size"), ({"chunk_size": 0}, "chunk_size"),
-                                           ({"max_length": 1}, "max_length"), ({"method": "fast"}, "method")])
+@pytest.mark.parametrize(
+    "kwargs, param",
+    [
+        ({"batch_size": 0}, "batch_size"),
+        ({"chunk_size": 0}, "chunk_size"),
+        ({"max_length": 1}, "max_length"),
+        ({"method": "fast"}, "method"),
+    ],
+)
 def test_bad_arguments_name_the_parameter(tok, kwargs, param, texts):
     with pytest.raises(SoftthinkConfigError) as err:
         token_entropies(build_tiny_model("llama"), tok, texts, progress=False, **kwargs)

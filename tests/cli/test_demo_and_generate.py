@@ -1,4 +1,5 @@
 """`softthink demo` (the main job) and `softthink generate`, driven through the CLI entry point."""
+
 from __future__ import annotations
 
 import csv
@@ -19,8 +20,22 @@ def testbed():
 
 def test_demo_prints_the_table_it_writes(tmp_path, capsys):
     out = tmp_path / "demo"
-    code = main(["demo", "--problems", "4", "--modes", "discrete", "soft", "--batch-size", "4",
-                 "--max-new-tokens", "96", "--out", str(out)])
+    code = main(
+        [
+            "demo",
+            "--problems",
+            "4",
+            "--modes",
+            "discrete",
+            "soft",
+            "--batch-size",
+            "4",
+            "--max-new-tokens",
+            "96",
+            "--out",
+            str(out),
+        ]
+    )
     printed = capsys.readouterr().out
     assert code == 0
     assert {"report.md", "results.csv", "summary.json", "accuracy_vs_tokens.png"} <= {p.name for p in out.iterdir()}
@@ -35,13 +50,44 @@ def test_demo_prints_the_table_it_writes(tmp_path, capsys):
 def test_generate_prints_what_the_library_decodes(testbed, capsys):
     model, tokenizer = testbed
     expected = softthink.generate(model, PROMPT, tokenizer=tokenizer, mode="soft", max_new_tokens=48)
-    assert main(["generate", "--model", "testbed", "--device", "cpu", "--mode", "soft",
-                 "--set", "max_new_tokens=48", PROMPT]) == 0
+    assert (
+        main(
+            [
+                "generate",
+                "--model",
+                "testbed",
+                "--device",
+                "cpu",
+                "--mode",
+                "soft",
+                "--set",
+                "max_new_tokens=48",
+                PROMPT,
+            ]
+        )
+        == 0
+    )
     printed = capsys.readouterr().out
     assert expected.text in printed
     assert f"{expected.think_tokens} thinking + {expected.answer_tokens} answer tokens" in printed
-    assert main(["generate", "--model", "testbed", "--device", "cpu", "--mode", "soft",
-                 "--set", "max_new_tokens=48", "--json", PROMPT]) == 0
+    assert (
+        main(
+            [
+                "generate",
+                "--model",
+                "testbed",
+                "--device",
+                "cpu",
+                "--mode",
+                "soft",
+                "--set",
+                "max_new_tokens=48",
+                "--json",
+                PROMPT,
+            ]
+        )
+        == 0
+    )
     (record,) = json.loads(capsys.readouterr().out)
     assert record["token_ids"] == expected.token_ids and record["text"] == expected.text
 

@@ -1,4 +1,5 @@
 """DecodeConfig validation, presets and overrides."""
+
 import warnings
 
 import pytest
@@ -7,20 +8,23 @@ from softthink import DecodeConfig, SoftthinkConfigError, load_decode_config
 from softthink.decoding.api import build_config
 
 
-@pytest.mark.parametrize("field, value, fragment", [
-    ("top_p", 1.5, "top_p must be in (0, 1]"),
-    ("top_p", 0.0, "top_p must be in (0, 1]"),
-    ("min_p", 1.0, "min_p must be in [0, 1)"),
-    ("top_k", -1, "top_k must be an int >= 0"),
-    ("temperature", 0.0, "do_sample=False"),
-    ("max_new_tokens", 0, "max_new_tokens must be an int >= 1"),
-    ("max_topk", 0, "max_topk must be an int >= 1"),
-    ("noise", "uniform", "noise must be one of"),
-    ("gumbel_tau", 0, "gumbel_tau must be > 0"),
-    ("cold_stop_entropy", -0.1, "cold_stop_entropy must be > 0"),
-    ("answer_top_p", 2.0, "answer_top_p must be in (0, 1]"),
-    ("mode", "sofft", "did you mean 'soft'"),
-])
+@pytest.mark.parametrize(
+    "field, value, fragment",
+    [
+        ("top_p", 1.5, "top_p must be in (0, 1]"),
+        ("top_p", 0.0, "top_p must be in (0, 1]"),
+        ("min_p", 1.0, "min_p must be in [0, 1)"),
+        ("top_k", -1, "top_k must be an int >= 0"),
+        ("temperature", 0.0, "do_sample=False"),
+        ("max_new_tokens", 0, "max_new_tokens must be an int >= 1"),
+        ("max_topk", 0, "max_topk must be an int >= 1"),
+        ("noise", "uniform", "noise must be one of"),
+        ("gumbel_tau", 0, "gumbel_tau must be > 0"),
+        ("cold_stop_entropy", -0.1, "cold_stop_entropy must be > 0"),
+        ("answer_top_p", 2.0, "answer_top_p must be in (0, 1]"),
+        ("mode", "sofft", "did you mean 'soft'"),
+    ],
+)
 def test_invalid_values_name_field_and_remedy(field, value, fragment):
     with pytest.raises(SoftthinkConfigError) as info:
         DecodeConfig(**{field: value})

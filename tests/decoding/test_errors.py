@@ -1,4 +1,5 @@
 """Bad input gets a clear error saying what is wrong and what to do."""
+
 import pytest
 import torch
 
@@ -84,11 +85,13 @@ def test_loaded_model_needs_its_tokenizer_and_chat_needs_a_template(tiny_tokeniz
 
 
 def test_chat_messages_and_raw_prompts(tiny_tokenizer):
-    chat = softthink.generate(tiny(), [{"role": "user", "content": "hi"}], tokenizer=tiny_tokenizer,
-                              mode="discrete", max_new_tokens=3)
+    chat = softthink.generate(
+        tiny(), [{"role": "user", "content": "hi"}], tokenizer=tiny_tokenizer, mode="discrete", max_new_tokens=3
+    )
     assert chat.prompt == "user: hi\nassistant: "
-    raw = softthink.generate(tiny(), "hi", tokenizer=tiny_tokenizer, mode="discrete", max_new_tokens=3,
-                             chat_template=False)
+    raw = softthink.generate(
+        tiny(), "hi", tokenizer=tiny_tokenizer, mode="discrete", max_new_tokens=3, chat_template=False
+    )
     assert raw.prompt == "hi"
 
 

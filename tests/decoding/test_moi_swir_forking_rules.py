@@ -1,4 +1,5 @@
 """mixture_of_inputs, swir and forking_temperature pinned to their definitions on hand-computed cases."""
+
 import math
 
 import pytest
@@ -25,8 +26,10 @@ def test_moi_confident_step_feeds_the_sampled_token_alone():
     one = torch.tensor([[1.0, 0.0, 0.0]])
     assert moi_weights(one, torch.tensor([0]), beta=2.0).tolist() == [[1.0, 0.0, 0.0]]
     uniform = torch.full((1, 4), 0.25, dtype=torch.float64)  # H normalised = 1: pure posterior
-    torch.testing.assert_close(moi_weights(uniform, torch.tensor([2]), beta=3.0)[0],
-                               torch.tensor([0.0625, 0.0625, 0.8125, 0.0625], dtype=torch.float64))
+    torch.testing.assert_close(
+        moi_weights(uniform, torch.tensor([2]), beta=3.0)[0],
+        torch.tensor([0.0625, 0.0625, 0.8125, 0.0625], dtype=torch.float64),
+    )
 
 
 def run_swir(entropies, window, max_switches):
@@ -41,11 +44,12 @@ def test_swir_switching_hand_computed(window, cap, expected):
 
 
 def test_swir_in_the_loop_follows_its_rule(tiny_tokenizer):
-    g = softthink.generate(tiny("qwen2"), "What is 3*4?", tokenizer=tiny_tokenizer, mode="swir", swir_window=2,
-                           max_new_tokens=30)
+    g = softthink.generate(
+        tiny("qwen2"), "What is 3*4?", tokenizer=tiny_tokenizer, mode="swir", swir_window=2, max_new_tokens=30
+    )
     thinking = [h for h, th in zip(g.trace.entropy, g.trace.thinking) if th]
     expected = [m == "S" for m in run_swir(thinking, 2, None)]
-    assert g.trace.soft[:len(expected)] == expected
+    assert g.trace.soft[: len(expected)] == expected
     assert 0 < g.soft_steps < g.think_tokens
 
 
@@ -65,8 +69,15 @@ def test_forking_temperature_requires_sampling():
 
 def test_forking_temperature_with_equal_temperatures_equals_discrete_sampling(tiny_tokenizer):
     common = dict(do_sample=True, temperature=0.9, max_new_tokens=20, seed=4, think_end=None)
-    a = softthink.generate(tiny("qwen2"), "hi", tokenizer=tiny_tokenizer, mode="forking_temperature",
-                           fork_temperature=0.9, fork_threshold=0.0, **common)
+    a = softthink.generate(
+        tiny("qwen2"),
+        "hi",
+        tokenizer=tiny_tokenizer,
+        mode="forking_temperature",
+        fork_temperature=0.9,
+        fork_threshold=0.0,
+        **common,
+    )
     b = softthink.generate(tiny("qwen2"), "hi", tokenizer=tiny_tokenizer, mode="discrete", **common)
     assert a.token_ids == b.token_ids and a.soft_steps == 0
 

@@ -1,4 +1,5 @@
 """Truncation filters and noise on hand-built distributions (no model)."""
+
 import pytest
 import torch
 

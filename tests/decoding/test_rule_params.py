@@ -1,4 +1,5 @@
 """Rules declare their own config fields: a new mode is one class, registered from this test file alone."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -10,8 +11,16 @@ import torch
 import softthink
 from softthink import DecodeConfig, SoftthinkConfigError
 from softthink.cli.options import parse_overrides
-from softthink.decoding.rules import (DecodeRule, RuleParam, Step, StepInput, available_modes, register_rule,
-                                      registered_params, unregister_rule)
+from softthink.decoding.rules import (
+    DecodeRule,
+    RuleParam,
+    Step,
+    StepInput,
+    available_modes,
+    register_rule,
+    registered_params,
+    unregister_rule,
+)
 from softthink.decoding.rules.base import positive_int
 from tests.conftest import tiny
 
@@ -19,9 +28,17 @@ from tests.conftest import tiny
 class RankThinking(DecodeRule):
     """A toy mode: every thinking step shows (and feeds) the token of rank ``toy_rank`` (0 = greedy)."""
 
-    params = (RuleParam("toy_rank", int, 0, "toy: rank of the token to pick, 0 = the most likely",
-                        lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 0,
-                        "must be an int >= 0", "Use 0 for greedy."),)
+    params = (
+        RuleParam(
+            "toy_rank",
+            int,
+            0,
+            "toy: rank of the token to pick, 0 = the most likely",
+            lambda v: isinstance(v, int) and not isinstance(v, bool) and v >= 0,
+            "must be an int >= 0",
+            "Use 0 for greedy.",
+        ),
+    )
 
     def step(self, inputs: StepInput) -> Step:
         return Step.discrete(inputs.logits.argsort(dim=-1, descending=True)[:, self.config.toy_rank])
@@ -61,8 +78,9 @@ def test_a_registered_mode_decodes(toy_mode, tiny_tokenizer):
     assert rank0.token_ids == greedy.token_ids and rank0.think_tokens > 0
     assert rank1.token_ids[0] != greedy.token_ids[0]
     # the first step's token of rank 1, computed from the model directly
-    ids = tiny_tokenizer.apply_chat_template([{"role": "user", "content": "What is 3*4?"}],
-                                             add_generation_prompt=True, return_tensors="pt")
+    ids = tiny_tokenizer.apply_chat_template(
+        [{"role": "user", "content": "What is 3*4?"}], add_generation_prompt=True, return_tensors="pt"
+    )
     ids = ids["input_ids"] if not torch.is_tensor(ids) else ids
     with torch.no_grad():
         logits = model(ids).logits[0, -1]
@@ -81,8 +99,18 @@ def test_unregistering_removes_the_field(toy_mode):
 
 def test_built_in_params_are_declared_by_their_rules():
     owners = {p.name for p in registered_params()}
-    assert {"max_topk", "noise", "gumbel_tau", "dirichlet_alpha", "entropy_threshold", "moi_beta", "swir_window",
-            "swir_max_switches", "fork_temperature", "fork_threshold"} == owners
+    assert {
+        "max_topk",
+        "noise",
+        "gumbel_tau",
+        "dirichlet_alpha",
+        "entropy_threshold",
+        "moi_beta",
+        "swir_window",
+        "swir_max_switches",
+        "fork_temperature",
+        "fork_threshold",
+    } == owners
     assert DecodeConfig(noise="GUMBEL").noise == "gumbel" and DecodeConfig(noise=None).noise == "none"
     with warnings.catch_warnings():
         warnings.simplefilter("error")

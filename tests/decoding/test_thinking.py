@@ -1,4 +1,5 @@
 """Thinking phase: marker, budget, Cold Stop, stop strings, EOS, seeds — and never a soft step after thinking."""
+
 import copy
 
 import pytest
@@ -21,8 +22,9 @@ def assert_phases_consistent(g):
 
 @pytest.mark.parametrize("mode", ["soft", "discrete"])
 def test_think_budget_injects_marker(mode, tiny_tokenizer):
-    g = softthink.generate(tiny("qwen2"), PROMPT, tokenizer=tiny_tokenizer, mode=mode, max_think_tokens=5,
-                           max_new_tokens=12)
+    g = softthink.generate(
+        tiny("qwen2"), PROMPT, tokenizer=tiny_tokenizer, mode=mode, max_think_tokens=5, max_new_tokens=12
+    )
     assert g.think_end_reason == "think_budget"
     assert g.think_tokens == 6 and g.token_ids[5] == MARKER
     assert not g.trace.soft[5] and g.trace.kept_ids[5] == [MARKER]
@@ -43,8 +45,15 @@ def test_cold_stop_fires_exactly_after_patience_low_entropy_steps(tiny_tokenizer
             expected = t + 1  # the marker is fed right after the patience-th low step
             break
     assert expected is not None
-    g = softthink.generate(model, PROMPT, tokenizer=tiny_tokenizer, mode="soft", max_new_tokens=40,
-                           cold_stop_entropy=threshold, cold_stop_patience=patience)
+    g = softthink.generate(
+        model,
+        PROMPT,
+        tokenizer=tiny_tokenizer,
+        mode="soft",
+        max_new_tokens=40,
+        cold_stop_entropy=threshold,
+        cold_stop_patience=patience,
+    )
     assert g.think_end_reason == "cold_stop"
     assert g.token_ids[:expected] == free.token_ids[:expected]
     assert g.token_ids[expected] == MARKER and g.think_tokens == expected + 1
@@ -52,8 +61,15 @@ def test_cold_stop_fires_exactly_after_patience_low_entropy_steps(tiny_tokenizer
 
 
 def test_cold_stop_never_fires_above_threshold(tiny_tokenizer):
-    g = softthink.generate(tiny("qwen2"), PROMPT, tokenizer=tiny_tokenizer, mode="soft", max_new_tokens=30,
-                           cold_stop_entropy=1e-9, cold_stop_patience=1)
+    g = softthink.generate(
+        tiny("qwen2"),
+        PROMPT,
+        tokenizer=tiny_tokenizer,
+        mode="soft",
+        max_new_tokens=30,
+        cold_stop_entropy=1e-9,
+        cold_stop_patience=1,
+    )
     assert g.think_end_reason is None and g.think_tokens == g.num_tokens
 
 
@@ -70,11 +86,13 @@ def test_model_emitting_the_marker_ends_thinking_with_a_discrete_step(tiny_token
 
 
 def test_multi_token_marker_string_ends_thinking(tiny_tokenizer):
-    free = softthink.generate(tiny("gpt2"), PROMPT, tokenizer=tiny_tokenizer, mode="discrete", think_end=None,
-                              max_new_tokens=20)
+    free = softthink.generate(
+        tiny("gpt2"), PROMPT, tokenizer=tiny_tokenizer, mode="discrete", think_end=None, max_new_tokens=20
+    )
     marker = free.text[3:5]  # two characters the model writes by itself
-    g = softthink.generate(tiny("gpt2"), PROMPT, tokenizer=tiny_tokenizer, mode="soft", max_topk=1,
-                           think_end=marker, max_new_tokens=20)
+    g = softthink.generate(
+        tiny("gpt2"), PROMPT, tokenizer=tiny_tokenizer, mode="soft", max_topk=1, think_end=marker, max_new_tokens=20
+    )
     assert g.think_end_reason == "think_marker"
     assert g.text[: g.text.index(marker) + len(marker)] == free.text[: free.text.index(marker) + len(marker)]
     assert g.thinking_text == free.text[: free.text.index(marker)]
@@ -82,24 +100,39 @@ def test_multi_token_marker_string_ends_thinking(tiny_tokenizer):
 
 
 def test_stop_string_and_eos(tiny_tokenizer):
-    free = softthink.generate(tiny("qwen2"), PROMPT, tokenizer=tiny_tokenizer, mode="discrete", think_end=None,
-                              max_new_tokens=20)
+    free = softthink.generate(
+        tiny("qwen2"), PROMPT, tokenizer=tiny_tokenizer, mode="discrete", think_end=None, max_new_tokens=20
+    )
     stop = free.text[4:6]
-    g = softthink.generate(tiny("qwen2"), PROMPT, tokenizer=tiny_tokenizer, mode="discrete", think_end=None,
-                           max_new_tokens=20, stop_strings=[stop])
+    g = softthink.generate(
+        tiny("qwen2"),
+        PROMPT,
+        tokenizer=tiny_tokenizer,
+        mode="discrete",
+        think_end=None,
+        max_new_tokens=20,
+        stop_strings=[stop],
+    )
     assert g.stop_reason == "stop_string" and g.text.endswith(stop) and stop not in g.text[:-1]
-    eos = softthink.generate(tiny("gpt2"), "hi", tokenizer=tiny_tokenizer, mode="discrete",
-                             think_end=None, max_new_tokens=24)
+    eos = softthink.generate(
+        tiny("gpt2"), "hi", tokenizer=tiny_tokenizer, mode="discrete", think_end=None, max_new_tokens=24
+    )
     assert eos.stop_reason == "eos" and eos.token_ids[-1] == tiny_tokenizer.eos_token_id
     assert "</s>" not in eos.text
 
 
-@pytest.mark.parametrize("settings", [dict(mode="discrete", do_sample=True, temperature=1.5),
-                                      dict(mode="soft", noise="gumbel", gumbel_tau=0.5),
-                                      dict(mode="soft", noise="dirichlet", dirichlet_alpha=0.5)])
+@pytest.mark.parametrize(
+    "settings",
+    [
+        dict(mode="discrete", do_sample=True, temperature=1.5),
+        dict(mode="soft", noise="gumbel", gumbel_tau=0.5),
+        dict(mode="soft", noise="dirichlet", dirichlet_alpha=0.5),
+    ],
+)
 def test_seeds_make_randomized_modes_reproducible(settings, tiny_tokenizer):
-    run = lambda seed: softthink.generate(tiny("qwen2"), PROMPT, tokenizer=tiny_tokenizer, max_new_tokens=16,
-                                          seed=seed, **settings)
+    run = lambda seed: softthink.generate(
+        tiny("qwen2"), PROMPT, tokenizer=tiny_tokenizer, max_new_tokens=16, seed=seed, **settings
+    )
     a, b, c = run(1), run(1), run(2)
     assert a.token_ids == b.token_ids and a.trace.kept_weights == b.trace.kept_weights
     assert (a.token_ids, a.trace.kept_weights) != (c.token_ids, c.trace.kept_weights)
@@ -109,14 +142,16 @@ def test_rng_state_of_the_caller_is_untouched(tiny_tokenizer):
     torch.manual_seed(123)
     expected = torch.rand(3)
     torch.manual_seed(123)
-    softthink.generate(tiny("qwen2"), PROMPT, tokenizer=tiny_tokenizer, mode="discrete", do_sample=True,
-                       max_new_tokens=4)
+    softthink.generate(
+        tiny("qwen2"), PROMPT, tokenizer=tiny_tokenizer, mode="discrete", do_sample=True, max_new_tokens=4
+    )
     assert torch.equal(torch.rand(3), expected)
 
 
 def test_gated_is_soft_exactly_at_high_entropy_steps(tiny_tokenizer):
-    g = softthink.generate(tiny("qwen2"), PROMPT, tokenizer=tiny_tokenizer, mode="gated", entropy_threshold=1.5,
-                           max_new_tokens=30)
+    g = softthink.generate(
+        tiny("qwen2"), PROMPT, tokenizer=tiny_tokenizer, mode="gated", entropy_threshold=1.5, max_new_tokens=30
+    )
     assert 0 < g.soft_steps < g.think_tokens
     for h, soft, th in zip(g.trace.entropy, g.trace.soft, g.trace.thinking):
         if th:
@@ -124,18 +159,27 @@ def test_gated_is_soft_exactly_at_high_entropy_steps(tiny_tokenizer):
 
 
 def test_gated_that_never_fires_equals_its_fallback(tiny_tokenizer):
-    gated = softthink.generate(tiny("llama"), PROMPT, tokenizer=tiny_tokenizer, mode="gated",
-                               entropy_threshold=1e6, max_new_tokens=20)
-    discrete = softthink.generate(tiny("llama"), PROMPT, tokenizer=tiny_tokenizer, mode="discrete",
-                                  max_new_tokens=20)
+    gated = softthink.generate(
+        tiny("llama"), PROMPT, tokenizer=tiny_tokenizer, mode="gated", entropy_threshold=1e6, max_new_tokens=20
+    )
+    discrete = softthink.generate(tiny("llama"), PROMPT, tokenizer=tiny_tokenizer, mode="discrete", max_new_tokens=20)
     assert gated.token_ids == discrete.token_ids and gated.soft_steps == 0
 
 
 def test_answer_phase_uses_answer_sampling(tiny_tokenizer):
     base = dict(mode="soft", max_think_tokens=3, max_new_tokens=20, seed=0)
     greedy_answer = softthink.generate(tiny("qwen2"), PROMPT, tokenizer=tiny_tokenizer, **base)
-    sampled = [softthink.generate(tiny("qwen2"), PROMPT, tokenizer=tiny_tokenizer, answer_do_sample=True,
-                                  answer_temperature=3.0, **{**base, "seed": s}) for s in range(3)]
+    sampled = [
+        softthink.generate(
+            tiny("qwen2"),
+            PROMPT,
+            tokenizer=tiny_tokenizer,
+            answer_do_sample=True,
+            answer_temperature=3.0,
+            **{**base, "seed": s},
+        )
+        for s in range(3)
+    ]
     assert all(s.token_ids[:4] == greedy_answer.token_ids[:4] for s in sampled)  # thinking unchanged
     assert any(s.token_ids[4:] != greedy_answer.token_ids[4:] for s in sampled)
 

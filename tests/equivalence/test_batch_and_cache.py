@@ -1,5 +1,6 @@
 """A batch equals its prompts decoded one by one; the KV-cached loop equals recomputing the whole sequence from
 the recorded concept tokens; the fed embedding is the independent sum of p_i * E_i."""
+
 import numpy as np
 import pytest
 import torch
@@ -12,8 +13,14 @@ SOFT = dict(mode="soft", max_topk=5, top_p=0.9, temperature=0.8, max_new_tokens=
 
 
 @pytest.mark.parametrize("arch", ["llama", "gpt2", "gemma3"])
-@pytest.mark.parametrize("settings", [SOFT, dict(mode="discrete", max_new_tokens=20),
-                                      dict(mode="gated", entropy_threshold=1.0, max_topk=4, max_new_tokens=20)])
+@pytest.mark.parametrize(
+    "settings",
+    [
+        SOFT,
+        dict(mode="discrete", max_new_tokens=20),
+        dict(mode="gated", entropy_threshold=1.0, max_topk=4, max_new_tokens=20),
+    ],
+)
 def test_batch_equals_one_by_one(arch, settings, tiny_tokenizer):
     model = tiny(arch, dtype=torch.float64)
     batch = softthink.generate(model, PROMPTS, tokenizer=tiny_tokenizer, **settings)
@@ -30,12 +37,14 @@ def recompute_logits(model, gen):
     """Logits at every generated position from one uncached forward over prompt + fed embeddings."""
     embed = model.get_input_embeddings()
     prompt = embed(torch.tensor([gen.prompt_token_ids]))
-    fed = [sum(w * embed(torch.tensor([[i]]))[0, 0] for i, w in zip(ids, ws))
-           for ids, ws in zip(gen.trace.kept_ids[:-1], gen.trace.kept_weights[:-1])]
+    fed = [
+        sum(w * embed(torch.tensor([[i]]))[0, 0] for i, w in zip(ids, ws))
+        for ids, ws in zip(gen.trace.kept_ids[:-1], gen.trace.kept_weights[:-1])
+    ]
     inputs = torch.cat([prompt, torch.stack(fed)[None]], 1) if fed else prompt
     with torch.no_grad():
         logits = model(inputs_embeds=inputs, use_cache=False).logits[0]
-    return logits[len(gen.prompt_token_ids) - 1:]
+    return logits[len(gen.prompt_token_ids) - 1 :]
 
 
 def reference_weights(logits, temperature, top_k, top_p, min_p, max_topk):
@@ -54,8 +63,9 @@ def reference_weights(logits, temperature, top_k, top_p, min_p, max_topk):
     return order[:n][keep[:n]], kept / kept.sum()
 
 
-@pytest.mark.parametrize("arch, tied", [("llama", False), ("llama", True), ("gemma", False), ("gemma3", False),
-                                        ("gpt2", True)])
+@pytest.mark.parametrize(
+    "arch, tied", [("llama", False), ("llama", True), ("gemma", False), ("gemma3", False), ("gpt2", True)]
+)
 def test_cached_soft_decoding_equals_recomputation(arch, tied, tiny_tokenizer):
     model = tiny(arch, tied, dtype=torch.float64)
     settings = dict(mode="soft", max_topk=6, top_k=20, top_p=0.95, min_p=0.01, temperature=0.7, max_new_tokens=24)
@@ -79,10 +89,10 @@ def test_fed_embedding_is_the_weighted_sum_of_input_embeddings(arch, tiny_tokeni
     model = tiny(arch)
     fed = []
     hook = model.register_forward_pre_hook(
-        lambda mod, args, kwargs: fed.append(kwargs.get("inputs_embeds")), with_kwargs=True)
+        lambda mod, args, kwargs: fed.append(kwargs.get("inputs_embeds")), with_kwargs=True
+    )
     try:
-        gen = softthink.generate(model, "hello", tokenizer=tiny_tokenizer, mode="soft", max_topk=4,
-                                 max_new_tokens=8)
+        gen = softthink.generate(model, "hello", tokenizer=tiny_tokenizer, mode="soft", max_topk=4, max_new_tokens=8)
     finally:
         hook.remove()
     decode_inputs = [e for e in fed if e is not None]

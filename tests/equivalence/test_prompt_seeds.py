@@ -1,6 +1,7 @@
 """With per-prompt seeds, sampled decoding of a batch equals decoding each prompt alone with its seed, in every
 mode that draws random numbers: rows that end thinking at different steps (Cold Stop), finish at different
 steps (EOS / length) and share a prompt with another row included."""
+
 import numpy as np
 import pytest
 import torch
@@ -14,8 +15,15 @@ SEEDS = [11, 12, 13, 14]
 # Cold Stop at 1 nat after one low step makes rows leave thinking at different steps (the tiny model's step
 # entropies spread over ~0.3-2.6 nats), so batches mix thinking and answering rows.
 # Stopping at "#" makes rows finish at different steps, so the loop drops rows from the batch mid-way.
-COMMON = dict(max_new_tokens=24, temperature=1.0, do_sample=True, answer_do_sample=True, cold_stop_entropy=1.0,
-              cold_stop_patience=1, stop_strings=["#"])
+COMMON = dict(
+    max_new_tokens=24,
+    temperature=1.0,
+    do_sample=True,
+    answer_do_sample=True,
+    cold_stop_entropy=1.0,
+    cold_stop_patience=1,
+    stop_strings=["#"],
+)
 SAMPLED_MODES = {
     "discrete": dict(mode="discrete", top_k=20),
     "soft_gumbel": dict(mode="soft", noise="gumbel", gumbel_tau=0.7, max_topk=5),
@@ -58,9 +66,15 @@ def test_same_seed_same_sample_and_seeds_replace_config_seed(tiny_tokenizer):
     assert other_config_seed.token_ids == twice[0].token_ids
 
 
-@pytest.mark.parametrize("seeds, message", [([1], "1 entries but there are 2 prompts"),
-                                            (3, "list of ints"), ([1, "2"], "list of ints"),
-                                            ([1, -1], "non-negative")])
+@pytest.mark.parametrize(
+    "seeds, message",
+    [
+        ([1], "1 entries but there are 2 prompts"),
+        (3, "list of ints"),
+        ([1, "2"], "list of ints"),
+        ([1, -1], "non-negative"),
+    ],
+)
 def test_bad_seeds_are_clear_errors(seeds, message, tiny_tokenizer):
     with pytest.raises(SoftthinkInputError, match=message):
         softthink.generate(tiny("llama"), ["a", "b"], tokenizer=tiny_tokenizer, seeds=seeds, max_new_tokens=2)

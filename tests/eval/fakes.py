@@ -1,4 +1,5 @@
 """A fake `softthink.generate` for runner tests: no model, deterministic, inspectable."""
+
 from __future__ import annotations
 
 import re
@@ -24,20 +25,37 @@ class FakeGenerate:
         self.calls.append({"prompts": list(prompts), "seed": config.seed, "seeds": seeds, "config": config})
         out = []
         for i, prompt in enumerate(prompts):
-            text = prompt if isinstance(prompt, str) else tokenizer.apply_chat_template(
-                prompt, add_generation_prompt=True, tokenize=False)
+            text = (
+                prompt
+                if isinstance(prompt, str)
+                else tokenizer.apply_chat_template(prompt, add_generation_prompt=True, tokenize=False)
+            )
             a, b = map(int, re.findall(r"compute (\d+)\+(\d+)", text)[-1])
             value = a + b if config.mode in self.right_modes else a + b + 1
             thinking = f"{a} plus {b} is {value} (seed {config.seed}, row {i})"
             answer = f"\\boxed{{{value}}}"
             think_n, answer_n = len(thinking), len(answer)
             soft = [config.mode != "discrete" and j % 2 == 0 for j in range(think_n)] + [False] * answer_n
-            out.append(Generation(
-                text=thinking + answer, thinking_text=thinking, answer_text=answer,
-                token_ids=list(range(think_n + answer_n)), prompt=text, prompt_token_ids=[1, 2, 3],
-                think_tokens=think_n, answer_tokens=answer_n, soft_steps=sum(soft), stop_reason="eos",
-                think_end_reason="cold_stop" if config.mode == "soft" and a % 2 else "think_marker",
-                mode=config.mode,
-                trace=StepTrace(token_ids=list(range(think_n + answer_n)), entropy=[0.5] * (think_n + answer_n),
-                                soft=soft, thinking=[True] * think_n + [False] * answer_n)))
+            out.append(
+                Generation(
+                    text=thinking + answer,
+                    thinking_text=thinking,
+                    answer_text=answer,
+                    token_ids=list(range(think_n + answer_n)),
+                    prompt=text,
+                    prompt_token_ids=[1, 2, 3],
+                    think_tokens=think_n,
+                    answer_tokens=answer_n,
+                    soft_steps=sum(soft),
+                    stop_reason="eos",
+                    think_end_reason="cold_stop" if config.mode == "soft" and a % 2 else "think_marker",
+                    mode=config.mode,
+                    trace=StepTrace(
+                        token_ids=list(range(think_n + answer_n)),
+                        entropy=[0.5] * (think_n + answer_n),
+                        soft=soft,
+                        thinking=[True] * think_n + [False] * answer_n,
+                    ),
+                )
+            )
         return out

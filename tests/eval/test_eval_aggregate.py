@@ -1,4 +1,5 @@
 """Metrics: pass@k against brute-force enumeration, maj@k, CIs, McNemar, paired bootstrap, cell summaries."""
+
 from __future__ import annotations
 
 import itertools
@@ -6,8 +7,15 @@ import math
 
 import pytest
 
-from softthink.eval.aggregate import (bootstrap_interval, majority_vote, mcnemar_exact, paired_comparison,
-                                      pass_at_k, summarize, wilson_interval)
+from softthink.eval.aggregate import (
+    bootstrap_interval,
+    majority_vote,
+    mcnemar_exact,
+    paired_comparison,
+    pass_at_k,
+    summarize,
+    wilson_interval,
+)
 
 
 def brute_force_pass_at_k(outcomes: list[bool], k: int) -> float:
@@ -32,22 +40,39 @@ def test_pass_at_k_rejects_bad_arguments():
 
 
 def _rec(pid, idx, correct, extracted, seed=0, **extra):
-    base = {"problem_id": pid, "sample_index": idx, "seed": seed, "correct": correct, "extracted": extracted,
-            "think_tokens": 10, "answer_tokens": 2, "total_tokens": 12, "soft_fraction": 0.5,
-            "think_end_reason": "think_marker", "entropy": {"mean": 1.0}, "rule": "boxed", "stop_reason": "eos",
-            "wall_time": 0.5}
+    base = {
+        "problem_id": pid,
+        "sample_index": idx,
+        "seed": seed,
+        "correct": correct,
+        "extracted": extracted,
+        "think_tokens": 10,
+        "answer_tokens": 2,
+        "total_tokens": 12,
+        "soft_fraction": 0.5,
+        "think_end_reason": "think_marker",
+        "entropy": {"mean": 1.0},
+        "rule": "boxed",
+        "stop_reason": "eos",
+        "wall_time": 0.5,
+    }
     base.update(extra)
     return base
 
 
 def test_majority_vote():
-    samples = [_rec("p", 0, False, "3"), _rec("p", 1, True, "4"), _rec("p", 2, True, "4.0"),
-               _rec("p", 3, False, "3"), _rec("p", 4, False, "3")]
-    assert majority_vote(samples, 3) is True       # "4" and "4.0" vote together
-    assert majority_vote(samples, 5) is False      # 3 x "3"
+    samples = [
+        _rec("p", 0, False, "3"),
+        _rec("p", 1, True, "4"),
+        _rec("p", 2, True, "4.0"),
+        _rec("p", 3, False, "3"),
+        _rec("p", 4, False, "3"),
+    ]
+    assert majority_vote(samples, 3) is True  # "4" and "4.0" vote together
+    assert majority_vote(samples, 5) is False  # 3 x "3"
     assert majority_vote(samples, 1) is False
     tie = [_rec("p", 0, True, "1"), _rec("p", 1, False, "2")]
-    assert majority_vote(tie, 2) is True           # ties go to the first seen
+    assert majority_vote(tie, 2) is True  # ties go to the first seen
     assert majority_vote([_rec("p", 0, False, None)], 1) is False
 
 
@@ -90,8 +115,12 @@ def test_paired_comparison_uses_shared_problems_only_and_no_difference():
 
 
 def test_summarize_cell():
-    records = [_rec("a", 0, True, "1", think_end_reason="cold_stop"), _rec("a", 1, False, "2"),
-               _rec("b", 0, False, None, total_tokens=20, rule=None), _rec("b", 1, False, "5")]
+    records = [
+        _rec("a", 0, True, "1", think_end_reason="cold_stop"),
+        _rec("a", 1, False, "2"),
+        _rec("b", 0, False, None, total_tokens=20, rule=None),
+        _rec("b", 1, False, "5"),
+    ]
     s = summarize(records, pass_k=(1, 2))
     assert s["n_problems"] == 2 and s["samples_per_problem"] == 2 and s["accuracy"] == 0.25
     assert s["pass@2"] == pytest.approx(0.5) and s["maj@2"] == pytest.approx(0.5)  # "a": tie -> first ("1")

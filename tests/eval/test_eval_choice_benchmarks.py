@@ -1,5 +1,6 @@
 """Multiple-choice and short-answer benchmarks from local JSONL: GPQA-Diamond and MMLU-Pro layouts, a user's MCQ
 YAML, and a suite that grades them with the benchmark's answer format."""
+
 from __future__ import annotations
 
 import json
@@ -42,12 +43,14 @@ def test_user_mcq_yaml_and_bad_records(tmp_path):
     assert [p.answer for p in problems] == ["A", "C", "D", "B"]
     assert problems[0].question == "What is the capital of France?\n\n(A) Paris\n(B) London\n(C) Berlin\n(D) Madrid"
     shutil.copy(FIXTURES / "capitals_mcq.yaml", tmp_path / "bad.yaml")
-    (tmp_path / "capitals_mcq.jsonl").write_text(json.dumps(
-        {"id": "x", "question": "?", "choices": ["a", "b"], "answer": "D"}) + "\n")
+    (tmp_path / "capitals_mcq.jsonl").write_text(
+        json.dumps({"id": "x", "question": "?", "choices": ["a", "b"], "answer": "D"}) + "\n"
+    )
     with pytest.raises(SoftthinkDataError, match="gold answer 'D' but only 2 options"):
         load_benchmark(tmp_path / "bad.yaml")
-    (tmp_path / "capitals_mcq.jsonl").write_text(json.dumps(
-        {"id": "x", "question": "?", "choices": "a,b", "answer": "A"}) + "\n")
+    (tmp_path / "capitals_mcq.jsonl").write_text(
+        json.dumps({"id": "x", "question": "?", "choices": "a,b", "answer": "A"}) + "\n"
+    )
     with pytest.raises(SoftthinkDataError, match="'choices' must be a list of 2-10"):
         load_benchmark(tmp_path / "bad.yaml")
 
@@ -69,9 +72,18 @@ class ChoiceFake(FakeGenerate):
 
 
 def test_suite_grades_mcq_benchmark_with_its_answer_format(tmp_path, tok, fake_load):
-    suite = Suite.from_dict({"name": "mcq", "models": [{"label": "m", "path": "fake"}], "decode": ["discrete", "soft"],
-                             "benchmarks": [str(FIXTURES / "capitals_mcq.yaml")], "samples": 1, "batch_size": 4,
-                             "decode_overrides": {"max_new_tokens": 16}, "output_dir": str(tmp_path / "out")})
+    suite = Suite.from_dict(
+        {
+            "name": "mcq",
+            "models": [{"label": "m", "path": "fake"}],
+            "decode": ["discrete", "soft"],
+            "benchmarks": [str(FIXTURES / "capitals_mcq.yaml")],
+            "samples": 1,
+            "batch_size": 4,
+            "decode_overrides": {"max_new_tokens": 16},
+            "output_dir": str(tmp_path / "out"),
+        }
+    )
     res = run(suite, generate_fn=ChoiceFake(tok), load_model_fn=fake_load, progress=False)
     assert res.errors == []
     by_mode = {m: [r for r in res.records if r["mode"] == m] for m in ("discrete", "soft")}

@@ -1,4 +1,5 @@
 """`softthink eval` subcommands, the `evaluate` metric module, and real decoding end to end (tiny + SmolLM2)."""
+
 from __future__ import annotations
 
 import json
@@ -22,8 +23,16 @@ def test_committed_suites_validate(capsys):
 
 def test_validate_reports_bad_cells_without_loading_a_model(tmp_path, capsys):
     path = tmp_path / "bad.yaml"
-    path.write_text(yaml.safe_dump({"name": "bad", "models": ["/nowhere/m.gguf"], "decode": ["discrete", "sofft"],
-                                    "benchmarks": ["gsm8k", "gsm9k"]}))
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "name": "bad",
+                "models": ["/nowhere/m.gguf"],
+                "decode": ["discrete", "sofft"],
+                "benchmarks": ["gsm8k", "gsm9k"],
+            }
+        )
+    )
     assert main(["eval", "validate", str(path)]) == 1
     out = capsys.readouterr().out
     assert "unknown decode preset 'sofft'" in out and "unknown benchmark 'gsm9k'" in out
@@ -40,8 +49,9 @@ def test_validate_suite_syntax_error_exits_nonzero(tmp_path, capsys):
 def test_ls_lists_benchmarks_and_presets(capsys):
     assert main(["eval", "ls"]) == 0
     out = capsys.readouterr().out
-    assert all(name in out for name in ("gsm8k", "math500", "aime24", "aime25", "amc23", "testbed", "discrete",
-                                        "gated"))
+    assert all(
+        name in out for name in ("gsm8k", "math500", "aime24", "aime25", "amc23", "testbed", "discrete", "gated")
+    )
 
 
 @pytest.fixture(scope="module")
@@ -53,10 +63,16 @@ def tiny_model_dir(tmp_path_factory):
 
 def test_cli_run_with_real_decoder_on_a_tiny_model(tiny_model_dir, tmp_path, capsys):
     """`softthink eval SUITE.yaml` (shorthand) drives softthink.generate end to end and writes the report."""
-    suite = {"name": "tiny", "models": [{"label": "tiny", "path": str(tiny_model_dir)}],
-             "decode": ["discrete", "soft", "gated"], "benchmarks": [{"name": "testbed", "options": {"n": 3}}],
-             "samples": 2, "batch_size": 3, "decode_overrides": {"max_new_tokens": 6},
-             "output_dir": str(tmp_path / "out")}
+    suite = {
+        "name": "tiny",
+        "models": [{"label": "tiny", "path": str(tiny_model_dir)}],
+        "decode": ["discrete", "soft", "gated"],
+        "benchmarks": [{"name": "testbed", "options": {"n": 3}}],
+        "samples": 2,
+        "batch_size": 3,
+        "decode_overrides": {"max_new_tokens": 6},
+        "output_dir": str(tmp_path / "out"),
+    }
     path = tmp_path / "tiny.yaml"
     path.write_text(yaml.safe_dump(suite))
     assert main(["eval", str(path), "--no-progress", "--set", "pass_k=[1,2]"]) == 0
@@ -74,8 +90,9 @@ def test_evaluate_metric_module():
     import softthink.eval
 
     metric = evaluate.load(softthink.eval.metric_path())
-    result = metric.compute(predictions=["so \\boxed{\\frac{1}{2}}", "The answer is 41.", "#### 1,000"],
-                            references=["0.5", "42", "1000"])
+    result = metric.compute(
+        predictions=["so \\boxed{\\frac{1}{2}}", "The answer is 41.", "#### 1,000"], references=["0.5", "42", "1000"]
+    )
     assert result["accuracy"] == pytest.approx(2 / 3)
     assert result["rules"] == ["boxed", "answer_is", "hash"] and result["correct"] == [True, False, True]
 
@@ -86,15 +103,26 @@ def test_smollm2_gsm8k_two_problems(smollm2, smollm2_path, data_dir, tmp_path):
     from softthink.eval import Suite, run
 
     model, tokenizer = smollm2
-    suite = Suite.from_dict({
-        "name": "slow", "models": [{"label": "smollm2", "path": smollm2_path}], "decode": ["discrete", "soft"],
-        "benchmarks": [{"name": "gsm8k", "limit": 2}], "batch_size": 2, "data_dir": str(data_dir),
-        "decode_overrides": {"max_new_tokens": 16, "think_end": "\\boxed{"}, "output_dir": str(tmp_path / "out")})
-    res = run(suite, load_model_fn=lambda path: (model, tokenizer), num_processes=1, process_index=0,
-              progress=False)
+    suite = Suite.from_dict(
+        {
+            "name": "slow",
+            "models": [{"label": "smollm2", "path": smollm2_path}],
+            "decode": ["discrete", "soft"],
+            "benchmarks": [{"name": "gsm8k", "limit": 2}],
+            "batch_size": 2,
+            "data_dir": str(data_dir),
+            "decode_overrides": {"max_new_tokens": 16, "think_end": "\\boxed{"},
+            "output_dir": str(tmp_path / "out"),
+        }
+    )
+    res = run(suite, load_model_fn=lambda path: (model, tokenizer), num_processes=1, process_index=0, progress=False)
     assert res.errors == []
-    assert sorted((r["mode"], r["problem_id"]) for r in res.records) == \
-        [("discrete", "0"), ("discrete", "1"), ("soft", "0"), ("soft", "1")]
+    assert sorted((r["mode"], r["problem_id"]) for r in res.records) == [
+        ("discrete", "0"),
+        ("discrete", "1"),
+        ("soft", "0"),
+        ("soft", "1"),
+    ]
     for record in res.records:
         assert 0 < record["total_tokens"] <= 16 and record["output_text"]
         assert record["entropy"]["n"] == record["total_tokens"]

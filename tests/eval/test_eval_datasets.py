@@ -1,4 +1,5 @@
 """Benchmark loading: built-ins with normalised gold answers, data-dir resolution, YAML benchmarks, bad input."""
+
 from __future__ import annotations
 
 import json
@@ -10,13 +11,16 @@ from softthink.eval import datasets as ds
 from softthink.eval import load_benchmark
 
 
-@pytest.mark.parametrize("name, n, first_id, first_answer", [
-    ("gsm8k", 1319, "0", "18"),
-    ("math500", 500, "test/precalculus/807.json", "\\left( 3, \\frac{\\pi}{2} \\right)"),
-    ("aime24", 30, "60", "204"),
-    ("aime25", 30, "2025-I-1", "70"),
-    ("amc23", 40, "0", "27"),
-])
+@pytest.mark.parametrize(
+    "name, n, first_id, first_answer",
+    [
+        ("gsm8k", 1319, "0", "18"),
+        ("math500", 500, "test/precalculus/807.json", "\\left( 3, \\frac{\\pi}{2} \\right)"),
+        ("aime24", 30, "60", "204"),
+        ("aime25", 30, "2025-I-1", "70"),
+        ("amc23", 40, "0", "27"),
+    ],
+)
 def test_builtin_benchmarks_load_with_normalised_gold(data_dir, name, n, first_id, first_answer):
     problems = load_benchmark(name, data_dir=data_dir)
     assert len(problems) == n
@@ -28,8 +32,9 @@ def test_builtin_benchmarks_load_with_normalised_gold(data_dir, name, n, first_i
 def test_gsm8k_gold_strips_thousands_separators(data_dir):
     problems = load_benchmark("gsm8k", data_dir=data_dir)
     with_comma = [p for p in problems if "," in p.meta["answer"].rsplit("####", 1)[1]]
-    assert with_comma and all("," not in p.answer and p.answer.lstrip("-").replace(".", "").isdigit()
-                              for p in with_comma)
+    assert with_comma and all(
+        "," not in p.answer and p.answer.lstrip("-").replace(".", "").isdigit() for p in with_comma
+    )
 
 
 def test_aime24_zero_padding_removed(data_dir):
@@ -85,6 +90,7 @@ def test_hub_rows_are_used_when_no_local_file(monkeypatch, tmp_path):
 
 # -- YAML benchmarks ----------------------------------------------------------------------------------------------
 
+
 def _write(tmp_path, rows, **spec):
     (tmp_path / "b.jsonl").write_text("".join((r if isinstance(r, str) else json.dumps(r)) + "\n" for r in rows))
     spec = {"name": "mine", "path": "b.jsonl", "question_field": "prompt", "answer_field": "target", **spec}
@@ -93,8 +99,14 @@ def _write(tmp_path, rows, **spec):
 
 
 def test_yaml_benchmark_without_code(tmp_path):
-    path = _write(tmp_path, [{"key": "a", "prompt": "1+1?", "target": "2", "extra": 1},
-                             {"key": "b", "prompt": "half?", "target": "\\frac12"}], id_field="key")
+    path = _write(
+        tmp_path,
+        [
+            {"key": "a", "prompt": "1+1?", "target": "2", "extra": 1},
+            {"key": "b", "prompt": "half?", "target": "\\frac12"},
+        ],
+        id_field="key",
+    )
     problems = load_benchmark(path)
     assert [(p.id, p.question, p.answer) for p in problems] == [("a", "1+1?", "2"), ("b", "half?", "\\frac12")]
     assert problems[0].meta["extra"] == 1
@@ -105,20 +117,32 @@ def test_yaml_benchmark_ids_default_to_line_index(tmp_path):
     assert [p.id for p in load_benchmark(path)] == ["0", "1"]
 
 
-@pytest.mark.parametrize("rows, spec, pattern", [
-    (['{"prompt": "x", "target": "1"}', '{"prompt": "y", '], {}, r"b\.jsonl:2: invalid JSON"),
-    ([{"prompt": "x", "target": "1"}, {"question": "y", "target": "2"}], {},
-     r"b\.jsonl:2: record has no question field \['prompt'\]"),
-    ([{"prompt": "x"}], {}, r"b\.jsonl:1: record has no answer field 'target'"),
-    ([{"prompt": "x", "target": "1"}], {"id_field": "uid"}, r"b\.jsonl:1: record has no id field 'uid'"),
-    ([{"prompt": "x", "target": "1", "k": 1}, {"prompt": "y", "target": "1", "k": 1}], {"id_field": "k"},
-     r"b\.jsonl:2: duplicate id '1' \(first seen on line 1\)"),
-    ([{"prompt": "x", "target": "twelve"}], {"answer_format": "aime"},
-     r"b\.jsonl:1: field 'target' = 'twelve' is not a valid 'aime' answer"),
-    ([{"prompt": "", "target": "1"}], {}, r"b\.jsonl:1: field 'prompt' must be a non-empty string"),
-    (["[1, 2]"], {}, r"b\.jsonl:1: expected a JSON object"),
-    ([], {}, r"no records"),
-])
+@pytest.mark.parametrize(
+    "rows, spec, pattern",
+    [
+        (['{"prompt": "x", "target": "1"}', '{"prompt": "y", '], {}, r"b\.jsonl:2: invalid JSON"),
+        (
+            [{"prompt": "x", "target": "1"}, {"question": "y", "target": "2"}],
+            {},
+            r"b\.jsonl:2: record has no question field \['prompt'\]",
+        ),
+        ([{"prompt": "x"}], {}, r"b\.jsonl:1: record has no answer field 'target'"),
+        ([{"prompt": "x", "target": "1"}], {"id_field": "uid"}, r"b\.jsonl:1: record has no id field 'uid'"),
+        (
+            [{"prompt": "x", "target": "1", "k": 1}, {"prompt": "y", "target": "1", "k": 1}],
+            {"id_field": "k"},
+            r"b\.jsonl:2: duplicate id '1' \(first seen on line 1\)",
+        ),
+        (
+            [{"prompt": "x", "target": "twelve"}],
+            {"answer_format": "aime"},
+            r"b\.jsonl:1: field 'target' = 'twelve' is not a valid 'aime' answer",
+        ),
+        ([{"prompt": "", "target": "1"}], {}, r"b\.jsonl:1: field 'prompt' must be a non-empty string"),
+        (["[1, 2]"], {}, r"b\.jsonl:1: expected a JSON object"),
+        ([], {}, r"no records"),
+    ],
+)
 def test_bad_data_errors_name_file_line_field(tmp_path, rows, spec, pattern):
     path = _write(tmp_path, rows, **spec)
     with pytest.raises(SoftthinkDataError, match=pattern):

@@ -1,4 +1,5 @@
 """Answer extraction and math equivalence: table-driven, plus the grader on gold data."""
+
 from __future__ import annotations
 
 import json
@@ -59,14 +60,14 @@ EQUIVALENCE_CASES = [
     ("x^2+2x+1", "(x+1)^2", True),
     ("\\sqrt{8}", "2\\sqrt{2}", True),
     ("\\pi/2", "\\frac{\\pi}{2}", True),
-    ("\\{1,2\\}", "\\{2,1\\}", True),          # sets
-    ("[1,3)", "[1,3)", True),                # intervals
+    ("\\{1,2\\}", "\\{2,1\\}", True),  # sets
+    ("[1,3)", "[1,3)", True),  # intervals
     ("(1,3]", "[1,3)", False),
     ("\\text{(C)}", "C", True),
     ("x=5", "5", True),
     ("7", "8", False),
-    ("2/3", "0.6667", False),                # float_rounding=6
-    ("1,2", "12", False),                    # a pair is not a thousands separator
+    ("2/3", "0.6667", False),  # float_rounding=6
+    ("1,2", "12", False),  # a pair is not a thousands separator
     ("\\infty", "\\infty", True),
 ]
 
@@ -116,10 +117,15 @@ def test_grader_errors_are_recorded_not_raised(monkeypatch):
     assert not result.correct and "RecursionError" in result.error
 
 
-@pytest.mark.parametrize("options, param", [({"rules": ["boxed", "regex"]}, "grader.rules"),
-                                            ({"rules": []}, "grader.rules"),
-                                            ({"timeout_seconds": -1}, "grader.timeout_seconds"),
-                                            ({"timeuot": 3}, "grader")])
+@pytest.mark.parametrize(
+    "options, param",
+    [
+        ({"rules": ["boxed", "regex"]}, "grader.rules"),
+        ({"rules": []}, "grader.rules"),
+        ({"timeout_seconds": -1}, "grader.timeout_seconds"),
+        ({"timeuot": 3}, "grader"),
+    ],
+)
 def test_grader_config_errors_name_the_field(options, param):
     with pytest.raises(SoftthinkConfigError) as info:
         GraderConfig.from_dict(options)
@@ -127,6 +133,7 @@ def test_grader_config_errors_name_the_field(options, param):
 
 
 # -- gold data: the grader must accept the reference solutions -----------------------------------------------------
+
 
 def test_gsm8k_reference_solutions_score_100(data_dir):
     from softthink.eval import load_benchmark
@@ -147,6 +154,9 @@ def test_math500_reference_solutions_score_at_least_99(data_dir):
 def test_gold_answers_do_not_match_other_problems(data_dir):
     """The grader is not trivially lenient: a solution graded against another problem's answer fails."""
     rows = [json.loads(line) for line in (data_dir / "math500.jsonl").read_text().splitlines()[:40]]
-    shifted = sum(grade(a["solution"], b["answer"]).correct for a, b in zip(rows, rows[1:] + rows[:1])
-                  if a["answer"] != b["answer"])
+    shifted = sum(
+        grade(a["solution"], b["answer"]).correct
+        for a, b in zip(rows, rows[1:] + rows[:1])
+        if a["answer"] != b["answer"]
+    )
     assert shifted <= 1

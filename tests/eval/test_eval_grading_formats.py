@@ -1,9 +1,10 @@
 """Hand-written hard cases for the non-math answer formats: multiple choice (A-J) and exact match."""
+
 import pytest
 
+from softthink.errors import SoftthinkConfigError
 from softthink.eval.answer_formats import extract_choice, normalise_choice_gold
 from softthink.eval.grading import GraderConfig, grade
-from softthink.errors import SoftthinkConfigError
 
 MC = {"answer_format": "multiple_choice"}
 EM = {"answer_format": "exact_match"}
@@ -114,7 +115,10 @@ def test_exact_match(text, gold, extracted, rule, correct):
 def test_answer_format_is_validated_and_keeps_math_fingerprints():
     with pytest.raises(SoftthinkConfigError, match="answer_format.*multiple_choice"):
         GraderConfig(answer_format="mcq")
-    assert GraderConfig().to_dict() == {"rules": ["boxed", "hash", "answer_is", "last_number"],
-                                        "timeout_seconds": 5.0, "float_rounding": 6}
+    assert GraderConfig().to_dict() == {
+        "rules": ["boxed", "hash", "answer_is", "last_number"],
+        "timeout_seconds": 5.0,
+        "float_rounding": 6,
+    }
     assert GraderConfig(answer_format="exact_match").fingerprint() != GraderConfig().fingerprint()
     assert GraderConfig.from_dict(MC).answer_format == "multiple_choice"

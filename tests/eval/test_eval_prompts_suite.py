@@ -1,12 +1,19 @@
 """Prompt styles (exact text reproducible from the spec) and suite YAML: include, overrides, validation."""
+
 from __future__ import annotations
 
 import pytest
 
 from softthink.errors import SoftthinkConfigError, SoftthinkInputError
 from softthink.eval.datasets import Problem
-from softthink.eval.prompts import (BOXED_INSTRUCTION, PromptBuilder, PromptSpec, format_exemplar_solution,
-                                    prompt_hash, select_exemplars)
+from softthink.eval.prompts import (
+    BOXED_INSTRUCTION,
+    PromptBuilder,
+    PromptSpec,
+    format_exemplar_solution,
+    prompt_hash,
+    select_exemplars,
+)
 from softthink.eval.suite import Suite, apply_overrides, expand_path, parse_suite_set
 
 TRAIN = [Problem(str(i), f"Q{i}?", str(i), {"answer": f"a <<1+1=2>>2 b\n#### {i}"}) for i in range(20)]
@@ -14,8 +21,7 @@ TRAIN = [Problem(str(i), f"Q{i}?", str(i), {"answer": f"a <<1+1=2>>2 b\n#### {i}
 
 def test_chat_prompt_is_the_template_through_the_chat_template(tok):
     builder = PromptBuilder(PromptSpec(), tok)
-    assert builder.model_input("What is 2+2?") == [{"role": "user",
-                                                    "content": "What is 2+2?\n" + BOXED_INSTRUCTION}]
+    assert builder.model_input("What is 2+2?") == [{"role": "user", "content": "What is 2+2?\n" + BOXED_INSTRUCTION}]
     assert builder.text("What is 2+2?") == f"user: What is 2+2?\n{BOXED_INSTRUCTION}\nassistant: "
 
 
@@ -34,9 +40,11 @@ def test_few_shot_prompt(tok):
     spec = PromptSpec(style="few_shot", n_shots=2)
     builder = PromptBuilder(spec, tok, select_exemplars(spec, TRAIN))
     text = builder.model_input("How many?")
-    assert text == ("Question: Q0?\nAnswer: a 2 b\nThe answer is 0.\n\n"
-                    "Question: Q1?\nAnswer: a 2 b\nThe answer is 1.\n\n"
-                    "Question: How many?\nAnswer:")
+    assert text == (
+        "Question: Q0?\nAnswer: a 2 b\nThe answer is 0.\n\n"
+        "Question: Q1?\nAnswer: a 2 b\nThe answer is 1.\n\n"
+        "Question: How many?\nAnswer:"
+    )
     assert spec.resolved_stop_strings == ["\n\nQuestion:"] and not spec.uses_chat_template
 
 
@@ -59,9 +67,15 @@ def test_chat_style_without_chat_template_is_an_error(tok):
         PromptBuilder(PromptSpec(), plain)
 
 
-@pytest.mark.parametrize("options, param", [({"style": "chatty"}, "prompt.style"),
-                                            ({"template": "no placeholder"}, "prompt.template"),
-                                            ({"n_shots": -1}, "prompt.n_shots"), ({"nshots": 2}, "prompt")])
+@pytest.mark.parametrize(
+    "options, param",
+    [
+        ({"style": "chatty"}, "prompt.style"),
+        ({"template": "no placeholder"}, "prompt.template"),
+        ({"n_shots": -1}, "prompt.n_shots"),
+        ({"nshots": 2}, "prompt"),
+    ],
+)
 def test_prompt_spec_errors(options, param):
     with pytest.raises(SoftthinkConfigError) as info:
         PromptSpec.from_dict(options)
@@ -74,12 +88,15 @@ def test_prompt_hash_is_stable():
 
 # -- suites ----------------------------------------------------------------------------------------------------------
 
+
 def test_suite_from_yaml_with_include_and_overrides(tmp_path):
     (tmp_path / "base.yaml").write_text(
         "name: base\nmodels: [{label: m, path: /x/m.gguf}]\ndecode: [discrete, soft]\n"
-        "benchmarks: [gsm8k]\nsamples: 2\ndecode_overrides: {max_new_tokens: 64, think_end: '</think>'}\n")
+        "benchmarks: [gsm8k]\nsamples: 2\ndecode_overrides: {max_new_tokens: 64, think_end: '</think>'}\n"
+    )
     (tmp_path / "child.yaml").write_text(
-        "include: base.yaml\nname: child\ndecode_overrides: {max_new_tokens: 128}\nseeds: [0, 1]\n")
+        "include: base.yaml\nname: child\ndecode_overrides: {max_new_tokens: 128}\nseeds: [0, 1]\n"
+    )
     suite = Suite.from_yaml(tmp_path / "child.yaml", {"benchmarks.0.limit": 5, "samples": 4})
     assert suite.name == "child" and suite.seeds == [0, 1] and suite.samples == 4
     assert suite.decode_overrides == {"max_new_tokens": 128, "think_end": "</think>"}  # mappings merge
@@ -111,18 +128,21 @@ def test_overrides_reach_into_lists():
 BASE = {"name": "s", "models": ["m.gguf"], "decode": ["soft"], "benchmarks": ["gsm8k"]}
 
 
-@pytest.mark.parametrize("changes, pattern", [
-    ({"samples": 0}, r"suite\.samples must be an int >= 1, got 0"),
-    ({"seeds": []}, r"suite\.seeds must list at least one entry"),
-    ({"seeds": [0, 0]}, r"suite\.seeds must not repeat"),
-    ({"decode": ["soft", "soft"]}, r"suite\.decode labels must be unique"),
-    ({"pass_k": [4]}, r"pass_k must hold ints in \[1, samples=1\]"),
-    ({"baseline": "greedy"}, r"suite\.baseline must be one of the decode labels"),
-    ({"limit": 0}, r"suite\.limit must be an int >= 1"),
-    ({"sampels": 2}, r"unknown suite key\(s\) 'sampels' \(did you mean 'samples'\?\)"),
-    ({"benchmarks": [{"name": "gsm8k", "lmit": 3}]}, r"suite\.benchmarks\[0\] must be"),
-    ({"name": "has space"}, r"suite\.name must be"),
-])
+@pytest.mark.parametrize(
+    "changes, pattern",
+    [
+        ({"samples": 0}, r"suite\.samples must be an int >= 1, got 0"),
+        ({"seeds": []}, r"suite\.seeds must list at least one entry"),
+        ({"seeds": [0, 0]}, r"suite\.seeds must not repeat"),
+        ({"decode": ["soft", "soft"]}, r"suite\.decode labels must be unique"),
+        ({"pass_k": [4]}, r"pass_k must hold ints in \[1, samples=1\]"),
+        ({"baseline": "greedy"}, r"suite\.baseline must be one of the decode labels"),
+        ({"limit": 0}, r"suite\.limit must be an int >= 1"),
+        ({"sampels": 2}, r"unknown suite key\(s\) 'sampels' \(did you mean 'samples'\?\)"),
+        ({"benchmarks": [{"name": "gsm8k", "lmit": 3}]}, r"suite\.benchmarks\[0\] must be"),
+        ({"name": "has space"}, r"suite\.name must be"),
+    ],
+)
 def test_suite_validation_messages(changes, pattern):
     with pytest.raises(SoftthinkConfigError, match=pattern):
         Suite.from_dict({**BASE, **changes}, source="s.yaml")

@@ -1,4 +1,5 @@
 """The record schema: current records pass through, old-schema records (``batch_seed``) are upgraded when read."""
+
 from __future__ import annotations
 
 import json
@@ -6,12 +7,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.eval.fakes import FakeGenerate
 from softthink.errors import SoftthinkDataError
 from softthink.eval import Suite, run
 from softthink.eval.results import RECORD_SCHEMA_VERSION, upgrade_record
 from softthink.eval.runner import derive_seed, rebuild_report
 from softthink.eval.store import CellStore, read_jsonl
+from tests.eval.fakes import FakeGenerate
 
 REPO = Path(__file__).resolve().parents[2]
 COMMITTED_CELLS = REPO / "eval" / "results" / "smollm2_gsm8k50" / "cells"
@@ -32,8 +33,13 @@ def test_current_record_passes_through_unchanged():
 def test_schema_1_record_is_upgraded():
     old = {"problem_id": "0", "sample_index": 1, "batch_seed": 970217196, "correct": True}
     new = upgrade_record(old)
-    assert new == {"problem_id": "0", "sample_index": 1, "sample_seed": 970217196, "correct": True,
-                   "record_schema": RECORD_SCHEMA_VERSION}
+    assert new == {
+        "problem_id": "0",
+        "sample_index": 1,
+        "sample_seed": 970217196,
+        "correct": True,
+        "record_schema": RECORD_SCHEMA_VERSION,
+    }
     assert "batch_seed" in old  # the input is not modified
 
 
@@ -61,13 +67,25 @@ def test_committed_old_schema_records_read_in_the_current_schema():
 
 def test_resumed_run_over_old_schema_records_generates_nothing_and_upgrades(suite_dict, tok, fake_load):
     suite = suite_dict(decode=["discrete"])
-    first = run(Suite.from_dict(suite), generate_fn=FakeGenerate(tok), load_model_fn=fake_load, num_processes=1,
-                process_index=0, progress=False)
+    first = run(
+        Suite.from_dict(suite),
+        generate_fn=FakeGenerate(tok),
+        load_model_fn=fake_load,
+        num_processes=1,
+        process_index=0,
+        progress=False,
+    )
     path = first.cells[0].dir / "records.jsonl"
     path.write_text("".join(json.dumps(_old_schema(r)) + "\n" for r in read_jsonl(path)))
     again = FakeGenerate(tok)
-    res = run(Suite.from_dict(suite), generate_fn=again, load_model_fn=fake_load, num_processes=1, process_index=0,
-              progress=False)
+    res = run(
+        Suite.from_dict(suite),
+        generate_fn=again,
+        load_model_fn=fake_load,
+        num_processes=1,
+        process_index=0,
+        progress=False,
+    )
     assert again.calls == [] and res.errors == [] and res.cells[0].hash == first.cells[0].hash
     assert len(res.records) == 6 * 2
     for record in res.records:
@@ -86,10 +104,12 @@ def _first_of_batch(record: dict) -> tuple[str, int]:
 
 # -- results from the records on disk (`softthink eval report`) ---------------------------------------------------
 
+
 def test_report_from_disk_matches_the_run_without_generating(suite_dict, tok, fake_load):
     suite = Suite.from_dict(suite_dict())
-    ran = run(suite, generate_fn=FakeGenerate(tok), load_model_fn=fake_load, num_processes=1, process_index=0,
-              progress=False)
+    ran = run(
+        suite, generate_fn=FakeGenerate(tok), load_model_fn=fake_load, num_processes=1, process_index=0, progress=False
+    )
     (ran.output_dir / "report.md").unlink()
     path = ran.cells[0].dir / "records.jsonl"
     path.write_text("".join(json.dumps(_old_schema(r)) + "\n" for r in read_jsonl(path)))  # one cell in schema 1
@@ -98,8 +118,9 @@ def test_report_from_disk_matches_the_run_without_generating(suite_dict, tok, fa
     assert rebuilt.errors == [] and [c.hash for c in rebuilt.cells] == [c.hash for c in ran.cells]
     assert [r["accuracy"] for r in rebuilt.rows] == [r["accuracy"] for r in ran.rows] == [1.0, 0.0]
     assert rebuilt.comparisons[0]["diff"] == ran.comparisons[0]["diff"] == -1.0
-    assert [(r["problem_id"], r["sample_index"]) for r in rebuilt.records] == \
-        [(r["problem_id"], r["sample_index"]) for r in ran.records]
+    assert [(r["problem_id"], r["sample_index"]) for r in rebuilt.records] == [
+        (r["problem_id"], r["sample_index"]) for r in ran.records
+    ]
     assert all("sample_seed" in r and "batch_seed" not in r for r in rebuilt.records)
     assert "| m | discrete | arith | 6 x 2 | 100.0 [100.0, 100.0]" in (ran.output_dir / "report.md").read_text()
     assert path.read_text() == before  # a report changes no record file
@@ -107,8 +128,9 @@ def test_report_from_disk_matches_the_run_without_generating(suite_dict, tok, fa
 
 def test_report_marks_missing_samples_incomplete(suite_dict, tok, fake_load):
     suite = Suite.from_dict(suite_dict(decode=["discrete"]))
-    ran = run(suite, generate_fn=FakeGenerate(tok), load_model_fn=fake_load, num_processes=1, process_index=0,
-              progress=False)
+    ran = run(
+        suite, generate_fn=FakeGenerate(tok), load_model_fn=fake_load, num_processes=1, process_index=0, progress=False
+    )
     more = rebuild_report(suite, samples=3, write_report=False)  # a different plan over the same cell folder
     assert more.cells[0].hash == ran.cells[0].hash and len(more.records) == 12
     assert len(more.errors) == 1 and more.errors[0].endswith("incomplete: 12 of 18 samples on disk.")
@@ -125,12 +147,22 @@ def test_cli_report_over_the_committed_old_schema_results(tmp_path, data_dir, ca
     committed = COMMITTED_CELLS.parent
     copy = tmp_path / "smollm2_gsm8k50"
     shutil.copytree(committed, copy)
-    code = main(["eval", "report", str(REPO / "eval" / "suites" / "smollm2_gsm8k50.yaml"), "--output-dir", str(copy),
-                 "--data-dir", str(data_dir)])
+    code = main(
+        [
+            "eval",
+            "report",
+            str(REPO / "eval" / "suites" / "smollm2_gsm8k50.yaml"),
+            "--output-dir",
+            str(copy),
+            "--data-dir",
+            str(data_dir),
+        ]
+    )
     assert code == 0, capsys.readouterr().err
     summary = json.loads((copy / "summary.json").read_text())
     expected = json.loads((committed / "summary.json").read_text())
     assert [c["hash"] for c in summary["cells"]] == [c["hash"] for c in expected["cells"]]
-    assert [(r["mode"], r["accuracy"], r["n_samples"]) for r in summary["rows"]] == \
-        [(r["mode"], r["accuracy"], r["n_samples"]) for r in expected["rows"]]
+    assert [(r["mode"], r["accuracy"], r["n_samples"]) for r in summary["rows"]] == [
+        (r["mode"], r["accuracy"], r["n_samples"]) for r in expected["rows"]
+    ]
     assert "| smollm2-135m-instruct | soft | gsm8k | 50 x 1 |" in capsys.readouterr().out

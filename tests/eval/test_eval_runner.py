@@ -1,4 +1,5 @@
 """The grid runner with a fake generate: records, resume, config hashing, sharding, bad input."""
+
 from __future__ import annotations
 
 import json
@@ -6,20 +7,47 @@ from pathlib import Path
 
 import pytest
 
-from tests.eval.fakes import FakeGenerate
 from softthink.errors import SoftthinkConfigError
 from softthink.eval import Suite, run
 from softthink.eval.datasets import Problem
 from softthink.eval.runner import derive_seed, plan_batches, select_problems, shard_batches
+from tests.eval.fakes import FakeGenerate
 
-RECORD_FIELDS = {"problem_id", "sample_index", "model", "mode", "benchmark", "seed", "prompt_hash", "output_text",
-                 "extracted", "rule", "correct", "think_tokens", "answer_tokens", "total_tokens", "stop_reason",
-                 "think_end_reason", "soft_fraction", "entropy", "wall_time", "cell_hash", "gold"}
+RECORD_FIELDS = {
+    "problem_id",
+    "sample_index",
+    "model",
+    "mode",
+    "benchmark",
+    "seed",
+    "prompt_hash",
+    "output_text",
+    "extracted",
+    "rule",
+    "correct",
+    "think_tokens",
+    "answer_tokens",
+    "total_tokens",
+    "stop_reason",
+    "think_end_reason",
+    "soft_fraction",
+    "entropy",
+    "wall_time",
+    "cell_hash",
+    "gold",
+}
 
 
 def _run(suite_dict, fake, fake_load, **kw):
-    return run(Suite.from_dict(suite_dict), generate_fn=fake, load_model_fn=fake_load, num_processes=kw.pop("np", 1),
-               process_index=kw.pop("rank", 0), progress=False, **kw)
+    return run(
+        Suite.from_dict(suite_dict),
+        generate_fn=fake,
+        load_model_fn=fake_load,
+        num_processes=kw.pop("np", 1),
+        process_index=kw.pop("rank", 0),
+        progress=False,
+        **kw,
+    )
 
 
 def _keys(records):
@@ -36,8 +64,9 @@ def test_grid_records_and_report(suite_dict, tok, fake_load):
         assert record["correct"] is (record["mode"] == "discrete")
         assert record["rule"] == "boxed" and record["wall_time"] > 0
     for cell in res.cells:  # every cell: same problems, same number of samples
-        assert sorted((r["problem_id"], r["sample_index"]) for r in cell.records) == \
-            sorted((f"p{i}", s) for i in range(6) for s in range(2))
+        assert sorted((r["problem_id"], r["sample_index"]) for r in cell.records) == sorted(
+            (f"p{i}", s) for i in range(6) for s in range(2)
+        )
     rows = {r["mode"]: r for r in res.rows}
     assert rows["discrete"]["accuracy"] == 1.0 and rows["soft"]["accuracy"] == 0.0
     assert rows["soft"]["cold_stop_rate"] == 0.5 and rows["discrete"]["soft_fraction"] == 0.0
@@ -55,8 +84,11 @@ def test_grid_records_and_report(suite_dict, tok, fake_load):
 
 def test_decoder_gets_harness_settings(suite_dict, tok, fake_load):
     fake = FakeGenerate(tok)
-    _run(suite_dict(decode=[{"label": "d", "preset": "discrete", "overrides": {"top_p": 0.5}}], seeds=[3]),
-         fake, fake_load)
+    _run(
+        suite_dict(decode=[{"label": "d", "preset": "discrete", "overrides": {"top_p": 0.5}}], seeds=[3]),
+        fake,
+        fake_load,
+    )
     cfg = fake.calls[0]["config"]
     assert (cfg.max_new_tokens, cfg.top_p, cfg.chat_template, cfg.think_end) == (16, 0.5, True, "</think>")
     assert [c["seed"] for c in fake.calls] == [derive_seed(3, *key) for key in (("p0", 0), ("p2", 0), ("p4", 0))]
@@ -93,8 +125,11 @@ def test_partial_last_line_is_dropped_and_redone(suite_dict, tok, fake_load):
 def test_changed_config_gets_a_new_folder_and_never_mixes(suite_dict, tok, fake_load):
     first = _run(suite_dict(decode=["soft"]), FakeGenerate(tok), fake_load)
     changed = FakeGenerate(tok)
-    second = _run(suite_dict(decode=["soft"], decode_overrides={"max_new_tokens": 32, "think_end": "</think>"}),
-                  changed, fake_load)
+    second = _run(
+        suite_dict(decode=["soft"], decode_overrides={"max_new_tokens": 32, "think_end": "</think>"}),
+        changed,
+        fake_load,
+    )
     assert first.cells[0].hash != second.cells[0].hash and first.cells[0].dir.exists()
     assert second.cells[0].resumed == 0 and len(changed.calls) == 3
     assert {r["cell_hash"] for r in second.records} == {second.cells[0].hash}
@@ -124,6 +159,7 @@ def test_select_problems():
 
 # -- data parallel ---------------------------------------------------------------------------------------------------
 
+
 def test_shard_batches_partition_the_plan():
     problems = [Problem(str(i), "q", "1") for i in range(7)]
     plan = plan_batches(problems, samples=3, batch_size=4)
@@ -142,7 +178,8 @@ def test_two_processes_write_shards_and_main_merges(suite_dict, tok, fake_load):
     res = _run(suite_dict(), rank0, fake_load, np=2, rank=0)
     assert len(rank1.calls) == 2 and len(rank0.calls) == 4  # 3 batches per cell: ranks take 1 and 2
     assert {tuple(c["prompts"][0][0]["content"]) for c in rank1.calls}.isdisjoint(
-        {tuple(c["prompts"][0][0]["content"]) for c in rank0.calls})
+        {tuple(c["prompts"][0][0]["content"]) for c in rank0.calls}
+    )
     assert len(res.records) == 24 and len(set(_keys(res.records))) == 24 and res.errors == []
     for cell in res.cells:
         assert not list(cell.dir.glob("records.rank*.jsonl"))  # merged
@@ -150,6 +187,7 @@ def test_two_processes_write_shards_and_main_merges(suite_dict, tok, fake_load):
 
 
 # -- bad input keeps the rest of the grid running ----------------------------------------------------------------------
+
 
 def test_unknown_preset_fails_its_cell_only(suite_dict, tok, fake_load):
     res = _run(suite_dict(decode=["discrete", "sofft"]), FakeGenerate(tok), fake_load)
@@ -164,12 +202,20 @@ def test_model_that_fails_to_load_fails_its_cells_only(suite_dict, tok):
             raise OSError("no such model")
         return object(), tok
 
-    data = suite_dict(models=[{"label": "bad", "path": "broken", "hint": "Fetch it first."},
-                              {"label": "good", "path": "ok"}])
-    res = run(Suite.from_dict(data), generate_fn=FakeGenerate(tok), load_model_fn=load, num_processes=1,
-              process_index=0, progress=False)
-    assert len(res.errors) == 2 and all("'bad' (broken) failed to load: no such model Fetch it first." in e
-                                        for e in res.errors)
+    data = suite_dict(
+        models=[{"label": "bad", "path": "broken", "hint": "Fetch it first."}, {"label": "good", "path": "ok"}]
+    )
+    res = run(
+        Suite.from_dict(data),
+        generate_fn=FakeGenerate(tok),
+        load_model_fn=load,
+        num_processes=1,
+        process_index=0,
+        progress=False,
+    )
+    assert len(res.errors) == 2 and all(
+        "'bad' (broken) failed to load: no such model Fetch it first." in e for e in res.errors
+    )
     assert {r["model"] for r in res.records} == {"good"} and len(res.records) == 24
 
 
@@ -187,11 +233,20 @@ def test_run_from_yaml_with_set_options(suite_dict, tok, fake_load, tmp_path):
 
     path = tmp_path / "suite.yaml"
     path.write_text(yaml.safe_dump(suite_dict()))
-    res = run(path, generate_fn=FakeGenerate(tok), load_model_fn=fake_load, num_processes=1, process_index=0,
-              progress=False, set_options=["samples=1", "benchmarks.0.limit=2"])
+    res = run(
+        path,
+        generate_fn=FakeGenerate(tok),
+        load_model_fn=fake_load,
+        num_processes=1,
+        process_index=0,
+        progress=False,
+        set_options=["samples=1", "benchmarks.0.limit=2"],
+    )
     assert len(res.records) == 2 * 2 and res.suite.samples == 1
-    assert f"softthink eval run {path} --set samples=1 --set benchmarks.0.limit=2" in \
-        (res.output_dir / "report.md").read_text()
+    assert (
+        f"softthink eval run {path} --set samples=1 --set benchmarks.0.limit=2"
+        in (res.output_dir / "report.md").read_text()
+    )
 
 
 def test_changed_grader_regrades_without_generating(suite_dict, tok, fake_load):
@@ -225,12 +280,19 @@ def test_seed_per_sample_makes_records_independent_of_batch_size(tmp_path):
     model_and_tokenizer = softthink.load_model("testbed", device="cpu", dtype=torch.float64)
     texts = {}
     for batch_size in (1, 5):
-        suite = Suite.from_dict({
-            "name": "per_sample", "models": [{"label": "testbed", "path": "testbed"}],
-            "decode": ["discrete", {"label": "soft_dirichlet", "preset": "soft_dirichlet"}],
-            "benchmarks": [{"name": "testbed", "limit": 4}], "samples": 2, "batch_size": batch_size,
-            "seed_per_sample": True, "decode_overrides": {"max_new_tokens": 40},
-            "output_dir": str(tmp_path / f"bs{batch_size}")})
+        suite = Suite.from_dict(
+            {
+                "name": "per_sample",
+                "models": [{"label": "testbed", "path": "testbed"}],
+                "decode": ["discrete", {"label": "soft_dirichlet", "preset": "soft_dirichlet"}],
+                "benchmarks": [{"name": "testbed", "limit": 4}],
+                "samples": 2,
+                "batch_size": batch_size,
+                "seed_per_sample": True,
+                "decode_overrides": {"max_new_tokens": 40},
+                "output_dir": str(tmp_path / f"bs{batch_size}"),
+            }
+        )
         res = run(suite, load_model_fn=lambda path: model_and_tokenizer, progress=False)
         assert not res.errors
         records = [r for cell in res.cells for r in cell.records]

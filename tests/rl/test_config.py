@@ -1,4 +1,5 @@
 """Recipe config validation, recipe files and overrides, reward and dataset bad input."""
+
 from __future__ import annotations
 
 from types import SimpleNamespace
@@ -11,8 +12,9 @@ from softthink.rl.recipes import available_recipes, load_recipe, parse_overrides
 
 
 def make(tmp_path, **kw):
-    return SoftthinkGRPOConfig(output_dir=str(tmp_path), use_cpu=True, bf16=False, report_to="none",
-                               activation_checkpointing=False, **kw)
+    return SoftthinkGRPOConfig(
+        output_dir=str(tmp_path), use_cpu=True, bf16=False, report_to="none", activation_checkpointing=False, **kw
+    )
 
 
 def test_forking_recipe_sets_trl_top_entropy_quantile(tmp_path):
@@ -21,17 +23,20 @@ def test_forking_recipe_sets_trl_top_entropy_quantile(tmp_path):
     assert make(tmp_path, recipe="full").top_entropy_quantile == 1.0
 
 
-@pytest.mark.parametrize("kwargs,param", [
-    ({"recipe": "forkng"}, "recipe"),
-    ({"recipe": "forking", "forking_quantile": 0.0}, "forking_quantile"),
-    ({"recipe": "forking", "forking_normalization": "tokens"}, "forking_normalization"),
-    ({"recipe": "forking", "forking_quantile": 0.3, "top_entropy_quantile": 0.5}, "top_entropy_quantile"),
-    ({"recipe": "full", "top_entropy_quantile": 0.2}, "top_entropy_quantile"),
-    ({"recipe": "clip_cov", "clip_cov_low": 5.0, "clip_cov_high": 1.0}, "clip_cov_low"),
-    ({"recipe": "clip_cov", "clip_cov_fraction": 1.5}, "clip_cov_fraction"),
-    ({"recipe": "kl_cov", "kl_cov_coef": -1.0}, "kl_cov_coef"),
-    ({"recipe": "kl_cov", "loss_type": "cispo"}, "loss_type"),
-])
+@pytest.mark.parametrize(
+    "kwargs,param",
+    [
+        ({"recipe": "forkng"}, "recipe"),
+        ({"recipe": "forking", "forking_quantile": 0.0}, "forking_quantile"),
+        ({"recipe": "forking", "forking_normalization": "tokens"}, "forking_normalization"),
+        ({"recipe": "forking", "forking_quantile": 0.3, "top_entropy_quantile": 0.5}, "top_entropy_quantile"),
+        ({"recipe": "full", "top_entropy_quantile": 0.2}, "top_entropy_quantile"),
+        ({"recipe": "clip_cov", "clip_cov_low": 5.0, "clip_cov_high": 1.0}, "clip_cov_low"),
+        ({"recipe": "clip_cov", "clip_cov_fraction": 1.5}, "clip_cov_fraction"),
+        ({"recipe": "kl_cov", "kl_cov_coef": -1.0}, "kl_cov_coef"),
+        ({"recipe": "kl_cov", "loss_type": "cispo"}, "loss_type"),
+    ],
+)
 def test_bad_recipe_fields_raise_naming_the_field(tmp_path, kwargs, param):
     with pytest.raises(SoftthinkConfigError) as err:
         make(tmp_path, **kwargs)
@@ -73,16 +78,21 @@ def test_recipe_files_reject_unknown_keys_and_bad_includes(tmp_path):
 
 
 def test_overrides_are_typed():
-    values = parse_overrides(["learning_rate=1e-5", "max_steps=3", "recipe=kl_cov", "bf16=false",
-                              "num_problems=8"])
+    values = parse_overrides(["learning_rate=1e-5", "max_steps=3", "recipe=kl_cov", "bf16=false", "num_problems=8"])
     assert values == {"learning_rate": 1e-5, "max_steps": 3, "recipe": "kl_cov", "bf16": False, "num_problems": 8}
-    for bad, match in [("max_steps=three", "integer"), ("learning_rate=fast", "number"), ("bf16=2", "true or false"),
-                       ("nokey", "key=value"), ("max_stepz=3", "(?i)did you mean 'max_steps'")]:
+    for bad, match in [
+        ("max_steps=three", "integer"),
+        ("learning_rate=fast", "number"),
+        ("bf16=2", "true or false"),
+        ("nokey", "key=value"),
+        ("max_stepz=3", "(?i)did you mean 'max_steps'"),
+    ]:
         with pytest.raises(SoftthinkConfigError, match=match):
             parse_overrides([bad])
 
 
 # -- rewards ---------------------------------------------------------------------------------------------------
+
 
 def fake_grade(text, gold):
     extracted = text.rsplit("=", 1)[-1].strip() if "=" in text else None
@@ -95,8 +105,12 @@ def test_correctness_reward_grades_chat_and_text_completions_and_logs_metrics():
     metrics = {}
     reward = CorrectnessReward(fake_grade)
     completions = [[{"role": "assistant", "content": "so x = 4"}], "x = 5", [{"role": "assistant", "content": "?"}]]
-    out = reward(prompts=[None] * 3, completions=completions, answer=["4", "4", "4"],
-                 log_metric=lambda k, v: metrics.__setitem__(k, v))
+    out = reward(
+        prompts=[None] * 3,
+        completions=completions,
+        answer=["4", "4", "4"],
+        log_metric=lambda k, v: metrics.__setitem__(k, v),
+    )
     assert out == [1.0, 0.0, 0.0]
     assert metrics == {"accuracy": pytest.approx(1 / 3), "unparsed_fraction": pytest.approx(1 / 3)}
     assert reward.__name__ == "correctness"
@@ -120,12 +134,14 @@ def test_default_reward_uses_the_eval_grader():
     pytest.importorskip("softthink.eval.grading")
     from softthink.rl.rewards import CorrectnessReward
 
-    out = CorrectnessReward()(prompts=[None, None], completions=["the answer is \\boxed{42}", "\\boxed{41}"],
-                              answer=["42", "42"])
+    out = CorrectnessReward()(
+        prompts=[None, None], completions=["the answer is \\boxed{42}", "\\boxed{41}"], answer=["42", "42"]
+    )
     assert out == [1.0, 0.0]
 
 
 # -- data ------------------------------------------------------------------------------------------------------
+
 
 def test_dataset_without_answers_is_a_clear_error(tmp_path):
     from softthink.rl.data import load_problems
@@ -164,6 +180,7 @@ def test_model_without_chat_template_is_a_clear_error(tiny_tokenizer):
 
 # -- CLI -------------------------------------------------------------------------------------------------------
 
+
 def test_cli_lists_recipes_and_reports_bad_input_without_traceback(capsys):
     from softthink.cli.main import main
 
@@ -176,12 +193,15 @@ def test_cli_lists_recipes_and_reports_bad_input_without_traceback(capsys):
     assert "expected an integer" in capsys.readouterr().err
 
 
-@pytest.mark.parametrize("module, old, new", [
-    ("softthink.rl", "SofthinkGRPOConfig", "SoftthinkGRPOConfig"),
-    ("softthink.rl", "SofthinkGRPOTrainer", "SoftthinkGRPOTrainer"),
-    ("softthink.rl.config", "SofthinkGRPOConfig", "SoftthinkGRPOConfig"),
-    ("softthink.rl.trainer", "SofthinkGRPOTrainer", "SoftthinkGRPOTrainer"),
-])
+@pytest.mark.parametrize(
+    "module, old, new",
+    [
+        ("softthink.rl", "SofthinkGRPOConfig", "SoftthinkGRPOConfig"),
+        ("softthink.rl", "SofthinkGRPOTrainer", "SoftthinkGRPOTrainer"),
+        ("softthink.rl.config", "SofthinkGRPOConfig", "SoftthinkGRPOConfig"),
+        ("softthink.rl.trainer", "SofthinkGRPOTrainer", "SoftthinkGRPOTrainer"),
+    ],
+)
 def test_misspelt_names_are_deprecated_aliases(module, old, new):
     import importlib
 
@@ -190,7 +210,7 @@ def test_misspelt_names_are_deprecated_aliases(module, old, new):
         alias = getattr(mod, old)
     assert alias is getattr(mod, new)
     with pytest.raises(AttributeError, match="NoSuchName"):
-        getattr(mod, "NoSuchName")
+        getattr(mod, "NoSuchName")  # noqa: B009 (the attribute access is what is tested)
 
 
 def test_run_config_defaults_live_in_the_dataclass():
@@ -198,18 +218,25 @@ def test_run_config_defaults_live_in_the_dataclass():
 
     run = RunConfig()
     assert (run.dataset_split, run.prompt_template, run.dry_run_arch, run.num_problems) == (
-        "train", "{question}", "llama", None)
+        "train",
+        "{question}",
+        "llama",
+        None,
+    )
     assert set(RUN_KEYS) == set(run.to_dict())
     assert load_recipe("qwen2.5-1.5b-gsm8k-full").run.dry_run_arch == "qwen2"
 
 
-@pytest.mark.parametrize("line, pattern", [
-    ("num_problems: 0", r"run\.num_problems must be an int >= 1 or null, got 0"),
-    ("num_problems: 2.5", r"run\.num_problems must be an int"),
-    ("prompt_template: 'Q: {q}'", r"run\.prompt_template must contain the placeholder '\{question\}'"),
-    ("dry_run_arch: lama", r"(?i)unknown tiny architecture 'lama'.*did you mean 'llama'"),
-    ("dataset_split: ''", r"run\.dataset_split must be a non-empty split name"),
-])
+@pytest.mark.parametrize(
+    "line, pattern",
+    [
+        ("num_problems: 0", r"run\.num_problems must be an int >= 1 or null, got 0"),
+        ("num_problems: 2.5", r"run\.num_problems must be an int"),
+        ("prompt_template: 'Q: {q}'", r"run\.prompt_template must contain the placeholder '\{question\}'"),
+        ("dry_run_arch: lama", r"(?i)unknown tiny architecture 'lama'.*did you mean 'llama'"),
+        ("dataset_split: ''", r"run\.dataset_split must be a non-empty split name"),
+    ],
+)
 def test_run_config_is_validated_naming_the_recipe_file(tmp_path, line, pattern):
     path = tmp_path / "r.yaml"
     path.write_text(f"recipe: full\n{line}\n")

@@ -1,4 +1,5 @@
 """RL problems come through the eval harness's loader: named benchmarks, benchmark YAMLs and plain JSONL files."""
+
 from __future__ import annotations
 
 import json
@@ -23,14 +24,21 @@ def test_testbed_source_is_the_harness_testbed_benchmark():
 
 
 def test_jsonl_fields_ids_and_limit(tmp_path):
-    path = _write(tmp_path / "mix.jsonl", [{"question": "1+1?", "answer": 2, "id": 7},
-                                           {"problem": "2+2?", "answer": "4", "unique_id": "u/1"},
-                                           {"question": "3+3?", "answer": " 6 "},
-                                           {"question": "4+4?", "answer": "8"}])
-    assert load_problems(str(path)) == [{"id": "7", "question": "1+1?", "answer": "2"},
-                                        {"id": "u/1", "question": "2+2?", "answer": "4"},
-                                        {"id": "mix-2", "question": "3+3?", "answer": "6"},
-                                        {"id": "mix-3", "question": "4+4?", "answer": "8"}]
+    path = _write(
+        tmp_path / "mix.jsonl",
+        [
+            {"question": "1+1?", "answer": 2, "id": 7},
+            {"problem": "2+2?", "answer": "4", "unique_id": "u/1"},
+            {"question": "3+3?", "answer": " 6 "},
+            {"question": "4+4?", "answer": "8"},
+        ],
+    )
+    assert load_problems(str(path)) == [
+        {"id": "7", "question": "1+1?", "answer": "2"},
+        {"id": "u/1", "question": "2+2?", "answer": "4"},
+        {"id": "mix-2", "question": "3+3?", "answer": "6"},
+        {"id": "mix-3", "question": "4+4?", "answer": "8"},
+    ]
     assert [p["id"] for p in load_problems(str(path), n=2)] == ["7", "u/1"]
 
 
@@ -51,10 +59,13 @@ def test_jsonl_errors_name_the_file_and_the_line(tmp_path):
 
 def test_benchmark_yaml_with_its_own_field_names(tmp_path):
     _write(tmp_path / "arith.jsonl", [{"uid": f"p{i}", "q": f"compute {i}+1", "gold": str(i + 1)} for i in range(3)])
-    (tmp_path / "arith.yaml").write_text("name: arith\npath: arith.jsonl\nquestion_field: q\nanswer_field: gold\n"
-                                         "id_field: uid\n")
-    assert load_problems(str(tmp_path / "arith.yaml"), n=2) == [{"id": "p0", "question": "compute 0+1", "answer": "1"},
-                                                                 {"id": "p1", "question": "compute 1+1", "answer": "2"}]
+    (tmp_path / "arith.yaml").write_text(
+        "name: arith\npath: arith.jsonl\nquestion_field: q\nanswer_field: gold\nid_field: uid\n"
+    )
+    assert load_problems(str(tmp_path / "arith.yaml"), n=2) == [
+        {"id": "p0", "question": "compute 0+1", "answer": "1"},
+        {"id": "p1", "question": "compute 1+1", "answer": "2"},
+    ]
 
 
 def test_unknown_source_lists_the_registered_benchmarks():

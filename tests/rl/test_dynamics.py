@@ -1,4 +1,5 @@
 """Entropy-law fit, dynamics JSONL bookkeeping and the plots."""
+
 from __future__ import annotations
 
 import json
@@ -8,8 +9,7 @@ import numpy as np
 import pytest
 
 from softthink.errors import SoftthinkDataError
-from softthink.rl.dynamics import (EntropyDynamicsCallback, fit_dynamics, fit_entropy_law, law_points,
-                                   read_dynamics)
+from softthink.rl.dynamics import EntropyDynamicsCallback, fit_dynamics, fit_entropy_law, law_points, read_dynamics
 
 
 def test_law_fit_recovers_known_coefficients():
@@ -36,8 +36,13 @@ def test_law_fit_rejects_unfittable_input():
 
 
 def _log(step, entropy, reward=None):
-    logs = {"entropy/all": entropy, "entropy/forking": entropy * 2, "entropy/execution": entropy / 2,
-            "entropy/frac_above": 0.1, "loss": 0.0}
+    logs = {
+        "entropy/all": entropy,
+        "entropy/forking": entropy * 2,
+        "entropy/execution": entropy / 2,
+        "entropy/frac_above": 0.1,
+        "loss": 0.0,
+    }
     if reward is not None:
         logs.update(reward=reward, accuracy=reward, **{"completions/mean_length": 10.0})
     return logs
@@ -68,16 +73,19 @@ def test_callback_writes_rows_carries_rollout_reward_and_truncates_on_resume(tmp
 
 
 def test_fit_dynamics_uses_fresh_rollout_steps_only(tmp_path):
-    rows = [{"step": i, "fresh_rollouts": i % 2 == 1, "entropy_all": h, "reward": -0.5 * np.exp(h) + 1.0}
-            for i, h in enumerate([0.2, 9.0, 0.4, 9.0, 0.6, 9.0, 0.8], start=1)]
+    rows = [
+        {"step": i, "fresh_rollouts": i % 2 == 1, "entropy_all": h, "reward": -0.5 * np.exp(h) + 1.0}
+        for i, h in enumerate([0.2, 9.0, 0.4, 9.0, 0.6, 9.0, 0.8], start=1)
+    ]
     for row in rows:
         if not row["fresh_rollouts"]:
             row["reward"] = 123.0  # would wreck the fit if used
     law = fit_dynamics(rows)
     assert law.n == 4 and law.a == pytest.approx(0.5) and law.b == pytest.approx(1.0)
     h, r = law_points(rows, bin_size=2)  # rollout steps 1,3 | 5,7
-    assert h == pytest.approx([0.3, 0.7]) and r == pytest.approx([np.mean([-0.5 * np.exp(x) + 1 for x in p])
-                                                                  for p in ((0.2, 0.4), (0.6, 0.8))])
+    assert h == pytest.approx([0.3, 0.7]) and r == pytest.approx(
+        [np.mean([-0.5 * np.exp(x) + 1 for x in p]) for p in ((0.2, 0.4), (0.6, 0.8))]
+    )
 
 
 def test_plot_dynamics_writes_a_png(tmp_path):
@@ -85,9 +93,18 @@ def test_plot_dynamics_writes_a_png(tmp_path):
 
     from softthink.rl.plots import plot_dynamics
 
-    rows = [{"step": i, "fresh_rollouts": True, "entropy_all": h, "reward": 1 - 0.2 * np.exp(h),
-             "entropy_forking": 2 * h, "entropy_execution": h / 2, "frac_above": 0.2}
-            for i, h in enumerate(np.linspace(1.0, 0.3, 8), start=1)]
+    rows = [
+        {
+            "step": i,
+            "fresh_rollouts": True,
+            "entropy_all": h,
+            "reward": 1 - 0.2 * np.exp(h),
+            "entropy_forking": 2 * h,
+            "entropy_execution": h / 2,
+            "frac_above": 0.2,
+        }
+        for i, h in enumerate(np.linspace(1.0, 0.3, 8), start=1)
+    ]
     fig = plot_dynamics({"forking": rows, "full": rows})
     assert isinstance(fig, Figure) and len(fig.axes) == 4
     out = tmp_path / "fig.png"

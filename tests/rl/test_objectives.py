@@ -1,4 +1,5 @@
 """The recipes' token-selection maths on hand-built tensors (no trainer, no model)."""
+
 from __future__ import annotations
 
 import math
@@ -134,12 +135,15 @@ def test_kl_cov_selects_top_covariance_and_penalises_only_them():
     assert logps.grad[sel].tolist() == pytest.approx([-2.0, 2.0])  # d/dlogp 2|logp-old| = 2 sign(logp-old)
 
 
-@pytest.mark.parametrize("loss_type,expected", [
-    ("grpo", ((1 + 2) / 2 + 4 / 1) / 2 / 2),
-    ("bnpo", (1 + 2 + 4) / 3 / 2),
-    ("dr_grpo", (1 + 2 + 4) / (2 * 5) / 2),
-    ("dapo", (1 + 2 + 4) / 7.0),
-])
+@pytest.mark.parametrize(
+    "loss_type,expected",
+    [
+        ("grpo", ((1 + 2) / 2 + 4 / 1) / 2 / 2),
+        ("bnpo", (1 + 2 + 4) / 3 / 2),
+        ("dr_grpo", (1 + 2 + 4) / (2 * 5) / 2),
+        ("dapo", (1 + 2 + 4) / 7.0),
+    ],
+)
 def test_token_normalizer_matches_trl_aggregations(loss_type, expected):
     per_token = torch.tensor([[1.0, 2.0, 9.0], [4.0, 9.0, 9.0]])
     mask = torch.tensor([[1, 1, 0], [1, 0, 0]])

@@ -1,5 +1,6 @@
 """End-to-end runs on a tiny random model: every recipe trains, logs its dynamics, saves a loadable policy,
 resumes after an interruption; the real-GPU recipes pass a one-step dry run."""
+
 from __future__ import annotations
 
 import json
@@ -13,8 +14,17 @@ from transformers import TrainerCallback
 from softthink.errors import SoftthinkConfigError, SoftthinkDataError, SoftthinkInputError
 from softthink.rl.dynamics import DYNAMICS_FIELDS, read_dynamics
 
-FAST = dict(max_steps=2, per_device_train_batch_size=4, gradient_accumulation_steps=1, steps_per_generation=2,
-            num_generations=4, max_completion_length=8, num_problems=8, learning_rate=1e-2, save_steps=1)
+FAST = dict(
+    max_steps=2,
+    per_device_train_batch_size=4,
+    gradient_accumulation_steps=1,
+    steps_per_generation=2,
+    num_generations=4,
+    max_completion_length=8,
+    num_problems=8,
+    learning_rate=1e-2,
+    save_steps=1,
+)
 
 
 def coin_grade(text, gold):
@@ -25,21 +35,27 @@ def coin_grade(text, gold):
 @pytest.fixture
 def problems(tmp_path):
     path = tmp_path / "problems.jsonl"
-    path.write_text("".join(json.dumps({"id": f"p{i}", "question": f"{i}+1=?", "answer": str(i + 1)}) + "\n"
-                            for i in range(8)))
+    path.write_text(
+        "".join(json.dumps({"id": f"p{i}", "question": f"{i}+1=?", "answer": str(i + 1)}) + "\n" for i in range(8))
+    )
     return str(path)
 
 
 def run(recipe, problems, out, model="tiny:llama", **kw):
     from softthink.rl import CorrectnessReward, train
 
-    return train(recipe, model, problems, out, reward=CorrectnessReward(coin_grade), progress=False,
-                 **{**FAST, **kw})
+    return train(recipe, model, problems, out, reward=CorrectnessReward(coin_grade), progress=False, **{**FAST, **kw})
 
 
-@pytest.mark.parametrize("recipe,counter", [("full", None), ("forking", None),
-                                            ("clip_cov", "clip_cov_detached_fraction"),
-                                            ("kl_cov", "kl_cov_penalised_fraction")])
+@pytest.mark.parametrize(
+    "recipe,counter",
+    [
+        ("full", None),
+        ("forking", None),
+        ("clip_cov", "clip_cov_detached_fraction"),
+        ("kl_cov", "kl_cov_penalised_fraction"),
+    ],
+)
 def test_two_steps_per_recipe_change_the_weights_and_log_dynamics(tmp_path, problems, recipe, counter):
     from transformers import AutoModelForCausalLM
 
@@ -75,8 +91,9 @@ def test_trained_policy_loads_in_softthink_generate(tmp_path, problems):
     result = run("forking", problems, tmp_path / "forking", max_steps=1)
     model, tokenizer = softthink.load_model(str(result.output_dir), device="cpu")
     for mode in ("discrete", "soft"):
-        gen = softthink.generate(model, ["2+1=?"], tokenizer=tokenizer,
-                                 config=softthink.DecodeConfig(mode=mode, max_new_tokens=4, seed=0))[0]
+        gen = softthink.generate(
+            model, ["2+1=?"], tokenizer=tokenizer, config=softthink.DecodeConfig(mode=mode, max_new_tokens=4, seed=0)
+        )[0]
         assert 0 < gen.num_tokens <= 4
 
 
@@ -91,8 +108,16 @@ def test_interrupted_training_resumes_from_the_last_checkpoint(tmp_path, problem
 
     out = tmp_path / "run"
     with pytest.raises(KeyboardInterrupt):
-        train("kl_cov", "tiny:llama", problems, out, reward=CorrectnessReward(coin_grade), progress=False,
-              callbacks=[Crash()], **{**FAST, "max_steps": 4, "save_steps": 2})
+        train(
+            "kl_cov",
+            "tiny:llama",
+            problems,
+            out,
+            reward=CorrectnessReward(coin_grade),
+            progress=False,
+            callbacks=[Crash()],
+            **{**FAST, "max_steps": 4, "save_steps": 2},
+        )
     assert (out / "checkpoint-2").is_dir() and not (out / "checkpoint-3").exists()
     assert [r["step"] for r in read_dynamics(out / "dynamics.jsonl")] == [1, 2]
     result = run("kl_cov", problems, out, max_steps=4, save_steps=2)
@@ -130,8 +155,15 @@ def test_bad_inputs_to_train(tmp_path, problems, tiny_tokenizer):
         train("full", str(bare), problems, tmp_path / "w", progress=False, **FAST)
 
 
-@pytest.mark.parametrize("recipe", ["qwen2.5-1.5b-gsm8k-full", "qwen2.5-1.5b-gsm8k-forking",
-                                    "qwen2.5-1.5b-gsm8k-clip_cov", "qwen2.5-1.5b-gsm8k-kl_cov"])
+@pytest.mark.parametrize(
+    "recipe",
+    [
+        "qwen2.5-1.5b-gsm8k-full",
+        "qwen2.5-1.5b-gsm8k-forking",
+        "qwen2.5-1.5b-gsm8k-clip_cov",
+        "qwen2.5-1.5b-gsm8k-kl_cov",
+    ],
+)
 def test_real_gpu_recipes_dry_run_one_step_on_a_tiny_model(tmp_path, recipe, data_dir, monkeypatch):
     pytest.importorskip("softthink.eval")
     from softthink.rl import dry_run
@@ -147,8 +179,18 @@ def test_real_gpu_recipes_dry_run_one_step_on_a_tiny_model(tmp_path, recipe, dat
 @pytest.mark.slow
 def test_one_step_on_a_real_chat_model(tmp_path, problems, smollm2_path):
     """SmolLM2-135M-Instruct (GGUF): real tokenizer and chat template through trl, one forking step."""
-    result = run("forking", problems, tmp_path / "smollm2", model=smollm2_path, max_steps=1, num_generations=2,
-                 per_device_train_batch_size=2, steps_per_generation=1, learning_rate=1e-6, save_strategy="no")
+    result = run(
+        "forking",
+        problems,
+        tmp_path / "smollm2",
+        model=smollm2_path,
+        max_steps=1,
+        num_generations=2,
+        per_device_train_batch_size=2,
+        steps_per_generation=1,
+        learning_rate=1e-6,
+        save_strategy="no",
+    )
     assert result.global_step == 1
     row = read_dynamics(result.dynamics_path)[0]
     assert row["entropy_all"] > 0 and row["completion_length"] > 0

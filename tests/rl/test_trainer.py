@@ -1,4 +1,5 @@
 """The trainer's seams on one hand-built batch: forking normalisation, Clip-Cov detaching, KL-Cov penalty."""
+
 from __future__ import annotations
 
 import pytest
@@ -14,13 +15,26 @@ def make_trainer(tmp_path, recipe: str, **kw):
     from softthink.rl import SoftthinkGRPOConfig, SoftthinkGRPOTrainer
     from softthink.testbed.tiny import build_tiny_model, build_tiny_tokenizer
 
-    args = SoftthinkGRPOConfig(output_dir=str(tmp_path / recipe), recipe=recipe, use_cpu=True, bf16=False,
-                              report_to="none", activation_checkpointing=False, per_device_train_batch_size=4,
-                              num_generations=2, max_completion_length=6, **kw)
+    args = SoftthinkGRPOConfig(
+        output_dir=str(tmp_path / recipe),
+        recipe=recipe,
+        use_cpu=True,
+        bf16=False,
+        report_to="none",
+        activation_checkpointing=False,
+        per_device_train_batch_size=4,
+        num_generations=2,
+        max_completion_length=6,
+        **kw,
+    )
     data = Dataset.from_list([{"prompt": [{"role": "user", "content": "1+1"}], "answer": "2"}] * 4)
-    trainer = SoftthinkGRPOTrainer(model=build_tiny_model("llama"), reward_funcs=[lambda completions, **_: [0.0]
-                                  * len(completions)], args=args, train_dataset=data,
-                                  processing_class=build_tiny_tokenizer())
+    trainer = SoftthinkGRPOTrainer(
+        model=build_tiny_model("llama"),
+        reward_funcs=[lambda completions, **_: [0.0] * len(completions)],
+        args=args,
+        train_dataset=data,
+        processing_class=build_tiny_tokenizer(),
+    )
     trainer.model.train()
     trainer.current_gradient_accumulation_steps = 1
     return trainer
@@ -32,8 +46,10 @@ def make_batch(seed: int = 0) -> dict:
     completion_mask[1, 4:] = 0
     completion_mask[3, 2:] = 0
     return {
-        "prompt_ids": torch.randint(4, 96, (4, 3), generator=g), "prompt_mask": torch.ones(4, 3, dtype=torch.long),
-        "completion_ids": torch.randint(4, 96, (4, 6), generator=g), "completion_mask": completion_mask,
+        "prompt_ids": torch.randint(4, 96, (4, 3), generator=g),
+        "prompt_mask": torch.ones(4, 3, dtype=torch.long),
+        "completion_ids": torch.randint(4, 96, (4, 6), generator=g),
+        "completion_mask": completion_mask,
         "advantages": torch.tensor([1.0, -0.3, 0.7, -0.2]),
         "num_items_in_batch": completion_mask.sum().float(),
     }
@@ -42,8 +58,12 @@ def make_batch(seed: int = 0) -> dict:
 def policy_logps(trainer, batch):
     with torch.no_grad():
         logps, entropies, _ = trainer._get_per_token_logps_and_entropies(
-            trainer.model, torch.cat([batch["prompt_ids"], batch["completion_ids"]], 1),
-            torch.cat([batch["prompt_mask"], batch["completion_mask"]], 1), 6, compute_entropy=True)
+            trainer.model,
+            torch.cat([batch["prompt_ids"], batch["completion_ids"]], 1),
+            torch.cat([batch["prompt_mask"], batch["completion_mask"]], 1),
+            6,
+            compute_entropy=True,
+        )
     return logps, entropies
 
 
@@ -80,8 +100,12 @@ def test_clip_cov_detaches_the_gradient_of_the_sampled_tokens(tmp_path):
     inputs = dict(batch)
     trainer._loss_inputs, trainer._policy_forward = inputs, None
     logps, _, _ = trainer._get_per_token_logps_and_entropies(
-        trainer.model, torch.cat([batch["prompt_ids"], batch["completion_ids"]], 1),
-        torch.cat([batch["prompt_mask"], batch["completion_mask"]], 1), 6, compute_entropy=True)
+        trainer.model,
+        torch.cat([batch["prompt_ids"], batch["completion_ids"]], 1),
+        torch.cat([batch["prompt_mask"], batch["completion_mask"]], 1),
+        6,
+        compute_entropy=True,
+    )
     trainer._loss_inputs = None
     weight = trainer.model.get_output_embeddings().weight
     mask = batch["completion_mask"].bool()
@@ -122,9 +146,21 @@ def test_trainer_refuses_a_plain_grpo_config(tmp_path):
     from softthink.rl import SoftthinkGRPOTrainer
     from softthink.testbed.tiny import build_tiny_model, build_tiny_tokenizer
 
-    args = GRPOConfig(output_dir=str(tmp_path), use_cpu=True, bf16=False, report_to="none",
-                      activation_checkpointing=False, per_device_train_batch_size=2, num_generations=2)
+    args = GRPOConfig(
+        output_dir=str(tmp_path),
+        use_cpu=True,
+        bf16=False,
+        report_to="none",
+        activation_checkpointing=False,
+        per_device_train_batch_size=2,
+        num_generations=2,
+    )
     data = Dataset.from_list([{"prompt": [{"role": "user", "content": "1"}], "answer": "1"}] * 2)
     with pytest.raises(SoftthinkConfigError, match="SoftthinkGRPOConfig"):
-        SoftthinkGRPOTrainer(model=build_tiny_model("llama"), reward_funcs=[lambda completions, **_: [0.0]],
-                            args=args, train_dataset=data, processing_class=build_tiny_tokenizer())
+        SoftthinkGRPOTrainer(
+            model=build_tiny_model("llama"),
+            reward_funcs=[lambda completions, **_: [0.0]],
+            args=args,
+            train_dataset=data,
+            processing_class=build_tiny_tokenizer(),
+        )

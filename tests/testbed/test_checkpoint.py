@@ -1,4 +1,5 @@
 """The shipped testbed checkpoint: loads unchanged with Hugging Face, is small, and answers in the graded format."""
+
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 

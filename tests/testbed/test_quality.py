@@ -1,4 +1,5 @@
 """The quality measures: grading, and the entropy-profile statistics on hand-made entropies."""
+
 import pytest
 
 from softthink.testbed.quality import entropy_profile, extract_boxed, is_correct

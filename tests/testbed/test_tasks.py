@@ -1,9 +1,19 @@
 """The synthetic tasks: determinism, disjoint splits, verifiable solutions, token roles."""
+
 import pytest
 
 from softthink.errors import SoftthinkConfigError
-from softthink.testbed.tasks import (DIFFICULTIES, Difficulty, ROLES, check_solution, evaluate, load_problems,
-                                     make_dataset, split_of, token_roles)
+from softthink.testbed.tasks import (
+    DIFFICULTIES,
+    ROLES,
+    Difficulty,
+    check_solution,
+    evaluate,
+    load_problems,
+    make_dataset,
+    split_of,
+    token_roles,
+)
 from softthink.testbed.tokenizer import build_tokenizer
 
 

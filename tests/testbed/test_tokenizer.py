@@ -1,4 +1,5 @@
 """The testbed tokenizer: exact round trip, single-token think markers, chat template, HF save/load."""
+
 from transformers import AutoTokenizer
 
 from softthink.testbed.tasks import load_problems
@@ -29,10 +30,12 @@ def test_think_markers_are_single_kept_tokens():
 def test_chat_template_prompt_is_a_prefix_of_the_training_text():
     tok = build_tokenizer()
     p = load_problems("test", 1)[0]
-    prompt = tok.apply_chat_template([{"role": "user", "content": p["question"]}], tokenize=False,
-                                     add_generation_prompt=True)
+    prompt = tok.apply_chat_template(
+        [{"role": "user", "content": p["question"]}], tokenize=False, add_generation_prompt=True
+    )
     assert prompt == f"<s>Q: {p['question']}\nA:"
-    prompt_ids = tok.apply_chat_template([{"role": "user", "content": p["question"]}], tokenize=True,
-                                         add_generation_prompt=True, return_dict=False)
+    prompt_ids = tok.apply_chat_template(
+        [{"role": "user", "content": p["question"]}], tokenize=True, add_generation_prompt=True, return_dict=False
+    )
     full = tok(prompt + p["solution"] + tok.eos_token, add_special_tokens=False)["input_ids"]
-    assert full[:len(prompt_ids)] == prompt_ids and full[len(prompt_ids)] == tok.convert_tokens_to_ids("<think>")
+    assert full[: len(prompt_ids)] == prompt_ids and full[len(prompt_ids)] == tok.convert_tokens_to_ids("<think>")

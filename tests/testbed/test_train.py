@@ -1,4 +1,5 @@
 """The training script: a 1-step smoke run and an interrupted run that resumes where it stopped."""
+
 import json
 
 import pytest
@@ -7,14 +8,28 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 from softthink.errors import SoftthinkConfigError
 from softthink.testbed.train import STATE_FILE, TrainConfig, learning_rate, main, parse_overrides, train
 
-TINY = dict(hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2, batch_size=4,
-            warmup_steps=1, log_interval=1, eval_interval=2, save_interval=100, final_eval_problems=2,
-            num_threads=1)
+TINY = dict(
+    hidden_size=32,
+    intermediate_size=64,
+    num_hidden_layers=1,
+    num_attention_heads=2,
+    batch_size=4,
+    warmup_steps=1,
+    log_interval=1,
+    eval_interval=2,
+    save_interval=100,
+    final_eval_problems=2,
+    num_threads=1,
+)
 
 
 def test_one_step_writes_a_loadable_checkpoint(tmp_path):
-    assert main(["--out", str(tmp_path), "--set", "max_steps=1"] +
-                sum((["--set", f"{k}={v}"] for k, v in TINY.items()), [])) == 0
+    assert (
+        main(
+            ["--out", str(tmp_path), "--set", "max_steps=1"] + sum((["--set", f"{k}={v}"] for k, v in TINY.items()), [])
+        )
+        == 0
+    )
     for name in ("model.safetensors", "config.json", "tokenizer.json", "train_config.json", "training_log.json"):
         assert (tmp_path / name).is_file(), name
     assert not (tmp_path / STATE_FILE).exists()
@@ -37,8 +52,7 @@ def test_interrupted_run_resumes_the_step_count(tmp_path):
     assert [r["step"] for r in log["records"]] == [1, 2, 3] and [e["step"] for e in log["evals"]] == [2, 3]
     assert not (tmp_path / STATE_FILE).exists()
     uninterrupted = train(cfg, tmp_path / "straight", progress=False)
-    assert [r["loss"] for r in uninterrupted["records"]] == pytest.approx([r["loss"] for r in log["records"]],
-                                                                         rel=1e-4)
+    assert [r["loss"] for r in uninterrupted["records"]] == pytest.approx([r["loss"] for r in log["records"]], rel=1e-4)
 
 
 def test_config_validation_and_overrides():

@@ -9,10 +9,12 @@ A rule declares its own config knobs as `RuleParam`s in ``params``: each becomes
 `softthink.DecodeConfig` (``DecodeConfig(max_topk=5)``, preset YAML keys, ``--set max_topk=3``), validated by the
 param's own check. A new mode is therefore one file: a rule class with its params, registered under its name.
 """
+
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import torch
 
@@ -21,7 +23,6 @@ from softthink.errors import SoftthinkConfigError, unknown_name_message
 
 if TYPE_CHECKING:
     from softthink.decoding.config import DecodeConfig, SamplingParams
-
 
 
 @dataclass(frozen=True)
@@ -46,8 +47,9 @@ class RuleParam:
         if self.normalise is not None:
             value = self.normalise(value)
         if not self.check(value):
-            raise SoftthinkConfigError(f"decode.{self.name} {self.rule}, got {value!r}. {self.remedy}",
-                                       param=self.name, value=value)
+            raise SoftthinkConfigError(
+                f"decode.{self.name} {self.rule}, got {value!r}. {self.remedy}", param=self.name, value=value
+            )
         return value
 
 
@@ -108,18 +110,22 @@ class Step:
     soft: torch.Tensor
 
     @classmethod
-    def discrete(cls, token_ids: torch.Tensor) -> "Step":
+    def discrete(cls, token_ids: torch.Tensor) -> Step:
         """A discrete step: feed the visible token itself."""
         ones = torch.ones(token_ids.shape[0], 1, dtype=torch.float32, device=token_ids.device)
         return cls(token_ids, token_ids[:, None], ones, torch.zeros_like(token_ids, dtype=torch.bool))
 
-    def width(self, k: int) -> "Step":
+    def width(self, k: int) -> Step:
         """The same step with ``kept_ids``/``weights`` padded (id 0, weight 0) to width ``k``."""
         pad = k - self.kept_ids.shape[1]
         if pad <= 0:
             return self
-        return Step(self.token_ids, torch.nn.functional.pad(self.kept_ids, (0, pad)),
-                    torch.nn.functional.pad(self.weights, (0, pad)), self.soft)
+        return Step(
+            self.token_ids,
+            torch.nn.functional.pad(self.kept_ids, (0, pad)),
+            torch.nn.functional.pad(self.weights, (0, pad)),
+            self.soft,
+        )
 
 
 def merge_steps(take_first: torch.Tensor, first: Step, second: Step) -> Step:
@@ -127,10 +133,12 @@ def merge_steps(take_first: torch.Tensor, first: Step, second: Step) -> Step:
     k = max(first.kept_ids.shape[1], second.kept_ids.shape[1])
     first, second = first.width(k), second.width(k)
     row = take_first[:, None]
-    return Step(torch.where(take_first, first.token_ids, second.token_ids),
-                torch.where(row, first.kept_ids, second.kept_ids),
-                torch.where(row, first.weights, second.weights),
-                torch.where(take_first, first.soft, second.soft))
+    return Step(
+        torch.where(take_first, first.token_ids, second.token_ids),
+        torch.where(row, first.kept_ids, second.kept_ids),
+        torch.where(row, first.weights, second.weights),
+        torch.where(take_first, first.soft, second.soft),
+    )
 
 
 class DecodeRule:
@@ -149,16 +157,16 @@ class DecodeRule:
     needs_thinking: ClassVar[bool] = False
     """True for rules that only make sense during a thinking phase (every soft mode)."""
 
-    def __init__(self, config: "DecodeConfig", sampling: "SamplingParams"):
+    def __init__(self, config: DecodeConfig, sampling: SamplingParams):
         self.config = config
         self.sampling = sampling
 
     @classmethod
-    def validate_config(cls, config: "DecodeConfig") -> None:
+    def validate_config(cls, config: DecodeConfig) -> None:
         """Raise `SoftthinkConfigError` if ``config`` lacks something this rule needs (override as needed)."""
 
     @classmethod
-    def mode_fields_unused(cls, config: "DecodeConfig") -> list[str]:
+    def mode_fields_unused(cls, config: DecodeConfig) -> list[str]:
         """Mode-specific fields set away from their defaults that this rule would ignore."""
         return [p.name for p in _PARAMS.values() if p.name not in cls.uses and getattr(config, p.name) != p.default]
 
@@ -184,8 +192,10 @@ def register_rule(name: str):
         own = cls.__dict__.get("params", ())
         clash = [p.name for p in own if p.name in _PARAMS and _PARAMS[p.name] is not p]
         if clash:
-            raise ValueError(f"decode mode {name!r} declares {clash}, already declared by another mode; list them "
-                             "in `uses` instead of `params`.")
+            raise ValueError(
+                f"decode mode {name!r} declares {clash}, already declared by another mode; list them "
+                "in `uses` instead of `params`."
+            )
         cls.name = name
         if "uses" not in cls.__dict__:
             cls.uses = tuple(p.name for p in own)

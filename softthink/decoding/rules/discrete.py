@@ -1,4 +1,5 @@
 """`discrete`: ordinary decoding — greedy, or sampling with temperature / top-k / top-p / min-p."""
+
 from __future__ import annotations
 
 import torch

@@ -1,10 +1,18 @@
 """`gated`: Soft Thinking only at forking steps — entropy at or above ``entropy_threshold`` nats — and discrete
 decoding (with the thinking phase's sampling parameters) elsewhere."""
+
 from __future__ import annotations
 
 from softthink.analysis.forking import FORKING_ENTROPY_NATS
-from softthink.decoding.rules.base import (DecodeRule, RuleParam, Step, StepInput, merge_steps, non_negative_or_none,
-                                           register_rule)
+from softthink.decoding.rules.base import (
+    DecodeRule,
+    RuleParam,
+    Step,
+    StepInput,
+    merge_steps,
+    non_negative_or_none,
+    register_rule,
+)
 from softthink.decoding.rules.discrete import Discrete
 from softthink.decoding.rules.soft_thinking import SoftThinking
 from softthink.errors import SoftthinkConfigError
@@ -12,10 +20,17 @@ from softthink.errors import SoftthinkConfigError
 
 @register_rule("gated")
 class EntropyGated(DecodeRule):
-    params = (RuleParam("entropy_threshold", float | None, None,
-                        "gated: soft step when the step's entropy (nats) is >= this, discrete otherwise",
-                        non_negative_or_none, "must be >= 0 nats",
-                        "0 makes every step soft; None disables gating."),)
+    params = (
+        RuleParam(
+            "entropy_threshold",
+            float | None,
+            None,
+            "gated: soft step when the step's entropy (nats) is >= this, discrete otherwise",
+            non_negative_or_none,
+            "must be >= 0 nats",
+            "0 makes every step soft; None disables gating.",
+        ),
+    )
     uses = SoftThinking.uses + ("entropy_threshold",)
     needs_thinking = True
 
@@ -31,7 +46,9 @@ class EntropyGated(DecodeRule):
                 "decode.entropy_threshold is required by mode 'gated' (soft steps where entropy >= threshold). "
                 f"Set it in nats, e.g. {FORKING_ENTROPY_NATS} (the 80th-percentile entropy reported for Qwen3), or use "
                 "mode 'soft'.",
-                param="entropy_threshold", value=None)
+                param="entropy_threshold",
+                value=None,
+            )
 
     def step(self, inputs: StepInput) -> Step:
         gate = inputs.entropy >= self.config.entropy_threshold

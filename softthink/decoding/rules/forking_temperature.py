@@ -4,19 +4,20 @@ A step whose entropy (at the base ``temperature``) is at least ``fork_threshold`
 from softmax(logits / ``fork_temperature``); every other step from softmax(logits / ``temperature``). The shared
 top-k / top-p / min-p filters apply to both. Only discrete tokens are fed.
 """
+
 from __future__ import annotations
 
 import torch
 
 from softthink.analysis.forking import FORKING_ENTROPY_NATS
 from softthink.decoding.processors import sample_columns, truncate_sorted
-from softthink.decoding.rules.base import (DecodeRule, RuleParam, Step, StepInput, non_negative, positive,
-                                           register_rule)
+from softthink.decoding.rules.base import DecodeRule, RuleParam, Step, StepInput, non_negative, positive, register_rule
 from softthink.errors import SoftthinkConfigError
 
 
-def forking_probs(logits: torch.Tensor, base_probs: torch.Tensor, entropy: torch.Tensor, threshold: float,
-                  fork_temperature: float) -> torch.Tensor:
+def forking_probs(
+    logits: torch.Tensor, base_probs: torch.Tensor, entropy: torch.Tensor, threshold: float, fork_temperature: float
+) -> torch.Tensor:
     """Row-wise: softmax(logits / fork_temperature) at forks (entropy >= threshold), ``base_probs`` elsewhere."""
     fork = entropy >= threshold
     hot = torch.softmax(logits.to(base_probs.dtype) / fork_temperature, dim=-1)
@@ -26,11 +27,24 @@ def forking_probs(logits: torch.Tensor, base_probs: torch.Tensor, entropy: torch
 @register_rule("forking_temperature")
 class ForkingTemperature(DecodeRule):
     params = (
-        RuleParam("fork_temperature", float, 1.0, "forking_temperature: temperature at forking steps (> 0)",
-                  positive, "must be > 0", "Use 1.0 for the default."),
-        RuleParam("fork_threshold", float, FORKING_ENTROPY_NATS,
-                  "forking_temperature: entropy (nats) at or above which a step is a fork", non_negative,
-                  "must be >= 0 nats", f"The paper's 80th percentile is {FORKING_ENTROPY_NATS}."),
+        RuleParam(
+            "fork_temperature",
+            float,
+            1.0,
+            "forking_temperature: temperature at forking steps (> 0)",
+            positive,
+            "must be > 0",
+            "Use 1.0 for the default.",
+        ),
+        RuleParam(
+            "fork_threshold",
+            float,
+            FORKING_ENTROPY_NATS,
+            "forking_temperature: entropy (nats) at or above which a step is a fork",
+            non_negative,
+            "must be >= 0 nats",
+            f"The paper's 80th percentile is {FORKING_ENTROPY_NATS}.",
+        ),
     )
 
     @classmethod
@@ -39,7 +53,9 @@ class ForkingTemperature(DecodeRule):
             raise SoftthinkConfigError(
                 "decode.do_sample must be True in mode 'forking_temperature' (it samples forks at "
                 "fork_temperature); set do_sample=True, or use mode 'discrete' for greedy decoding.",
-                param="do_sample", value=config.do_sample)
+                param="do_sample",
+                value=config.do_sample,
+            )
 
     def step(self, inputs: StepInput) -> Step:
         s, c = self.sampling, self.config

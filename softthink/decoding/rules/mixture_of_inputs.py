@@ -6,6 +6,7 @@ posterior q = (p + beta * onehot(y)) / (1 + beta). With H the entropy of p norma
 tokens), the fed embedding is  H * sum_i q_i e_i + (1 - H) * e_y,  i.e. weights  H * q + (1 - H) * onehot(y).
 A confident step (H -> 0) feeds the sampled token alone; an uncertain one leans on the distribution.
 """
+
 from __future__ import annotations
 
 import math
@@ -31,16 +32,30 @@ def moi_weights(kept: torch.Tensor, sampled_col: torch.Tensor, beta: float) -> t
 
 @register_rule("mixture_of_inputs")
 class MixtureOfInputs(DecodeRule):
-    params = (RuleParam("moi_beta", float, 1.0, "mixture_of_inputs: concentration of the Bayesian blend (> 0)",
-                        positive, "must be > 0", "Use 1.0 for the default."),)
+    params = (
+        RuleParam(
+            "moi_beta",
+            float,
+            1.0,
+            "mixture_of_inputs: concentration of the Bayesian blend (> 0)",
+            positive,
+            "must be > 0",
+            "Use 1.0 for the default.",
+        ),
+    )
     uses = ("max_topk", "moi_beta")  # max_topk is declared by `soft`
     needs_thinking = True
 
     def step(self, inputs: StepInput) -> Step:
         s = self.sampling
-        ids, kept = truncate_sorted(inputs.probs, top_k=s.top_k, top_p=s.top_p, min_p=s.min_p,
-                                    max_keep=self.config.max_topk)
-        col = sample_columns(kept, inputs.random) if s.do_sample else torch.zeros(kept.shape[0], dtype=torch.long, device=kept.device)
+        ids, kept = truncate_sorted(
+            inputs.probs, top_k=s.top_k, top_p=s.top_p, min_p=s.min_p, max_keep=self.config.max_topk
+        )
+        col = (
+            sample_columns(kept, inputs.random)
+            if s.do_sample
+            else torch.zeros(kept.shape[0], dtype=torch.long, device=kept.device)
+        )
         weights = moi_weights(kept, col, self.config.moi_beta)
         visible = ids.gather(1, col[:, None]).squeeze(1)
         return Step(visible, ids, weights, soft=torch.ones_like(visible, dtype=torch.bool))

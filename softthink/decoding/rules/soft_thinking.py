@@ -4,6 +4,7 @@ Kept tokens: softmax(logits / T) -> top-k -> top-p -> min-p -> at most ``max_top
 ``noise="gumbel"`` the weights become Gumbel-softmax(log w, tau); with ``noise="dirichlet"`` they are drawn from
 Dir(alpha * w). The visible token is the kept token of largest (final) weight, i.e. the top-1 without noise.
 """
+
 from __future__ import annotations
 
 from softthink.decoding.processors import dirichlet_weights, gumbel_softmax_weights, truncate_sorted
@@ -15,15 +16,43 @@ NOISE_KINDS = ("none", "gumbel", "dirichlet")
 @register_rule("soft")
 class SoftThinking(DecodeRule):
     params = (
-        RuleParam("max_topk", int, 15, "soft: at most this many tokens in the concept-token mixture (1 = greedy)",
-                  positive_int, "must be an int >= 1", "Use 1 for greedy-equivalent soft thinking, 10-20 typically."),
-        RuleParam("noise", str, "none", "randomized soft thinking: 'none', 'gumbel' (Gumbel-softmax) or 'dirichlet'",
-                  lambda v: v in NOISE_KINDS, f"must be one of {NOISE_KINDS}", "Use 'none' for plain Soft Thinking.",
-                  normalise=lambda v: "none" if v is None else v.lower() if isinstance(v, str) else v),
-        RuleParam("gumbel_tau", float, 1.0, "Gumbel-softmax temperature (> 0)", positive, "must be > 0",
-                  "Use 1.0 for the default."),
-        RuleParam("dirichlet_alpha", float, 1.0, "Dirichlet concentration scale: weights ~ Dir(alpha * p), > 0",
-                  positive, "must be > 0", "Use 1.0 for the default."),
+        RuleParam(
+            "max_topk",
+            int,
+            15,
+            "soft: at most this many tokens in the concept-token mixture (1 = greedy)",
+            positive_int,
+            "must be an int >= 1",
+            "Use 1 for greedy-equivalent soft thinking, 10-20 typically.",
+        ),
+        RuleParam(
+            "noise",
+            str,
+            "none",
+            "randomized soft thinking: 'none', 'gumbel' (Gumbel-softmax) or 'dirichlet'",
+            lambda v: v in NOISE_KINDS,
+            f"must be one of {NOISE_KINDS}",
+            "Use 'none' for plain Soft Thinking.",
+            normalise=lambda v: "none" if v is None else v.lower() if isinstance(v, str) else v,
+        ),
+        RuleParam(
+            "gumbel_tau",
+            float,
+            1.0,
+            "Gumbel-softmax temperature (> 0)",
+            positive,
+            "must be > 0",
+            "Use 1.0 for the default.",
+        ),
+        RuleParam(
+            "dirichlet_alpha",
+            float,
+            1.0,
+            "Dirichlet concentration scale: weights ~ Dir(alpha * p), > 0",
+            positive,
+            "must be > 0",
+            "Use 1.0 for the default.",
+        ),
     )
     needs_thinking = True
 

@@ -8,12 +8,15 @@
 Predictions are whole completions (the answer is extracted: last \\boxed{}, "the answer is", "####", last
 number); references are gold answer strings. ``rules`` and ``timeout_seconds`` are the grader options.
 """
+
 import datasets
 import evaluate
 
-_DESCRIPTION = ("Accuracy of math answers under mathematical equivalence (math-verify): extraction of the final "
-                "answer from a completion, then comparison with the gold answer as numbers, fractions, LaTeX "
-                "expressions, sets or intervals, with a per-item timeout.")
+_DESCRIPTION = (
+    "Accuracy of math answers under mathematical equivalence (math-verify): extraction of the final "
+    "answer from a completion, then comparison with the gold answer as numbers, fractions, LaTeX "
+    "expressions, sets or intervals, with a per-item timeout."
+)
 _KWARGS = """
 Args:
     predictions (list of str): model completions.
@@ -29,9 +32,13 @@ Returns:
 class MathEquivalence(evaluate.Metric):
     def _info(self):
         return evaluate.MetricInfo(
-            description=_DESCRIPTION, citation="", inputs_description=_KWARGS,
-            features=datasets.Features({"predictions": datasets.Value("string"),
-                                        "references": datasets.Value("string")}))
+            description=_DESCRIPTION,
+            citation="",
+            inputs_description=_KWARGS,
+            features=datasets.Features(
+                {"predictions": datasets.Value("string"), "references": datasets.Value("string")}
+            ),
+        )
 
     def _compute(self, predictions, references, rules=None, timeout_seconds=5.0):
         from softthink.eval.grading import EXTRACTION_RULES, GraderConfig, grade
@@ -39,5 +46,9 @@ class MathEquivalence(evaluate.Metric):
         config = GraderConfig(rules=tuple(rules or EXTRACTION_RULES), timeout_seconds=timeout_seconds)
         results = [grade(p, r, config) for p, r in zip(predictions, references)]
         correct = [r.correct for r in results]
-        return {"accuracy": sum(correct) / len(correct) if correct else 0.0, "correct": correct,
-                "extracted": [r.extracted for r in results], "rules": [r.rule for r in results]}
+        return {
+            "accuracy": sum(correct) / len(correct) if correct else 0.0,
+            "correct": correct,
+            "extracted": [r.extracted for r in results],
+            "rules": [r.rule for r in results],
+        }

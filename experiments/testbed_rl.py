@@ -149,6 +149,7 @@ def _zero_std_fraction(run_dir: Path) -> float | None:
 
 
 def dynamics_section(out: Path, fig_dir: Path, extra: dict[str, Path]) -> tuple[list[str], dict]:
+    from softthink.figures import save_figure
     from softthink.rl.dynamics import fit_dynamics, fit_entropy_law, law_points, read_dynamics
     from softthink.rl.plots import plot_dynamics
 
@@ -157,19 +158,15 @@ def dynamics_section(out: Path, fig_dir: Path, extra: dict[str, Path]) -> tuple[
     laws = {recipe: _try(fit_dynamics, rows) for recipe, rows in runs.items()}
     lines = []
     for recipe in RECIPES:
-        plot_dynamics({recipe: runs[recipe]}, laws={recipe: laws[recipe]} if laws[recipe] else None).savefig(
-            fig_dir / f"dynamics_{recipe}.png", dpi=110
-        )
+        one_law = {recipe: laws[recipe]} if laws[recipe] else None
+        save_figure(plot_dynamics({recipe: runs[recipe]}, laws=one_law), fig_dir / f"dynamics_{recipe}.png")
         # the per-step log itself, for notebooks/03 and anyone re-plotting without the run folder
         shutil.copy(dirs[recipe] / "dynamics.jsonl", fig_dir / f"dynamics_{recipe}.jsonl")
     main_runs = {r: runs[r] for r in RECIPES}
-    plot_dynamics(main_runs, laws={k: laws[k] for k in RECIPES if laws[k]}).savefig(
-        fig_dir / "dynamics_all.png", dpi=110
-    )
+    save_figure(plot_dynamics(main_runs, laws={k: laws[k] for k in RECIPES if laws[k]}), fig_dir / "dynamics_all.png")
     if extra:
-        plot_dynamics({k: runs[k] for k in extra}, laws={k: laws[k] for k in extra if laws[k]}).savefig(
-            fig_dir / "dynamics_extra.png", dpi=110
-        )
+        extra_laws = {k: laws[k] for k in extra if laws[k]}
+        save_figure(plot_dynamics({k: runs[k] for k in extra}, laws=extra_laws), fig_dir / "dynamics_extra.png")
     pooled = {}
     for bin_size in (1, BIN):
         h_all, r_all = [], []

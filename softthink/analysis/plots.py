@@ -1,7 +1,7 @@
 """Pictures of token entropy: data in, ``matplotlib.figure.Figure`` out, no I/O and no pyplot state.
 
-Save with ``fig.savefig("x.png", dpi=150)``. Every function takes records (`TokenEntropies`) or an
-`EntropyComparison`; forking tokens are chosen as elsewhere (top 20% by default, or ``threshold``).
+Save with ``softthink.figures.save_figure(fig, "x.png")`` (or ``fig.savefig``). Every function takes records
+(`TokenEntropies`) or an `EntropyComparison`; forking tokens are chosen as elsewhere (top 20% by default, or ``threshold``).
 """
 
 from __future__ import annotations

@@ -21,6 +21,7 @@ import json
 from pathlib import Path
 
 from softthink.errors import SoftthinkDataError, SoftthinkInputError
+from softthink.figures import save_figure
 
 HELP = "token entropy of texts: forking tokens, statistics, coloured-token HTML/PNG and plots"
 _FILE_SUFFIXES = (".txt", ".jsonl")
@@ -225,5 +226,5 @@ def write_outputs(
             }
         )
     for name, fig in figures.items():
-        fig.savefig(out / name, dpi=130)
+        save_figure(fig, out / name)
     return [out / name for name in [*files, *figures]]

@@ -17,6 +17,7 @@ from matplotlib import colormaps
 from matplotlib.figure import Figure
 
 from softthink.eval.results import EvalResults
+from softthink.figures import save_figure
 from softthink.provenance import write_provenance
 
 PROVENANCE_PACKAGES = ("math-verify",)
@@ -233,7 +234,7 @@ def write_report(results: EvalResults, overrides: dict[str, Any] | None = None) 
     )
     write_csv(results.rows, out / "results.csv")
     if any(r.get("n_samples") for r in results.rows):
-        plot_accuracy_vs_tokens(results.rows, title=suite.name).savefig(out / PLOT_NAME, dpi=120)
+        save_figure(plot_accuracy_vs_tokens(results.rows, title=suite.name), out / PLOT_NAME)
     (out / "report.md").write_text(render_markdown(results, prov, overrides))
     return out / "report.md"
 

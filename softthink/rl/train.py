@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from softthink.errors import SoftthinkConfigError, SoftthinkDataError
+from softthink.figures import save_figure
 from softthink.provenance import write_provenance
 from softthink.rl.data import build_dataset, check_chat_template, load_problems
 from softthink.rl.dynamics import EntropyDynamicsCallback, EntropyLaw, fit_dynamics, read_dynamics
@@ -249,7 +250,7 @@ def _fit_and_plot(output_dir: Path, label: str) -> EntropyLaw | None:
         law = None  # fewer than 3 rollout steps (a dry run): nothing to fit
     if law is not None:
         (output_dir / "law.json").write_text(json.dumps(law.to_dict(), indent=2) + "\n")
-    plot_dynamics({label: rows}, laws={label: law} if law else None).savefig(output_dir / "dynamics.png", dpi=110)
+    save_figure(plot_dynamics({label: rows}, laws={label: law} if law else None), output_dir / "dynamics.png")
     return law
 
 

@@ -27,6 +27,7 @@ from tqdm import tqdm
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 
 from softthink.analysis.entropy import entropy_from_logits
+from softthink.figures import save_figure
 from softthink.testbed.default import CHECKPOINT_DIR
 from softthink.testbed.tasks import ROLES, load_problems, token_roles
 
@@ -281,7 +282,7 @@ def write_report(results: dict, out_dir: str | Path, command: str) -> Path:
     """Write ``QUALITY.md``, ``quality.png`` and ``quality.json`` into ``out_dir``; returns the markdown path."""
     out_dir = Path(out_dir)
     k, o, e = results["k"], results["overall"], results["entropy"]
-    plot_quality(results).savefig(out_dir / "quality.png", dpi=110)
+    save_figure(plot_quality(results), out_dir / "quality.png")
     (out_dir / "quality.json").write_text(
         json.dumps({key: v for key, v in results.items() if not key.startswith("_")}, indent=1) + "\n"
     )

@@ -1,7 +1,8 @@
 """Pictures of token entropy: data in, ``matplotlib.figure.Figure`` out, no I/O and no pyplot state.
 
 Save with ``softthink.figures.save_figure(fig, "x.png")`` (or ``fig.savefig``). Every function takes records
-(`TokenEntropies`) or an `EntropyComparison`; forking tokens are chosen as elsewhere (top 20% by default, or ``threshold``).
+(`TokenEntropies`) or an `EntropyComparison`; forking tokens are chosen as elsewhere (top 20% by default, or
+``threshold``).
 """
 
 from __future__ import annotations

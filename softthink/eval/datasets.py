@@ -231,6 +231,8 @@ class BenchmarkSpec:
     def to_dict(self) -> dict[str, Any]:
         out = {k: getattr(self, k) for k in _SPEC_KEYS}
         out["question_field"] = list(self.question_field)
+        if self.layout == "plain":  # the default, left out so that cells hashed before layouts existed keep their hash
+            del out["layout"]
         return {k: v for k, v in out.items() if v not in (None, "", {})}
 
 

@@ -25,9 +25,12 @@ _LAZY = {
                                    "forking_mask", "forking_masks", "forking_threshold"),
     "softthink.analysis.from_generation": ("from_generation", "from_generations"),
     "softthink.analysis.html": ("entropy_html",),
+    "softthink.analysis.intervention": ("random_token_ids", "suppress_tokens", "top_forking_token_ids"),
     "softthink.analysis.plots": ("comparison_boxplot", "comparison_histogram", "comparison_scatter",
                                  "entropy_along_sequence", "entropy_histogram", "token_text_figure"),
     "softthink.analysis.records": ("TokenEntropies",),
+    "softthink.analysis.reflection": ("DEFAULT_REFLECTION_WORDS", "ReflectionTokens", "compare_reflection",
+                                      "reflection_masks", "reflection_token_ids"),
     "softthink.analysis.teacher_forced": ("token_entropies", "token_entropies_from_ids"),
 }
 _WHERE = {name: module for module, names in _LAZY.items() for name in names}

@@ -28,6 +28,8 @@ _LAZY = {
     "softthink.analysis.intervention": ("random_token_ids", "suppress_tokens", "top_forking_token_ids"),
     "softthink.analysis.plots": ("comparison_boxplot", "comparison_histogram", "comparison_scatter",
                                  "entropy_along_sequence", "entropy_histogram", "token_text_figure"),
+    "softthink.analysis.rank": ("RankTrace", "compare_rank", "effective_rank", "effective_rank_curve",
+                                "generation_rank", "hidden_state_rank", "rank_entropy_figure"),
     "softthink.analysis.records": ("TokenEntropies",),
     "softthink.analysis.reflection": ("DEFAULT_REFLECTION_WORDS", "ReflectionTokens", "compare_reflection",
                                       "reflection_masks", "reflection_token_ids"),

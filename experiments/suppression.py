@@ -10,6 +10,8 @@ comparison with "none" is paired problem by problem):
                      on training texts; K = the reflection set's size (or --k when the tokenizer has no
                      reflection words)
   random_forking     as many random ids, frequency-matched to the forking ids
+  forking_rate       the K ids with the largest share of forking occurrences (seen >= 20 times)
+  random_forking_rate  as many random ids, frequency-matched to those
 Special tokens and the think marker are never suppressed or drawn.
 
   OMP_NUM_THREADS=1 python experiments/suppression.py run --model testbed --benchmark testbed --n 300 \
@@ -29,7 +31,8 @@ from pathlib import Path
 
 import torch
 
-CONDITIONS = ("none", "reflection", "random_reflection", "forking", "random_forking")
+CONDITIONS = ("none", "reflection", "random_reflection", "forking", "random_forking", "forking_rate",
+              "random_forking_rate")
 
 
 def training_texts(benchmark: str, tokenizer, data_dir: str | None, n: int) -> tuple[list[str], list[str]]:
@@ -78,8 +81,9 @@ def token_sets(model, tokenizer, benchmark: str, data_dir: str | None, k: int | 
     if size is None:
         raise SystemExit("this tokenizer has no reflection words; give --k for the forking set's size")
     sets["forking"] = top_forking_token_ids(records, size, exclude=special)
-    banned = special | set(sets.get("reflection", [])) | set(sets["forking"])
-    for name in ("reflection", "forking"):
+    sets["forking_rate"] = top_forking_token_ids(records, size, exclude=special, by="rate")
+    banned = special | set(sets.get("reflection", [])) | set(sets["forking"]) | set(sets["forking_rate"])
+    for name in ("reflection", "forking", "forking_rate"):
         if name in sets:
             sets[f"random_{name}"] = random_token_ids(sets[name], vocab, seed=seed, counts=counts,
                                                       exclude=banned - set(sets[name]))

@@ -93,21 +93,30 @@ def token_counts(items: Sequence[TokenEntropies]) -> Counter:
 
 
 def top_forking_token_ids(items: Sequence[TokenEntropies], k: int, *, quantile: float | None = None,
-                          threshold: float | None = None, exclude: Iterable[int] = ()) -> list[int]:
-    """The ``k`` token ids that are most often forking tokens in ``items`` (forking: `forking_masks`, the top
-    ``quantile`` of the pooled entropies, 20% by default), most frequent first; ties broken by the lower id.
+                          threshold: float | None = None, exclude: Iterable[int] = (), by: str = "count",
+                          min_count: int = 20) -> list[int]:
+    """The ``k`` token ids most characteristic of forking tokens in ``items`` (forking: `forking_masks`, the top
+    ``quantile`` of the pooled entropies, 20% by default); ties broken by the larger count, then the lower id.
 
-    ``exclude``: ids never returned (special tokens, the think marker). Fewer than ``k`` come back when fewer
-    distinct ids are ever forking.
+    ``by="count"``: most often forking (frequent tokens dominate). ``by="rate"``: largest share of their
+    occurrences that are forking, among ids seen at least ``min_count`` times (the types that are forks whenever
+    they occur). ``exclude``: ids never returned (special tokens, the think marker). Fewer than ``k`` come back
+    when fewer distinct ids qualify.
     """
     if k < 1:
         raise SoftthinkConfigError(f"k must be >= 1, got {k}: the number of forking token types to return.",
                                    param="k", value=k)
+    if by not in ("count", "rate"):
+        raise SoftthinkConfigError(f"by must be 'count' or 'rate', got {by!r}.", param="by", value=by)
     items = as_records(items)
     masks = forking_masks(items, quantile=quantile, threshold=threshold)
     skip = {int(t) for t in exclude}
-    counts = Counter(t for it, m in zip(items, masks) for t, f in zip(it.token_ids, m) if f and t not in skip)
-    return [t for t, _ in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))[:k]]
+    forks = Counter(t for it, m in zip(items, masks) for t, f in zip(it.token_ids, m) if f and t not in skip)
+    if by == "count":
+        return [t for t, _ in sorted(forks.items(), key=lambda kv: (-kv[1], kv[0]))[:k]]
+    totals = token_counts(items)
+    rates = {t: n / totals[t] for t, n in forks.items() if totals[t] >= min_count}
+    return [t for t, _ in sorted(rates.items(), key=lambda kv: (-kv[1], -forks[kv[0]], kv[0]))[:k]]
 
 
 def random_token_ids(targets: Sequence[int], vocab_size: int, *, seed: int = 0, counts: Counter | None = None,

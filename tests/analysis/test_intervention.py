@@ -107,8 +107,14 @@ def test_top_forking_token_ids_counts_forking_occurrences():
     assert top_forking_token_ids([a, b], 3, quantile=0.4) == [7, 2, 3]  # 0.3 (id 2) beats 0.2s by entropy
     assert top_forking_token_ids([a, b], 3, quantile=0.4, exclude=[7]) == [2, 3]
     assert token_counts([a, b]) == Counter({1: 3, 7: 2, 2: 2, 3: 1, 4: 1, 5: 1})
+    # by rate: id 7 is forking in 2 of 2 occurrences, id 3 in 1 of 1, id 2 in 1 of 2 (quantile 0.4)
+    assert top_forking_token_ids([a, b], 3, quantile=0.4, by="rate", min_count=1) == [7, 3, 2]
+    assert top_forking_token_ids([a, b], 3, quantile=0.4, by="rate", min_count=2) == [7, 2]
     with pytest.raises(SoftthinkConfigError, match="k must be >= 1"):
         top_forking_token_ids([a], 0)
+    with pytest.raises(SoftthinkConfigError, match="by must be") as err:
+        top_forking_token_ids([a], 1, by="entropy")
+    assert err.value.param == "by"
 
 
 def test_random_token_ids_frequency_matched_seeded_and_disjoint():

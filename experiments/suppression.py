@@ -1,4 +1,4 @@
-"""Suppression experiment: does masking reflection / forking tokens during decoding hurt accuracy, and masking an
+r"""Suppression experiment: does masking reflection / forking tokens during decoding hurt accuracy, and masking an
 equally large, frequency-matched random set of tokens not?
 
 Conditions (all decoded with the same prompts, decode config and seeds; one greedy sample per problem, so the
@@ -14,12 +14,16 @@ comparison with "none" is paired problem by problem):
   random_forking_rate  as many random ids, frequency-matched to those
 Special tokens and the think marker are never suppressed or drawn.
 
-  OMP_NUM_THREADS=1 python experiments/suppression.py run --model testbed --benchmark testbed --n 300 \
-      --out eval/results/suppression/testbed.json
-  OMP_NUM_THREADS=1 python experiments/suppression.py run \
-      --model ~/.cache/softthink-models/SmolLM2-135M-Instruct.Q4_1.gguf --benchmark gsm8k --data-dir ../shared/data \
-      --n 40 --max-new-tokens 256 --max-think-tokens 192 --think-end '\\boxed{' --out eval/results/suppression/smollm2.json
-  python experiments/suppression.py report eval/results/suppression/*.json --out eval/results/suppression.md
+The committed report (eval/results/suppression.md) was made with:
+  export OMP_NUM_THREADS=1
+  python experiments/suppression.py run --model testbed --benchmark testbed --n 300 --k 1 \
+      --out eval/results/suppression/testbed_k1.json          # also --k 3; and --k 1 --mode soft (testbed_k1_soft)
+  python experiments/suppression.py run --model ~/.cache/softthink-models/SmolLM2-135M-Instruct.Q4_1.gguf \
+      --benchmark gsm8k --data-dir ../shared/data --n 30 --n-train 50 --batch-size 30 --max-new-tokens 256 \
+      --max-think-tokens 192 --think-end '\boxed{' --conditions none,reflection,random_reflection,forking \
+      --out eval/results/suppression/smollm2_gsm8k.json
+  python experiments/suppression.py report eval/results/suppression/*.json --notes eval/results/suppression_notes.md \
+      --out eval/results/suppression.md
 """
 from __future__ import annotations
 
@@ -152,10 +156,14 @@ def report(args: argparse.Namespace) -> None:
              "compared with `none` problem by problem: B - A is the accuracy difference in percentage points with a "
              "paired bootstrap 95% CI over problems (10,000 resamples, seed 0) and McNemar's exact p-value. "
              "Accuracy CIs are Wilson 95% intervals.", ""]
+    if args.notes:
+        lines += [Path(args.notes).read_text().strip(), ""]
     fig = matplotlib.figure.Figure(figsize=(5 * len(runs), 3.6))
     for j, res in enumerate(runs):
         recs = res["records"]
-        lines += [f"## {res['model']} on {res['benchmark']} ({res['n_problems']} problems)", "",
+        k = len(res["sets"].get("forking", []))
+        lines += [f"## {Path(res['model']).name} on {res['benchmark']}: {res['decode']['mode']} decoding, K = {k} "
+                  f"({res['n_problems']} problems)", "",
                   f"Decode: `{json.dumps(res['decode'])}`. Forking statistics from teacher-forced entropies on "
                   f"{res['info']['n_train_texts']} training texts ({res['info']['n_train_tokens']} tokens).", ""]
         if "reflection_unavailable" in res["info"]:
@@ -199,7 +207,7 @@ def report(args: argparse.Namespace) -> None:
         ax.bar(range(len(names)), accs, yerr=list(zip(*errs)), capsize=4, color="#4878a8")
         ax.set_xticks(range(len(names)), names, rotation=30, ha="right", fontsize=8)
         ax.set_ylabel("accuracy % (Wilson 95% CI)")
-        ax.set_title(f"{Path(res['model']).name} / {res['benchmark']}", fontsize=9)
+        ax.set_title(f"{Path(res['model']).name} / {res['benchmark']}: {res['decode']['mode']}, K = {k}", fontsize=9)
     fig.tight_layout()
     plot = Path(args.out).with_suffix(".png")
     fig.savefig(plot, dpi=110)
@@ -228,6 +236,7 @@ def main(argv: list[str] | None = None) -> int:
     rep = sub.add_parser("report", help="write the markdown report and plot from results JSONs")
     rep.add_argument("results", nargs="+")
     rep.add_argument("--out", required=True)
+    rep.add_argument("--notes", default=None, help="markdown file with the findings, inserted after the intro")
     args = parser.parse_args(argv)
     (run if args.command == "run" else report)(args)
     return 0

@@ -31,8 +31,9 @@ _LAZY = {
     "softthink.analysis.rank": ("RankTrace", "compare_rank", "effective_rank", "effective_rank_curve",
                                 "generation_rank", "hidden_state_rank", "rank_entropy_figure"),
     "softthink.analysis.records": ("TokenEntropies",),
-    "softthink.analysis.reflection": ("DEFAULT_REFLECTION_WORDS", "ReflectionTokens", "compare_reflection",
-                                      "reflection_masks", "reflection_token_ids"),
+    "softthink.analysis.reflection": ("DEFAULT_REFLECTION_WORDS", "ReflectionTokens", "answer_information_gain",
+                                      "compare_reflection", "information_peaks", "reflection_masks",
+                                      "reflection_token_ids"),
     "softthink.analysis.teacher_forced": ("token_entropies", "token_entropies_from_ids"),
 }
 _WHERE = {name: module for module, names in _LAZY.items() for name in names}

@@ -17,8 +17,9 @@ norm).
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -52,7 +53,10 @@ class _Cumulative:
     """Running ER of all rows seen so far, from a shifted scatter matrix (no rows kept)."""
 
     def __init__(self) -> None:
-        self.n, self.shift, self.total, self.scatter = 0, None, None, None
+        self.n = 0
+        self.shift: torch.Tensor | None = None
+        self.total = torch.zeros(0, dtype=torch.float64)
+        self.scatter = torch.zeros(0, 0, dtype=torch.float64)
 
     def add(self, row: torch.Tensor) -> float:
         row = row.double()

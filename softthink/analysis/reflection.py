@@ -7,17 +7,22 @@ tokenizer splits into several pieces cannot be marked token by token and is list
 (`softthink.analysis.from_generation`; generations themselves are accepted too). `compare_reflection` sets their
 entropy against the other forking tokens and the execution tokens.
 
-Information peaks (arXiv 2506.02867) are not computed here: the paper's quantity is the mutual information between
-each step's hidden representation and the gold answer's representation, estimated with HSIC over many samples;
-a faithful per-token proxy (e.g. the gain in log p(gold answer | prefix) at each position) needs one
-answer-scoring pass per prefix position, i.e. O(T) forward passes per trace, which is not a tractable default.
+Information peaks (arXiv 2506.02867): the paper estimates the mutual information between each step's hidden
+representation and the gold answer's (HSIC over many samples) and finds peaks at thinking tokens. The tractable
+proxy here, `answer_information_gain`, is the pointwise conditional mutual information between each response
+token and the gold answer under the model itself: ``g_t = log p(answer | x_<=t) - log p(answer | x_<t)`` (nats),
+the gold answer's token ids teacher-forced after each prefix. It costs one batched pass of ``prefix + answer``
+per scored position (O(T^2) tokens for a T-token response; ``stride`` scores every k-th position).
+`information_peaks` marks tokens whose gain is ``z`` standard deviations above the trace's mean gain.
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
+import torch
 
 from softthink.analysis.forking import forking_masks
 from softthink.analysis.records import TokenEntropies, as_records
@@ -161,3 +166,60 @@ def compare_reflection(items: Any, tokens: ReflectionTokens, *, quantile: float 
     share = float(fork[refl].mean()) if refl.any() else float("nan")
     return ReflectionComparison(groups=groups, reflection_forking_share=share, quantile=quantile,
                                 threshold=threshold, words=dict(sorted(words.items(), key=lambda kv: -kv[1])))
+
+
+# ------------------------------------------------------------------------------------------ information peaks
+
+def _answer_log_likelihoods(model, prefixes: list[list[int]], answer: list[int], batch_size: int) -> list[float]:
+    """log p(answer | prefix) for each prefix, the answer teacher-forced (right padding, batched)."""
+    device = model.get_input_embeddings().weight.device
+    out: list[float] = []
+    for lo in range(0, len(prefixes), batch_size):
+        rows = [p + answer for p in prefixes[lo:lo + batch_size]]
+        width = max(len(r) for r in rows)
+        ids = torch.zeros(len(rows), width, dtype=torch.long)
+        attn = torch.zeros(len(rows), width, dtype=torch.long)
+        for i, r in enumerate(rows):
+            ids[i, :len(r)], attn[i, :len(r)] = torch.tensor(r), 1
+        with torch.no_grad():
+            logp = torch.log_softmax(model(input_ids=ids.to(device), attention_mask=attn.to(device)).logits.double(), -1)
+        for i, p in enumerate(prefixes[lo:lo + batch_size]):
+            pos = torch.arange(len(p) - 1, len(p) - 1 + len(answer), device=logp.device)
+            out.append(float(logp[i, pos, torch.tensor(answer, device=logp.device)].sum()))
+    return out
+
+
+def answer_information_gain(model, token_ids: Sequence[int], answer_ids: Sequence[int], *, start: int,
+                            stride: int = 1, batch_size: int = 16) -> np.ndarray:
+    """``g_t = log p(answer | x_<=t) - log p(answer | x_<t)`` for each response position ``t >= start`` of
+    ``token_ids`` (prompt + response; NaN at positions skipped by ``stride``; the first scored position is
+    compared with the prompt alone). With ``stride = k`` the gain at a scored ``t`` is that of the k tokens ending
+    at ``t``. ``answer_ids``: the gold answer's tokens (e.g. ``tok.encode(" 42", add_special_tokens=False)``)."""
+    ids, answer = [int(t) for t in token_ids], [int(t) for t in answer_ids]
+    if not answer:
+        raise SoftthinkConfigError("answer_ids is empty: give the gold answer's token ids.", param="answer_ids",
+                                   value=answer)
+    if not 1 <= start < len(ids):
+        raise SoftthinkInputError(f"start={start} must be in [1, {len(ids)}): the response starts after a non-empty "
+                                  "prompt and inside the trace.")
+    if stride < 1 or batch_size < 1:
+        raise SoftthinkConfigError(f"stride and batch_size must be >= 1, got {stride} and {batch_size}.",
+                                   param="stride" if stride < 1 else "batch_size", value=min(stride, batch_size))
+    scored = list(range(start, len(ids), stride))
+    cuts = sorted(set(scored) | {t - stride if t - stride >= start else start - 1 for t in scored})
+    ll = dict(zip(cuts, _answer_log_likelihoods(model, [ids[:c + 1] for c in cuts], answer, batch_size)))
+    gains = np.full(len(ids) - start, np.nan)
+    for t in scored:
+        before = t - stride if t - stride >= start else start - 1
+        gains[t - start] = ll[t] - ll[before]
+    return gains
+
+
+def information_peaks(gains: np.ndarray, z: float = 2.0) -> np.ndarray:
+    """Tokens whose information gain is more than ``z`` standard deviations above the mean (NaNs ignored)."""
+    gains = np.asarray(gains, dtype=float)
+    finite = gains[np.isfinite(gains)]
+    if finite.size < 2:
+        return np.zeros(gains.shape, dtype=bool)
+    with np.errstate(invalid="ignore"):
+        return gains > finite.mean() + z * finite.std()

@@ -13,8 +13,8 @@ the per-step diagnostics (Cov(log pi, A), token counts, entropy percentiles).
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import torch
 
@@ -230,14 +230,15 @@ def clip_cov_masks(advantages: Batch, logps: Batch, masks: Batch, fraction: floa
     check_selection_scope(scope)
     lps, ms = split_micro_batches(logps, split_sizes), split_micro_batches(masks, split_sizes)
     advs = split_micro_batches(advantages, split_sizes)
-    excl = split_micro_batches(exclude, split_sizes) if exclude is not None else [None] * len(ms)
+    excl = split_micro_batches(exclude, split_sizes) if exclude is not None else None
     generator = torch.Generator().manual_seed(seed)
     if scope == "micro_batch":
-        return [clip_cov_selection(centred_covariance(a, lp, m), m, fraction, low, high, exclude=x,
-                                   generator=generator) for a, lp, m, x in zip(advs, lps, ms, excl)]
+        return [clip_cov_selection(centred_covariance(a, lp, m), m, fraction, low, high,
+                                   exclude=excl[i] if excl is not None else None, generator=generator)
+                for i, (a, lp, m) in enumerate(zip(advs, lps, ms))]
     cov = _valid_flat(batch_centred_covariance(advs, lps, ms), ms)
     candidates = (cov > low) & (cov < high)
-    if exclude is not None:
+    if excl is not None:
         candidates &= ~_valid_flat(excl, ms).bool()
     chosen = torch.zeros_like(candidates)
     idx = candidates.nonzero(as_tuple=True)[0]

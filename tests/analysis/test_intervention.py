@@ -8,8 +8,14 @@ import pytest
 import torch
 
 import softthink
-from softthink.analysis.intervention import (SUPPRESSED_LOGIT, mask_logits, random_token_ids, suppress_tokens,
-                                             token_counts, top_forking_token_ids)
+from softthink.analysis.intervention import (
+    SUPPRESSED_LOGIT,
+    mask_logits,
+    random_token_ids,
+    suppress_tokens,
+    token_counts,
+    top_forking_token_ids,
+)
 from softthink.errors import SoftthinkConfigError
 from tests.analysis.conftest import make_record
 from tests.conftest import tiny
@@ -51,7 +57,7 @@ def test_greedy_under_the_hook_never_emits_suppressed_ids_and_equals_hand_maskin
     # the hook is gone afterwards: the favourite tokens come back
     after = softthink.generate(model, PROMPTS, tokenizer=tiny_tokenizer, mode="discrete", max_new_tokens=16,
                                think_end=None, chat_template=False)
-    assert set(t for g in after for t in g.token_ids) & set(banned)
+    assert {t for g in after for t in g.token_ids} & set(banned)
 
 
 @pytest.mark.parametrize("mode", ["soft", "gated"])
@@ -74,10 +80,9 @@ def test_hook_sets_the_logits_and_is_removed_on_error(tiny_tokenizer):
     x = torch.tensor([[5, 6, 7]])
     with torch.no_grad():
         plain = model(input_ids=x).logits
-        with pytest.raises(RuntimeError, match="boom"):
-            with suppress_tokens(model, [9, 10]):
-                masked = model(input_ids=x).logits
-                raise RuntimeError("boom")
+        with pytest.raises(RuntimeError, match="boom"), suppress_tokens(model, [9, 10]):
+            masked = model(input_ids=x).logits
+            raise RuntimeError("boom")
         again = model(input_ids=x).logits
     assert torch.all(masked[..., [9, 10]] == SUPPRESSED_LOGIT)
     keep = [i for i in range(plain.shape[-1]) if i not in (9, 10)]
@@ -88,13 +93,11 @@ def test_hook_sets_the_logits_and_is_removed_on_error(tiny_tokenizer):
 
 def test_bad_token_ids_name_the_field():
     model = tiny("llama")
-    with pytest.raises(SoftthinkConfigError, match="token_ids is empty") as err:
-        with suppress_tokens(model, []):
-            pass
+    with pytest.raises(SoftthinkConfigError, match="token_ids is empty") as err, suppress_tokens(model, []):
+        pass
     assert err.value.param == "token_ids"
-    with pytest.raises(SoftthinkConfigError, match="outside the model's vocabulary"):
-        with suppress_tokens(model, [10 ** 6]):
-            pass
+    with pytest.raises(SoftthinkConfigError, match="outside the model's vocabulary"), suppress_tokens(model, [10 ** 6]):
+        pass
 
 
 def test_top_forking_token_ids_counts_forking_occurrences():

@@ -7,8 +7,15 @@ import numpy as np
 import pytest
 import torch
 
-from softthink.analysis.rank import (RankTrace, compare_rank, effective_rank, effective_rank_curve, generation_rank,
-                                     hidden_state_rank, rank_entropy_figure)
+from softthink.analysis.rank import (
+    RankTrace,
+    compare_rank,
+    effective_rank,
+    effective_rank_curve,
+    generation_rank,
+    hidden_state_rank,
+    rank_entropy_figure,
+)
 from softthink.errors import SoftthinkConfigError
 from tests.conftest import tiny
 

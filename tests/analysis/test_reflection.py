@@ -5,11 +5,16 @@ import math
 
 import numpy as np
 import pytest
+import torch
 from transformers import PreTrainedTokenizerFast
 
-from softthink.analysis.reflection import (DEFAULT_REFLECTION_WORDS, compare_reflection, reflection_masks,
-                                           reflection_token_ids)
-from softthink.errors import SoftthinkConfigError
+from softthink.analysis.reflection import (
+    DEFAULT_REFLECTION_WORDS,
+    compare_reflection,
+    reflection_masks,
+    reflection_token_ids,
+)
+from softthink.errors import SoftthinkConfigError, SoftthinkInputError
 from tests.analysis.conftest import make_record
 
 VOCAB = ["<unk>", "Wait", " Wait", "So", " so", " x", " y", "=", "1", " Hmm"]
@@ -77,3 +82,43 @@ def test_generations_are_marked_from_their_traces(word_tokenizer):
     cmp = compare_reflection([gen.to_dict()], tokens, quantile=0.34, n_boot=10)
     assert cmp.groups["reflection"]["mean"] == pytest.approx(2.0)
     assert cmp.groups["other_forking"]["n"] == 0 and math.isnan(cmp.groups["other_forking"]["mean"])
+
+
+def _answer_ll(model, prefix, answer):
+    with torch.no_grad():
+        logp = torch.log_softmax(model(input_ids=torch.tensor([prefix + answer])).logits[0].double(), -1)
+    return sum(float(logp[len(prefix) - 1 + i, a]) for i, a in enumerate(answer))
+
+
+def test_answer_information_gain_is_the_log_likelihood_difference_of_the_answer():
+    from softthink.analysis.reflection import answer_information_gain
+    from tests.conftest import tiny
+
+    model = tiny("llama", dtype=torch.float64)
+    ids, answer = list(range(10, 22)), [30, 31]
+    gains = answer_information_gain(model, ids, answer, start=5, batch_size=3)
+    expected = [_answer_ll(model, ids[:t + 1], answer) - _answer_ll(model, ids[:t], answer) for t in range(5, 12)]
+    assert gains.shape == (7,) and np.allclose(gains, expected, atol=1e-9)
+    assert np.isclose(gains.sum(), _answer_ll(model, ids, answer) - _answer_ll(model, ids[:5], answer))
+    strided = answer_information_gain(model, ids, answer, start=5, stride=3)
+    assert np.isnan(strided[[1, 2, 4, 5]]).all()
+    assert np.isclose(strided[3], _answer_ll(model, ids[:9], answer) - _answer_ll(model, ids[:6], answer))
+    assert np.isclose(strided[0], expected[0])
+
+
+def test_information_peaks_and_bad_arguments():
+    from softthink.analysis.reflection import answer_information_gain, information_peaks
+    from tests.conftest import tiny
+
+    gains = np.array([0.0, 0.1, -0.1, 5.0, 0.0, np.nan, 0.05, -0.05])
+    assert information_peaks(gains).tolist() == [False, False, False, True, False, False, False, False]
+    assert not information_peaks(np.array([np.nan, 1.0])).any()
+    model = tiny("llama")
+    with pytest.raises(SoftthinkConfigError, match="answer_ids is empty") as err:
+        answer_information_gain(model, [5, 6, 7], [], start=1)
+    assert err.value.param == "answer_ids"
+    with pytest.raises(SoftthinkConfigError, match="stride") as err:
+        answer_information_gain(model, [5, 6, 7], [8], start=1, stride=0)
+    assert err.value.param == "stride"
+    with pytest.raises(SoftthinkInputError, match="start=0"):
+        answer_information_gain(model, [5, 6, 7], [8], start=0)

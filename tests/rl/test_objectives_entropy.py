@@ -35,7 +35,7 @@ def test_gppo_forward_value_is_clip_higher_ppo():
 
 
 def test_gppo_gradient_by_hand():
-    logps, old, adv, ratio = _gppo_case()
+    logps, old, adv, _ratio = _gppo_case()
     beta1, beta2 = 0.5, 0.75
     obj.gppo_token_loss(logps, old, adv, obj.GPPOParams(beta1=beta1, beta2=beta2)).sum().backward()
     # d/dlogp of -rA is -A r; clipped tokens: -beta (1 -/+ eps) A
@@ -183,7 +183,7 @@ def test_batch_scope_selections_do_not_depend_on_the_micro_batch_split(kind):
 
 
 def test_flat_batch_with_split_sizes_equals_the_list_form():
-    ent, logps, adv, mask = _batch(seed=2)
+    _ent, logps, adv, mask = _batch(seed=2)
     flat = obj.kl_cov_masks(adv, logps, mask, 0.25, scope="micro_batch", split_sizes=[3, 5])
     listed = obj.kl_cov_masks(list(adv.split([3, 5])), list(logps.split([3, 5])), list(mask.split([3, 5])), 0.25,
                               scope="micro_batch")

@@ -35,6 +35,7 @@ _LAZY = {
     ),
     "softthink.analysis.from_generation": ("from_generation", "from_generations"),
     "softthink.analysis.html": ("entropy_html",),
+    "softthink.analysis.intervention": ("random_token_ids", "suppress_tokens", "top_forking_token_ids"),
     "softthink.analysis.plots": (
         "comparison_boxplot",
         "comparison_histogram",
@@ -43,7 +44,25 @@ _LAZY = {
         "entropy_histogram",
         "token_text_figure",
     ),
+    "softthink.analysis.rank": (
+        "RankTrace",
+        "compare_rank",
+        "effective_rank",
+        "effective_rank_curve",
+        "generation_rank",
+        "hidden_state_rank",
+        "rank_entropy_figure",
+    ),
     "softthink.analysis.records": ("TokenEntropies",),
+    "softthink.analysis.reflection": (
+        "DEFAULT_REFLECTION_WORDS",
+        "ReflectionTokens",
+        "answer_information_gain",
+        "compare_reflection",
+        "information_peaks",
+        "reflection_masks",
+        "reflection_token_ids",
+    ),
     "softthink.analysis.teacher_forced": ("token_entropies", "token_entropies_from_ids"),
 }
 _WHERE = {name: module for module, names in _LAZY.items() for name in names}

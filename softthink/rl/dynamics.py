@@ -7,7 +7,9 @@ gradient_accumulation_steps`` optimizer steps), the mean entropy (nats) of ``ent
 ``frac_above`` (fraction above ``entropy_log_threshold``, 0.672 nats by default), ``frac_reward_zero_std``
 (prompt groups whose rewards were all equal, hence no gradient) and recipe counters.
 
-`fit_entropy_law` fits R = -a * exp(H) + b (Cui et al., 2025) by least squares; it is linear in (a, b).
+`fit_entropy_law` fits R = -a * exp(H) + b (Cui et al., 2025) by least squares; it is linear in (a, b). The law
+predicts the reward ceiling -a + b, reached when the entropy is exhausted (H = 0); its 95% CI is a percentile
+bootstrap over the (H, R) points (resampled with replacement, refit each time, seeded).
 """
 
 from __future__ import annotations
@@ -103,12 +105,19 @@ def read_dynamics(path: str | Path) -> list[dict]:
 
 @dataclass(frozen=True)
 class EntropyLaw:
-    """Fit of R = -a * exp(H) + b: coefficients, coefficient of determination and number of points."""
+    """Fit of R = -a * exp(H) + b: coefficients, coefficient of determination and number of points.
+
+    ``ceiling`` = -a + b, the predicted reward at H = 0 (all entropy spent); ``ceiling_ci_low`` /
+    ``ceiling_ci_high``: its percentile-bootstrap 95% CI (NaN when not computed or too few valid resamples).
+    """
 
     a: float
     b: float
     r2: float
     n: int
+    ceiling: float = float("nan")
+    ceiling_ci_low: float = float("nan")
+    ceiling_ci_high: float = float("nan")
 
     def predict(self, entropy):
         return -self.a * np.exp(np.asarray(entropy, dtype=float)) + self.b
@@ -117,11 +126,15 @@ class EntropyLaw:
         return asdict(self)
 
 
-def fit_entropy_law(entropy, reward) -> EntropyLaw:
+def fit_entropy_law(entropy, reward, *, n_boot: int = 2000, seed: int = 0) -> EntropyLaw:
     """Least-squares fit of ``reward = -a * exp(entropy) + b``; R^2 = 1 - SS_res / SS_tot.
 
     Needs at least 3 points with varying entropy. R^2 is NaN when the rewards do not vary (nothing to explain).
+    The ceiling -a + b gets a 95% percentile-bootstrap CI from ``n_boot`` resamples of the points (``seed``);
+    resamples whose entropies are all equal cannot be fitted and are skipped. ``n_boot=0`` skips the bootstrap.
     """
+    if not isinstance(n_boot, int) or n_boot < 0:
+        raise SoftthinkDataError(f"n_boot must be an int >= 0, got {n_boot!r}; 0 skips the ceiling's bootstrap CI.")
     h = np.asarray(entropy, dtype=float)
     r = np.asarray(reward, dtype=float)
     if h.shape != r.shape or h.ndim != 1:
@@ -133,12 +146,34 @@ def fit_entropy_law(entropy, reward) -> EntropyLaw:
     x = -np.exp(h)
     if np.ptp(x) == 0:
         raise SoftthinkDataError("all entropies are equal: R = -a exp(H) + b cannot separate a from b.")
-    design = np.stack([x, np.ones_like(x)], axis=1)
-    (a, b), *_ = np.linalg.lstsq(design, r, rcond=None)
-    residual = r - design @ np.array([a, b])
+    a, b = _least_squares(x, r)
+    residual = r - (a * x + b)
     ss_tot = float(((r - r.mean()) ** 2).sum())
     r2 = 1.0 - float((residual**2).sum()) / ss_tot if ss_tot > 0 else float("nan")
-    return EntropyLaw(a=float(a), b=float(b), r2=r2, n=int(h.size))
+    low, high = _ceiling_interval(x, r, n_boot, seed)
+    return EntropyLaw(
+        a=float(a), b=float(b), r2=r2, n=int(h.size), ceiling=float(b - a), ceiling_ci_low=low, ceiling_ci_high=high
+    )
+
+
+def _least_squares(x: np.ndarray, r: np.ndarray) -> tuple[float, float]:
+    design = np.stack([x, np.ones_like(x)], axis=1)
+    (a, b), *_ = np.linalg.lstsq(design, r, rcond=None)
+    return float(a), float(b)
+
+
+def _ceiling_interval(x: np.ndarray, r: np.ndarray, n_boot: int, seed: int) -> tuple[float, float]:
+    """2.5th and 97.5th percentiles of -a + b refitted on ``n_boot`` resamples (NaN if under 100 are valid)."""
+    rng = np.random.default_rng(seed)
+    ceilings = []
+    for _ in range(n_boot):
+        idx = rng.integers(0, x.size, size=x.size)
+        if np.ptp(x[idx]) > 0:
+            a, b = _least_squares(x[idx], r[idx])
+            ceilings.append(b - a)
+    if len(ceilings) < min(100, n_boot) or not ceilings:
+        return float("nan"), float("nan")
+    return float(np.quantile(ceilings, 0.025)), float(np.quantile(ceilings, 0.975))
 
 
 def law_points(rows: list[dict], bin_size: int = 1) -> tuple[list[float], list[float]]:

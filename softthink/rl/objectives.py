@@ -4,13 +4,23 @@
 ``(B,)``, ``(B, 1)`` or ``(B, T)``. The trainer (`softthink.rl.trainer`) only wires these into trl's seams.
 Which tokens are forking (the mask and the batch entropy statistics) is defined once, in
 `softthink.analysis.forking`.
+
+Sections: the selections and penalties of the forking / Clip-Cov / KL-Cov recipes (per micro-batch), their
+batch-level versions (``scope="batch"``: statistics over the whole optimiser batch, so the selected tokens do not
+depend on how gradient accumulation splits it), the GPPO / CE-GPPO surrogate, the entropy-shaped advantage, and
+the per-step diagnostics (Cov(log pi, A), token counts, entropy percentiles).
 """
 
 from __future__ import annotations
 
+import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
+
+from softthink.analysis.forking import high_entropy_mask
+from softthink.errors import SoftthinkConfigError, unknown_name_message
 
 
 def selected_token_weights(selected: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -137,3 +147,337 @@ class TokenNormalizer:
         else:
             raise ValueError(f"TokenNormalizer does not know loss_type {self.loss_type!r}")
         return value / self.accumulation_steps
+
+
+# ------------------------------------------------------------------------------------ batch-level selection
+
+SELECTION_SCOPES = ("micro_batch", "batch")
+"""Where the forking quantile and the Clip-Cov / KL-Cov statistics are taken: each micro-batch on its own (trl's,
+verl's and the reference code's behaviour), or the whole optimiser batch (the papers' batch-level threshold)."""
+
+Batch = Sequence[torch.Tensor] | torch.Tensor
+
+
+def check_selection_scope(scope: str) -> str:
+    """``scope`` if it is one of `SELECTION_SCOPES`, else a `SoftthinkConfigError` naming ``selection``."""
+    if scope not in SELECTION_SCOPES:
+        raise SoftthinkConfigError(
+            "selection: "
+            + unknown_name_message("selection scope", str(scope), SELECTION_SCOPES)
+            + " 'batch' takes the statistics over the whole optimiser batch.",
+            param="selection",
+            value=scope,
+        )
+    return scope
+
+
+def split_micro_batches(batch: Batch, split_sizes: Sequence[int] | None = None) -> list[torch.Tensor]:
+    """A list of ``(B_i, T_i)`` micro-batch tensors: ``batch`` itself when it is a list, else the rows of a flat
+    ``(B, T)`` tensor split by ``split_sizes`` (rows per micro-batch; one micro-batch when None)."""
+    if not isinstance(batch, torch.Tensor):
+        return list(batch)
+    if split_sizes is None:
+        return [batch]
+    if sum(split_sizes) != batch.shape[0] or any(n < 1 for n in split_sizes):
+        raise SoftthinkConfigError(
+            f"split_sizes {list(split_sizes)} must be positive and add up to the batch's {batch.shape[0]} rows.",
+            param="split_sizes",
+            value=list(split_sizes),
+        )
+    return list(torch.split(batch, list(split_sizes), dim=0))
+
+
+def _valid_flat(tensors: list[torch.Tensor], masks: list[torch.Tensor]) -> torch.Tensor:
+    """The valid entries of every micro-batch in canonical order (sequence by sequence, position by position):
+    the same vector however the batch is split into micro-batches or padded."""
+    return torch.cat([t.detach()[m.bool()].float() for t, m in zip(tensors, masks)])
+
+
+def _unflatten(flat: torch.Tensor, masks: list[torch.Tensor]) -> list[torch.Tensor]:
+    out, start = [], 0
+    for m in masks:
+        valid = m.bool()
+        sel = torch.zeros_like(valid)
+        n = int(valid.sum())
+        sel[valid] = flat[start : start + n]
+        out.append(sel)
+        start += n
+    return out
+
+
+def _expand_all(advantages: list[torch.Tensor], like: list[torch.Tensor]) -> list[torch.Tensor]:
+    return [_expand(a, x) for a, x in zip(advantages, like)]
+
+
+def forking_masks_scoped(
+    entropies: Batch,
+    masks: Batch,
+    top_fraction: float,
+    *,
+    scope: str = "batch",
+    split_sizes: Sequence[int] | None = None,
+) -> list[torch.Tensor]:
+    """Forking masks per micro-batch (`high_entropy_mask`'s rule), with the ``1 - top_fraction`` quantile taken
+    per micro-batch (``scope="micro_batch"``) or over all valid tokens of the batch (``scope="batch"``)."""
+    check_selection_scope(scope)
+    ents, ms = split_micro_batches(entropies, split_sizes), split_micro_batches(masks, split_sizes)
+    if scope == "micro_batch":
+        return [high_entropy_mask(e, m, top_fraction) for e, m in zip(ents, ms)]
+    values = _valid_flat(ents, ms)
+    if values.numel() == 0:
+        return [torch.zeros_like(m.bool()) for m in ms]
+    threshold = torch.quantile(values, 1.0 - top_fraction)
+    return [(e.detach() >= threshold) & m.bool() for e, m in zip(ents, ms)]
+
+
+def batch_centred_covariance(
+    advantages: Batch, logps: Batch, masks: Batch, *, split_sizes: Sequence[int] | None = None
+) -> list[torch.Tensor]:
+    """`centred_covariance` per micro-batch, with the means of A and log p taken over the whole batch."""
+    lps, ms = split_micro_batches(logps, split_sizes), split_micro_batches(masks, split_sizes)
+    advs = _expand_all(split_micro_batches(advantages, split_sizes), lps)
+    adv_mean, lp_mean = _valid_flat(advs, ms).mean(), _valid_flat(lps, ms).mean()
+    return [
+        ((a.detach().float() - adv_mean) * (lp.detach().float() - lp_mean)).masked_fill(~m.bool(), 0.0)
+        for a, lp, m in zip(advs, lps, ms)
+    ]
+
+
+def clip_cov_masks(
+    advantages: Batch,
+    logps: Batch,
+    masks: Batch,
+    fraction: float,
+    low: float,
+    high: float,
+    *,
+    scope: str = "batch",
+    exclude: Batch | None = None,
+    seed: int = 0,
+    split_sizes: Sequence[int] | None = None,
+) -> list[torch.Tensor]:
+    """Clip-Cov's token sets per micro-batch. ``scope="micro_batch"``: `clip_cov_selection` on each micro-batch
+    (its own covariance means and budget). ``scope="batch"``: covariance centred on the batch means, the band
+    ``low < cov < high`` and the budget ``max(1, int(fraction * n_valid))`` over the whole batch, and a uniform
+    sample drawn (with ``seed``) over the candidates in canonical order, so it does not depend on the split."""
+    check_selection_scope(scope)
+    lps, ms = split_micro_batches(logps, split_sizes), split_micro_batches(masks, split_sizes)
+    advs = split_micro_batches(advantages, split_sizes)
+    excl = split_micro_batches(exclude, split_sizes) if exclude is not None else None
+    generator = torch.Generator().manual_seed(seed)
+    if scope == "micro_batch":
+        return [
+            clip_cov_selection(
+                centred_covariance(a, lp, m),
+                m,
+                fraction,
+                low,
+                high,
+                exclude=excl[i] if excl is not None else None,
+                generator=generator,
+            )
+            for i, (a, lp, m) in enumerate(zip(advs, lps, ms))
+        ]
+    cov = _valid_flat(batch_centred_covariance(advs, lps, ms), ms)
+    candidates = (cov > low) & (cov < high)
+    if excl is not None:
+        candidates &= ~_valid_flat(excl, ms).bool()
+    chosen = torch.zeros_like(candidates)
+    idx = candidates.nonzero(as_tuple=True)[0]
+    if idx.numel():
+        budget = max(int(fraction * cov.numel()), 1)
+        chosen[idx[torch.randperm(idx.numel(), generator=generator).to(idx.device)[:budget]]] = True
+    return _unflatten(chosen, ms)
+
+
+def kl_cov_masks(
+    advantages: Batch,
+    logps: Batch,
+    masks: Batch,
+    fraction: float,
+    *,
+    scope: str = "batch",
+    split_sizes: Sequence[int] | None = None,
+) -> list[torch.Tensor]:
+    """KL-Cov's token sets per micro-batch: the ``max(1, int(fraction * n_valid))`` largest covariances of each
+    micro-batch (``scope="micro_batch"``, `kl_cov_selection`), or of the whole batch with batch means
+    (``scope="batch"``; ties go to the earlier token in canonical order)."""
+    check_selection_scope(scope)
+    lps, ms = split_micro_batches(logps, split_sizes), split_micro_batches(masks, split_sizes)
+    advs = split_micro_batches(advantages, split_sizes)
+    if scope == "micro_batch":
+        return [kl_cov_selection(centred_covariance(a, lp, m), m, fraction) for a, lp, m in zip(advs, lps, ms)]
+    cov = _valid_flat(batch_centred_covariance(advs, lps, ms), ms)
+    chosen = torch.zeros(cov.shape, dtype=torch.bool, device=cov.device)
+    if cov.numel():
+        k = max(int(fraction * cov.numel()), 1)
+        chosen[torch.sort(cov, descending=True, stable=True).indices[:k]] = True
+    return _unflatten(chosen, ms)
+
+
+# ----------------------------------------------------------------------------------------------- GPPO / CE-GPPO
+
+
+@dataclass(frozen=True)
+class GPPOParams:
+    """Clip range and clipped-token gradient weights of GPPO (Klear-Reasoner, arXiv 2508.07629) and CE-GPPO
+    (arXiv 2509.20712).
+
+    ``epsilon_low`` / ``epsilon_high``: the clip-higher range [1 - eps_low, 1 + eps_high], 0.2 / 0.28 as in
+    Klear-Reasoner (DAPO's clip-higher values). ``beta1``: weight of the gradient of low-clipped tokens (negative
+    advantage, r < 1 - eps_low); ``beta2``: of high-clipped tokens (positive advantage, r > 1 + eps_high).
+    ``beta1 = beta2 = 1`` is GPPO; CE-GPPO tunes them (beta1 < 1 slows the push away from tokens already made
+    rare, i.e. weaker exploitation). 0 and 0 give back clip-higher PPO's zero gradient.
+    """
+
+    epsilon_low: float = 0.2
+    epsilon_high: float = 0.28
+    beta1: float = 1.0
+    beta2: float = 1.0
+
+    def __post_init__(self) -> None:
+        if not (math.isfinite(self.epsilon_low) and 0.0 <= self.epsilon_low < 1.0):
+            raise SoftthinkConfigError(
+                f"gppo epsilon_low must be in [0, 1), got {self.epsilon_low}: the ratio is "
+                "clipped below at 1 - epsilon_low. Klear-Reasoner uses 0.2.",
+                param="epsilon_low",
+                value=self.epsilon_low,
+            )
+        if not (math.isfinite(self.epsilon_high) and self.epsilon_high >= 0.0):
+            raise SoftthinkConfigError(
+                f"gppo epsilon_high must be a finite number >= 0, got {self.epsilon_high}. Klear-Reasoner uses 0.28.",
+                param="epsilon_high",
+                value=self.epsilon_high,
+            )
+        for name in ("beta1", "beta2"):
+            value = getattr(self, name)
+            if not (math.isfinite(value) and value >= 0.0):
+                raise SoftthinkConfigError(
+                    f"gppo {name} must be a finite number >= 0, got {value}: it scales the "
+                    "gradient of clipped tokens (1 = GPPO, 0 = plain clipping).",
+                    param=name,
+                    value=value,
+                )
+
+
+def ppo_clip_regions(
+    ratio: torch.Tensor, advantages: torch.Tensor, epsilon_low: float, epsilon_high: float
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``(low_clipped, high_clipped)``: tokens where PPO's ``min`` takes the clipped branch and the gradient is
+    zero: ``A < 0`` and ``r < 1 - eps_low``, ``A > 0`` and ``r > 1 + eps_high`` (together `ppo_clipped_tokens`)."""
+    adv = _expand(advantages.detach(), ratio)
+    r = ratio.detach()
+    return (adv < 0) & (r < 1 - epsilon_low), (adv > 0) & (r > 1 + epsilon_high)
+
+
+def gppo_token_loss(
+    logps: torch.Tensor, old_logps: torch.Tensor, advantages: torch.Tensor, params: GPPOParams = GPPOParams()
+) -> torch.Tensor:
+    """Per-token GPPO / CE-GPPO loss (to be minimised; aggregate it with `TokenNormalizer`).
+
+    Forward value: clip-higher PPO's ``-min(r A, clip(r, 1 - eps_low, 1 + eps_high) A)``, so logged losses compare
+    with PPO's. Gradient: PPO's on unclipped tokens; on clipped tokens, instead of 0, the unclipped surrogate's
+    gradient ``A grad r`` times ``beta1 (1 - eps_low) / sg(r)`` (low-clipped) or ``beta2 (1 + eps_high) / sg(r)``
+    (high-clipped), i.e. ``beta (1 -/+ eps) A grad log p``. It is built as
+    ``c A (1 + beta (r / sg(r) - 1))`` with ``c = 1 -/+ eps``: the bracket is 1 in value and ``beta grad r / r`` in
+    gradient. (CE-GPPO writes the clipped term as ``beta c A r / sg(r)``, whose value is ``beta c A``; the
+    gradient is the same.)
+    """
+    ratio = torch.exp(logps - old_logps.detach())
+    adv = _expand(advantages.detach().to(ratio.dtype), ratio)
+    low, high = ppo_clip_regions(ratio, adv, params.epsilon_low, params.epsilon_high)
+    unit = ratio / ratio.detach()  # 1 in value, grad r / r in gradient
+    ppo = torch.minimum(ratio * adv, torch.clamp(ratio, 1 - params.epsilon_low, 1 + params.epsilon_high) * adv)
+    low_term = (1 - params.epsilon_low) * adv * (1 + params.beta1 * (unit - 1))
+    high_term = (1 + params.epsilon_high) * adv * (1 + params.beta2 * (unit - 1))
+    return -torch.where(low, low_term, torch.where(high, high_term, ppo))
+
+
+# -------------------------------------------------------------------------------------- entropy-shaped advantage
+
+ENTROPY_ADVANTAGE_ALPHA = 0.4
+"""alpha of arXiv 2506.14758 (weight of the detached entropy in the advantage)."""
+ENTROPY_ADVANTAGE_KAPPA = 2.0
+"""kappa of arXiv 2506.14758: the entropy term is capped at |A| / kappa, so it never flips the advantage's sign."""
+
+
+def check_entropy_advantage(alpha: float, kappa: float) -> None:
+    """`SoftthinkConfigError` unless ``alpha >= 0`` and ``kappa > 0`` (both finite)."""
+    if not (math.isfinite(alpha) and alpha >= 0):
+        raise SoftthinkConfigError(
+            f"entropy_advantage alpha must be a finite number >= 0, got {alpha}. The paper "
+            f"uses {ENTROPY_ADVANTAGE_ALPHA}; 0 turns the entropy term off.",
+            param="alpha",
+            value=alpha,
+        )
+    if not (math.isfinite(kappa) and kappa > 0):
+        raise SoftthinkConfigError(
+            f"entropy_advantage kappa must be a finite number > 0, got {kappa}: the entropy "
+            f"term is capped at |A| / kappa. The paper uses {ENTROPY_ADVANTAGE_KAPPA}.",
+            param="kappa",
+            value=kappa,
+        )
+
+
+def entropy_shaped_advantages(
+    advantages: torch.Tensor,
+    entropies: torch.Tensor,
+    *,
+    alpha: float = ENTROPY_ADVANTAGE_ALPHA,
+    kappa: float = ENTROPY_ADVANTAGE_KAPPA,
+) -> torch.Tensor:
+    """``A'_t = A_t + min(alpha * H_t.detach(), |A_t| / kappa)`` ("Reasoning with Exploration: An Entropy
+    Perspective", arXiv 2506.14758), shape ``(B, T)``. The term is >= 0 and at most ``|A| / kappa``, so with
+    ``kappa > 1`` a negative advantage stays negative, and it is 0 where ``A = 0`` (no reward signal).
+    No gradient flows through the entropy."""
+    check_entropy_advantage(alpha, kappa)
+    adv = _expand(advantages.detach().float(), entropies)
+    return adv + torch.minimum(alpha * entropies.detach().float(), adv.abs() / kappa)
+
+
+# ----------------------------------------------------------------------------------------- per-step diagnostics
+
+
+def cov_logp_advantage(
+    logps: Batch, advantages: Batch, masks: Batch, *, split_sizes: Sequence[int] | None = None
+) -> float:
+    """Cov(log pi, A) over the valid tokens of the batch: the mean of `centred_covariance` (population
+    covariance, batch means). NaN without valid tokens."""
+    ms = split_micro_batches(masks, split_sizes)
+    cov = _valid_flat(batch_centred_covariance(advantages, logps, masks, split_sizes=split_sizes), ms)
+    return cov.mean().item() if cov.numel() else float("nan")
+
+
+def token_counts(selected: Batch, masks: Batch, *, split_sizes: Sequence[int] | None = None) -> dict[str, float]:
+    """``{"n_valid", "n_selected", "fraction"}`` of a selection (forking, detached, penalised or clipped tokens)
+    over the batch; padding never counts."""
+    ms = split_micro_batches(masks, split_sizes)
+    n_sel = int(sum((s.bool() & m.bool()).sum() for s, m in zip(split_micro_batches(selected, split_sizes), ms)))
+    n_valid = int(sum(m.bool().sum() for m in ms))
+    return {"n_valid": n_valid, "n_selected": n_sel, "fraction": n_sel / n_valid if n_valid else float("nan")}
+
+
+def entropy_percentiles(
+    entropies: Batch,
+    masks: Batch,
+    percentiles: Sequence[float] = (10, 25, 50, 75, 90, 99),
+    *,
+    split_sizes: Sequence[int] | None = None,
+) -> dict[float, float]:
+    """``{p: value}`` percentiles (linear interpolation, as numpy's default) of the valid entropies (nats)."""
+    bad = [p for p in percentiles if not 0 <= p <= 100]
+    if bad:
+        raise SoftthinkConfigError(f"percentiles must be in [0, 100], got {bad}.", param="percentiles", value=bad)
+    values = _valid_flat(split_micro_batches(entropies, split_sizes), split_micro_batches(masks, split_sizes))
+    if values.numel() == 0:
+        return {p: float("nan") for p in percentiles}
+    q = torch.quantile(values.double(), torch.tensor([p / 100 for p in percentiles], dtype=torch.float64))
+    return dict(zip(percentiles, q.tolist()))
+
+
+def penalty_is_inactive(logps: torch.Tensor, old_logps: torch.Tensor, selected: torch.Tensor) -> bool:
+    """True when KL-Cov's ``|log p - log p_old|`` is 0 on every selected token, so the penalty and its gradient
+    vanish: what happens with one optimisation pass per rollout (log p_old is log p detached). The trainer should
+    warn once and point to ``num_iterations > 1`` or ``steps_per_generation > gradient_accumulation_steps``."""
+    sel = selected.bool()
+    return not bool(sel.any()) or bool(((logps.detach() - old_logps.detach())[sel] == 0).all())

@@ -10,9 +10,9 @@ NaN while fewer than 2 rows are available (a centred single row is 0).
 
 Memory: hidden states are computed ``chunk_size`` positions at a time through the KV cache (all layers exist for
 one chunk only), and only the chosen layer's rows are used: the cumulative ER streams them into a ``d x d``
-scatter matrix (float64, independent of the trace length), the windowed ER keeps the last ``window`` rows. Layers follow Hugging Face's
-``output_hidden_states`` numbering: 0 = the embeddings, i = the output of block i, -1 = the last (after the final
-norm).
+scatter matrix (float64, independent of the trace length), the windowed ER keeps the last ``window`` rows.
+Layers follow Hugging Face's ``output_hidden_states`` numbering: 0 = the embeddings, i = the output of block i,
+-1 = the last (after the final norm).
 """
 
 from __future__ import annotations

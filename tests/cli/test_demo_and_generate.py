@@ -47,47 +47,17 @@ def test_demo_prints_the_table_it_writes(tmp_path, capsys):
         assert f"{100 * float(row['accuracy']):.1f}" in line
 
 
+GENERATE = ["generate", "--model", "testbed", "--device", "cpu", "--mode", "soft", "--set", "max_new_tokens=48"]
+
+
 def test_generate_prints_what_the_library_decodes(testbed, capsys):
     model, tokenizer = testbed
     expected = softthink.generate(model, PROMPT, tokenizer=tokenizer, mode="soft", max_new_tokens=48)
-    assert (
-        main(
-            [
-                "generate",
-                "--model",
-                "testbed",
-                "--device",
-                "cpu",
-                "--mode",
-                "soft",
-                "--set",
-                "max_new_tokens=48",
-                PROMPT,
-            ]
-        )
-        == 0
-    )
+    assert main([*GENERATE, PROMPT]) == 0
     printed = capsys.readouterr().out
     assert expected.text in printed
     assert f"{expected.think_tokens} thinking + {expected.answer_tokens} answer tokens" in printed
-    assert (
-        main(
-            [
-                "generate",
-                "--model",
-                "testbed",
-                "--device",
-                "cpu",
-                "--mode",
-                "soft",
-                "--set",
-                "max_new_tokens=48",
-                "--json",
-                PROMPT,
-            ]
-        )
-        == 0
-    )
+    assert main([*GENERATE, "--json", PROMPT]) == 0
     (record,) = json.loads(capsys.readouterr().out)
     assert record["token_ids"] == expected.token_ids and record["text"] == expected.text
 

@@ -24,7 +24,7 @@ import types
 import typing
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import yaml
 
@@ -199,7 +199,7 @@ def coerce(key: str, raw: str, annotation: Any) -> Any:
     if kinds == {"str"}:
         return raw
 
-    def fail(expected: str, example: str) -> None:
+    def fail(expected: str, example: str) -> NoReturn:
         raise SoftthinkConfigError(
             f"--set {key}={raw!r}: expected {expected}. For example --set {key}={example}.", param=key, value=raw
         )
@@ -223,10 +223,12 @@ def coerce(key: str, raw: str, annotation: Any) -> Any:
             fail("a number", "1e-5")
         if isinstance(value, int) and "int" in kinds:
             return value
-        try:
-            return float(value)  # YAML 1.1 reads '1e-5' as a string
-        except (TypeError, ValueError):
-            fail("a number" + (" or null" if nullable else ""), "1e-5")
+        if isinstance(value, (int, float, str)):
+            try:
+                return float(value)  # YAML 1.1 reads '1e-5' as a string
+            except ValueError:
+                pass
+        fail("a number" + (" or null" if nullable else ""), "1e-5")
     return value
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Any
 
 
@@ -27,7 +28,7 @@ class SoftthinkDataError(SoftthinkError, ValueError):
 
 
 def unknown_name_message(
-    kind: str, name: str | list[str], available: list[str] | tuple[str, ...], *, listing: str | None = None
+    kind: str, name: str | list[str], available: Collection[str], *, listing: str | None = None
 ) -> str:
     """The one "did you mean" message of softthink, for registry lookups and unknown config keys.
 

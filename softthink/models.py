@@ -48,7 +48,9 @@ def load_model(name_or_path: str, *, device: str | torch.device | None = None, d
             f"could not load model {name_or_path!r}: {err}\nPass a local model directory, a .gguf file, 'testbed', "
             "or a Hub id (needs network access or a populated Hugging Face cache)."
         ) from err
-    model.to(device).eval()
+    # transformers wraps PreTrainedModel.to with functools.wraps, and typeshed's _Wrapped does not bind self, so
+    # mypy reads the device as the model argument.
+    model.to(device).eval()  # type: ignore[arg-type]
     check_model(model)
     return model, tokenizer
 

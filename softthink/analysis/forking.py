@@ -73,11 +73,12 @@ def forking_threshold(entropies, quantile: float = DEFAULT_QUANTILE) -> float:
 
     ``entropies``: records, one record, or an array (pooled). With the default 0.2 this is the 80th percentile.
     """
-    quantile, _ = resolve_selection(quantile)
+    resolved, _ = resolve_selection(quantile)
+    assert resolved is not None, "without a threshold, resolve_selection returns a quantile"
     values = pooled_entropies(entropies)
     if values.size == 0:
         raise SoftthinkInputError("cannot compute a forking threshold from zero tokens.")
-    return float(np.percentile(values, 100.0 * (1.0 - quantile)))
+    return float(np.percentile(values, 100.0 * (1.0 - resolved)))
 
 
 def forking_mask(entropies, *, quantile: float | None = None, threshold: float | None = None) -> np.ndarray:
@@ -92,6 +93,7 @@ def forking_mask(entropies, *, quantile: float | None = None, threshold: float |
     values = pooled_entropies(entropies)
     if threshold is not None:
         return values > threshold
+    assert quantile is not None, "resolve_selection returns a quantile when there is no threshold"
     k = int(math.floor(quantile * values.size + 0.5))
     mask = np.zeros(values.size, dtype=bool)
     if k:
@@ -209,6 +211,11 @@ def entropy_stats(
         raise SoftthinkInputError("no tokens to summarise: every record is empty.")
     quantile, threshold = resolve_selection(quantile, threshold)
     mask = forking_mask(values, quantile=quantile, threshold=threshold)
+    if threshold is None:
+        assert quantile is not None, "resolve_selection returns a quantile when there is no threshold"
+        threshold_used = float(np.percentile(values, 100 * (1 - quantile)))
+    else:
+        threshold_used = float(threshold)
     total = float(values.sum())
     top = forking_mask(values, quantile=0.2)
     pcts = sorted(set(int(p) for p in percentiles) | {80})
@@ -226,7 +233,7 @@ def entropy_stats(
         p80=float(np.percentile(values, 80)),
         quantile=quantile,
         threshold=threshold,
-        forking_threshold=float(threshold if threshold is not None else np.percentile(values, 100 * (1 - quantile))),
+        forking_threshold=threshold_used,
         n_forking=int(mask.sum()),
         forking_mass_share=float(values[mask].sum() / total) if total > 0 else 0.0,
         top_mass_share=float(values[top].sum() / total) if total > 0 else 0.0,

@@ -74,21 +74,22 @@ def pooled_entropies(items: Sequence[TokenEntropies] | TokenEntropies | Sequence
         return items.array()
     if isinstance(items, np.ndarray):
         return items.astype(np.float64).ravel()
-    items = list(items)
-    if items and isinstance(items[0], TokenEntropies):
-        return np.concatenate([it.array() for it in items]) if items else np.zeros(0)
-    return np.asarray(items, dtype=np.float64).ravel()
+    seq = list(items)
+    if seq and isinstance(seq[0], TokenEntropies):
+        return np.concatenate([it.array() for it in as_records(seq)])
+    return np.asarray(seq, dtype=np.float64).ravel()
 
 
-def as_records(items: Sequence[TokenEntropies] | TokenEntropies) -> list[TokenEntropies]:
-    """One record or a sequence of records, as a list of records."""
+def as_records(items: Sequence[object] | TokenEntropies) -> list[TokenEntropies]:
+    """One record or a sequence of records, as a list of records; anything else in ``items`` raises."""
     if isinstance(items, TokenEntropies):
         return [items]
-    items = list(items)
+    records = []
     for i, it in enumerate(items):
         if not isinstance(it, TokenEntropies):
             raise SoftthinkInputError(
                 f"expected TokenEntropies records, got {type(it).__name__} at index {i}. Get records from "
                 "softthink.analysis.token_entropies(...) or softthink.analysis.from_generation(...)."
             )
-    return items
+        records.append(it)
+    return records

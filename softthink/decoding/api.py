@@ -192,6 +192,7 @@ def _assemble(
     out = []
     for row, rec in enumerate(result.records):
         ids = rec.token_ids
+        assert rec.stop_reason is not None, "the decode loop gives every row a stop reason by its last step"
         body = ids[:-1] if rec.stop_reason == "eos" else ids  # the final EOS is not part of the text
         think_tokens = sum(rec.in_thinking)
         thinking_text = decode_text(body[:think_tokens])

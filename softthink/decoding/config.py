@@ -22,6 +22,7 @@ from typing import Any
 from softthink.config_io import check_keys, read_config, relative_to_including_file
 from softthink.decoding.rules import available_modes, on_params_changed, registered_params, rule_class
 from softthink.decoding.rules.base import positive_int
+from softthink.decoding.rules.fields import RuleFields
 from softthink.errors import SoftthinkConfigError, unknown_name_message
 from softthink.resources import bundled_config_dir
 
@@ -31,7 +32,7 @@ def _help(default: Any, text: str) -> Any:
 
 
 @dataclass
-class DecodeConfig:
+class DecodeConfig(RuleFields):
     """How to decode. Every field has a default; presets list only what they change.
 
     The generation has up to two phases. *Thinking* lasts until the think-end marker is the visible token (or is
@@ -72,7 +73,7 @@ class DecodeConfig:
     answer_min_p: float | None = _help(None, "answer min-p; None = same as min_p")
 
     # --- mode knobs: declared by the rule files (soft: max_topk, noise, ...; gated: entropy_threshold; ...) -----
-    # and inserted here by `_add_rule_fields`.
+    # and inserted here by `_add_rule_fields`; their static types come from `RuleFields`.
 
     # --- output -----------------------------------------------------------------------------------------------
     stop_strings: list[str] = field(

@@ -246,9 +246,12 @@ def _advance(
     rec.in_thinking.append(rec.thinking)
     ended_naturally = False
     if rec.thinking:
+        # A row starts thinking only when there is a think marker (and so a matcher), see `decode`.
+        assert marker is not None and marker_matcher is not None, "a thinking row without a think marker"
         if was_forced:
             rec.forced.pop(0)
             if not rec.forced:
+                assert rec.pending_end_reason is not None, "forced marker tokens are always queued with a reason"
                 _end_thinking(rec, rec.pending_end_reason)
         elif marker_matcher.completed(rec):
             ended_naturally = True

@@ -8,8 +8,15 @@ host every step (phase, counters, the generated tokens) lives in `RowRecord`, on
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import torch
+
+
+class BatchSelectableCache(Protocol):
+    """A KV cache that can keep a subset of its rows (transformers' `Cache` classes, e.g. `DynamicCache`)."""
+
+    def batch_select_indices(self, indices: torch.Tensor) -> None: ...
 
 
 @dataclass
@@ -27,7 +34,7 @@ class ActiveBatch:
     rows: torch.Tensor
     attention_mask: torch.Tensor
     next_position: torch.Tensor
-    cache: object
+    cache: BatchSelectableCache
     rule_state: dict[str, torch.Tensor] = field(default_factory=dict)
 
     def select(self, keep: torch.Tensor) -> None:

@@ -229,10 +229,10 @@ def build_rows(results: EvalResults) -> list[dict[str, Any]]:
     for cell in results.cells:
         if cell.error:
             errors[cell.cell.key[:3]].append(f"seed {cell.cell.seed}: {cell.error}")
-    pass_k = sorted({k * m for k in suite.pass_k for m in (1, len(suite.seeds))})
+    pass_k = sorted({k * m for k in suite.resolved_pass_k for m in (1, len(suite.seeds))})
     rows = []
     for key in dict.fromkeys(c.cell.key[:3] for c in results.cells):
-        row = dict(zip(_ROW_KEYS, key))
+        row: dict[str, Any] = dict(zip(_ROW_KEYS, key))
         row["seeds"] = len(suite.seeds)
         row.update(summarize(groups[key], pass_k))
         row["errors"] = errors.get(key, [])

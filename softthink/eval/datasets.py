@@ -347,6 +347,7 @@ def load_from_spec(spec: BenchmarkSpec, data_dir: str | Path | None = None, spli
         if not path.is_file():
             raise SoftthinkDataError(f"benchmark {spec.name!r} ({spec.source}): data file {path} does not exist.")
         return problems_from_rows(spec, _rows_from_jsonl(path), str(path))
+    assert spec.file, "BenchmarkSpec.__post_init__ requires 'file' when 'path' is not set"
     filename = spec.file.format(split=split)
     directory, how = resolve_data_dir(data_dir)
     if directory is not None:

@@ -256,7 +256,7 @@ def render_markdown(results: EvalResults, prov: dict[str, Any], overrides: dict[
         "cold_stop_patience",
         "stop_strings",
     )
-    prompt = next((c.config["prompt"] for c in results.cells if c.config), {})
+    prompt: dict[str, Any] = next((c.config["prompt"] for c in results.cells if c.config), {})
     grader = next((c.grader.to_dict() for c in results.cells if c.grader), {})
     lines = [
         f"# {suite.name}",

@@ -136,6 +136,17 @@ class GenerationJob:
     done: dict[tuple[str, int], dict[str, Any]]
 
 
+@dataclass(frozen=True)
+class CellPlan:
+    """What `Runner._run_cell` leaves for the main process to merge: the cell's store, its problem order, the
+    keys ``(problem id, sample index)`` it must end with, and the grader its records are regraded with."""
+
+    store: CellStore
+    order: list[str]
+    wanted: set[tuple[str, int]]
+    grader: GraderConfig
+
+
 def _check_complete(result: CellResult, wanted: set[tuple[str, int]]) -> None:
     """Mark ``result`` incomplete (unless it already failed) when it has fewer records than its plan."""
     if len(result.records) < len(wanted) and not result.error:
@@ -277,11 +288,11 @@ class Runner:
             result.error = f"{type(err).__name__}: {err}\n" + "".join(traceback.format_exc(limit=-3))
         self._barrier()
         if plan is not None and self.is_main:
-            store, order, wanted = plan
-            records = store.merge(order, lambda record: regrade(record, result.grader))
-            result.records = [r for r in records if (str(r["problem_id"]), int(r["sample_index"])) in wanted]
-            _check_complete(result, wanted)
-        result.summary = summarize(result.records, self.suite.pass_k)
+            grader = plan.grader
+            records = plan.store.merge(plan.order, lambda record: regrade(record, grader))
+            result.records = [r for r in records if (str(r["problem_id"]), int(r["sample_index"])) in plan.wanted]
+            _check_complete(result, plan.wanted)
+        result.summary = summarize(result.records, self.suite.resolved_pass_k)
         return result
 
     def _open_store(self, cell: Cell, resolved: ResolvedCell, result: CellResult) -> CellStore:
@@ -300,10 +311,8 @@ class Runner:
         plan = plan_batches(resolved.problems, self.suite.samples, self.suite.batch_size)
         return plan, {item.key for batch in plan for item in batch}
 
-    def _run_cell(
-        self, cell: Cell, model: Any, tokenizer: Any, result: CellResult
-    ) -> tuple[CellStore, list[str], set[tuple[str, int]]]:
-        """This process's generation for one cell; returns (its store, problem order, keys the cell must have)."""
+    def _run_cell(self, cell: Cell, model: Any, tokenizer: Any, result: CellResult) -> CellPlan:
+        """This process's generation for one cell; returns what the main process needs to merge it."""
         resolved = self.resolve(cell)
         builder = PromptBuilder(resolved.prompt, tokenizer, self._exemplars(resolved.prompt))
         store = self._open_store(cell, resolved, result)
@@ -320,7 +329,7 @@ class Runner:
         result.generated += self._generate(
             GenerationJob(cell, model, tokenizer, resolved.config, builder, resolved.grader, store, todo, done)
         )
-        return store, [p.id for p in resolved.problems], wanted
+        return CellPlan(store, [p.id for p in resolved.problems], wanted, resolved.grader)
 
     def stored_cell(self, cell: Cell) -> CellResult:
         """A cell's result from the records already on disk, in plan order and graded by the suite's grader: no
@@ -338,7 +347,7 @@ class Runner:
             _check_complete(result, wanted)
         except SoftthinkError as err:
             result.error = str(err)
-        result.summary = summarize(result.records, self.suite.pass_k)
+        result.summary = summarize(result.records, self.suite.resolved_pass_k)
         return result
 
     def _exemplars(self, prompt: PromptSpec) -> list[tuple[str, str]]:
@@ -368,6 +377,11 @@ class Runner:
                     sample_seeds = [batch_seed] * len(pending)
                     gens = generate_fn(job.model, inputs, tokenizer=job.tokenizer, config=cfg.replace(seed=batch_seed))
                 per_sample = (time.perf_counter() - start) / len(pending)
+                if not isinstance(gens, list):
+                    raise SoftthinkError(
+                        f"generate returned a {type(gens).__name__} for a batch of {len(pending)} prompts; "
+                        "it must return a list of generations."
+                    )
                 if len(gens) != len(pending):
                     raise SoftthinkError(f"generate returned {len(gens)} generations for {len(pending)} prompts.")
                 prompts = {prompt_hash(g.prompt): g.prompt for g in gens}

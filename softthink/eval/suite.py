@@ -186,6 +186,12 @@ class Suite:
             if not isinstance(getattr(self, key), dict):
                 fail(key, "must be a mapping", getattr(self, key))
 
+    @property
+    def resolved_pass_k(self) -> list[int]:
+        """The k values of pass@k and maj@k: ``pass_k``, which ``__post_init__`` fills in when it is None."""
+        assert self.pass_k is not None, "Suite.__post_init__ resolves pass_k"
+        return self.pass_k
+
     # -- construction ------------------------------------------------------------------------------------------
     @classmethod
     def from_yaml(cls, path: str | Path, overrides: dict[str, Any] | None = None) -> Suite:

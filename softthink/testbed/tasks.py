@@ -243,7 +243,9 @@ def make_dataset(
         )
     name = difficulty if isinstance(difficulty, str) else repr(difficulty)
     rng = random.Random(f"softthink-testbed:{split}:{seed}:{d!r}")  # by value: renaming a preset keeps its data
-    problems, seen, attempts = [], set(), 0
+    problems: list[dict] = []
+    seen: set[str] = set()
+    attempts = 0
     while len(problems) < n:
         attempts += 1
         if attempts > 200 * n + 10_000:
@@ -308,12 +310,15 @@ def check_solution(problem: dict) -> bool:
             return False
         for line in lines:
             *steps, verdict = line.split(" ")
-            value = None
+            first = re.match(r"\d+", steps[0]) if steps else None
+            if first is None:  # a line without steps, or one that does not start with the guess
+                return False
+            value = ""
             for step in steps:
                 expr, value = step.split("=")
                 if evaluate(expr) != int(value):
                     return False
-            guess = int(re.match(r"\d+", steps[0]).group())
+            guess = int(first.group())
             if evaluate(lhs, guess) != int(value):
                 return False
             if verdict != ("yes" if int(value) == target else "low" if int(value) < target else "high"):
@@ -388,7 +393,9 @@ def _tag_line_sum(line: str, state: dict, problem: dict) -> list[str] | None:
         return [r if r == "decision" else "copied" for r in roles]
 
     left_roles = pick(left) if state["total"] is None else ["copied"] * len(left)
-    right_roles = pick(right) if left_roles is not None else None
+    if left_roles is None:
+        return None
+    right_roles = pick(right)
     if right_roles is None:
         return None
     state["total"] = int(result)
@@ -421,7 +428,7 @@ def token_roles(problem: dict, tokens: list[str]) -> list[str]:
         for line in text[pos:body_end].split("\n"):
             roles = tagger(line, state, problem) if ok else None
             ok = roles is not None and len(roles) == len(line)
-            if ok:
+            if ok and roles is not None:
                 char_roles[pos : pos + len(line)] = roles
             if pos + len(line) < body_end:
                 char_roles[pos + len(line)] = "structure" if ok else "other"  # the newline
@@ -439,8 +446,8 @@ def token_roles(problem: dict, tokens: list[str]) -> list[str]:
                 char_roles[rest:] = ["structure"] * (len(text) - rest)
     out, pos = [], 0
     for tok in tokens:
-        span = char_roles[pos : pos + len(tok)]
+        tok_roles = char_roles[pos : pos + len(tok)]
         pos += len(tok)
-        non_space = [r for c, r in zip(tok, span) if not c.isspace()] or span or ["structure"]
+        non_space = [r for c, r in zip(tok, tok_roles) if not c.isspace()] or tok_roles or ["structure"]
         out.append(non_space[0])
     return out

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import tempfile
 from pathlib import Path
+from typing import TypedDict
 
 import torch
 from transformers import (
@@ -27,8 +28,17 @@ TINY_VOCAB_SIZE = len(_SPECIALS) + 95
 """Vocabulary of the tiny character-level tokenizer: 5 special tokens + the 95 printable ASCII characters."""
 
 
+class _Vocab(TypedDict):
+    """The config keys every tiny architecture shares (typed, so each one reaches its config as an int)."""
+
+    vocab_size: int
+    bos_token_id: int
+    eos_token_id: int
+    pad_token_id: int
+
+
 def _tiny_config(arch: str, vocab_size: int, tie_embeddings: bool):
-    common = dict(vocab_size=vocab_size, bos_token_id=1, eos_token_id=2, pad_token_id=0)
+    common = _Vocab(vocab_size=vocab_size, bos_token_id=1, eos_token_id=2, pad_token_id=0)
     if arch == "llama":
         return LlamaConfig(
             hidden_size=64,

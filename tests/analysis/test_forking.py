@@ -84,3 +84,12 @@ def test_stats_with_threshold(make_record):
 def test_stats_of_nothing_is_an_error(make_record):
     with pytest.raises(SoftthinkInputError, match="no tokens"):
         entropy_stats([make_record([])])
+
+
+def test_pooled_entropies_rejects_records_mixed_with_numbers(make_record):
+    from softthink.analysis.records import pooled_entropies
+
+    record = make_record([0.5, 1.0])
+    assert pooled_entropies([record, record]).tolist() == [0.5, 1.0, 0.5, 1.0]
+    with pytest.raises(SoftthinkInputError, match="got float at index 1"):  # was AttributeError: 'float'.array
+        pooled_entropies([record, 0.5])

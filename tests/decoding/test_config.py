@@ -84,3 +84,16 @@ def test_every_committed_preset_is_valid():
     assert {"discrete", "soft", "gated", "soft_cold_stop"} <= set(names)
     for name in names:
         load_decode_config(name)
+
+
+def test_gated_rule_needs_its_threshold_when_built_directly():
+    # The gate compares entropies with the threshold: building the rule without one fails at once, naming the
+    # field (it used to fail later, at the first step, with torch's TypeError on `>= None`).
+    from softthink.decoding.rules.entropy_gated import EntropyGated
+
+    config = DecodeConfig()
+    with pytest.raises(SoftthinkConfigError, match="entropy_threshold is required by mode 'gated'") as info:
+        EntropyGated(config, config.think_sampling())
+    assert info.value.param == "entropy_threshold"
+    gated = DecodeConfig(mode="gated", entropy_threshold=0.5)
+    assert EntropyGated(gated, gated.think_sampling()).threshold == 0.5

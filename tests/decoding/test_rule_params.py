@@ -124,3 +124,23 @@ def test_a_param_is_declared_once():
     with pytest.raises(ValueError, match="already declared by another mode"):
         register_rule("copycat")(Copycat)
     assert "copycat" not in available_modes()
+
+
+def test_rule_fields_types_match_the_registered_builtin_params():
+    # RuleFields gives type checkers the fields the registry adds to DecodeConfig: same names, same types.
+    import typing
+
+    from softthink.decoding.rules import rule_class
+    from softthink.decoding.rules.fields import RuleFields
+
+    declared = typing.get_type_hints(RuleFields)
+    rules = [rule_class(mode) for mode in available_modes()]
+    builtin = {
+        p.name: p.type for r in rules if r.__module__.startswith("softthink.") for p in r.__dict__.get("params", ())
+    }
+    assert declared == builtin
+    assert issubclass(DecodeConfig, RuleFields)
+    assert not dataclasses.is_dataclass(RuleFields)
+    config = DecodeConfig(max_topk=3)
+    assert config.max_topk == 3
+    assert set(declared) <= {f.name for f in dataclasses.fields(DecodeConfig)}

@@ -310,3 +310,17 @@ def test_seed_per_sample_is_part_of_the_cell_hash(suite_dict, tok, fake_load):
     assert plain.cells[0].records[0]["cell_hash"] != per_sample.cells[0].records[0]["cell_hash"]
     with pytest.raises(SoftthinkConfigError, match="seed_per_sample must be true or false"):
         Suite.from_dict(suite_dict(seed_per_sample="yes"))
+
+
+def test_generate_fn_returning_one_generation_for_a_batch_fails_its_cells_with_a_clear_error(
+    suite_dict, tok, fake_load
+):
+    fake = FakeGenerate(tok)
+
+    def single(*args, **kwargs):  # a generate_fn that forgets the batch: one Generation, not a list
+        return fake(*args, **kwargs)[0]
+
+    res = _run(suite_dict(), single, fake_load)
+    assert res.errors and all("generate returned a Generation for a batch of" in e for e in res.errors)
+    assert all("must return a list of generations" in e for e in res.errors)
+    assert res.records == []

@@ -97,3 +97,11 @@ def test_token_roles_marks_forced_choices_and_broken_grammar():
     assert roles[1:4] == ["decision", "structure", "decision"] and roles[7] == "copied" and roles[9] == "copied"
     assert roles[11:13] == ["computed", "computed"]
     assert token_roles(p, ["<think>", "3", "?", "5"])[1:] == ["other"] * 3
+
+
+def test_check_solution_rejects_a_search_line_without_steps_instead_of_crashing():
+    # A line holding only a verdict (or a first step that is not a guess) used to raise IndexError/ValueError.
+    search = next(p for p in load_problems("test", 50) if p["task"] == "search")
+    answer = search["answer"]
+    assert not check_solution(dict(search, solution=f"<think>yes</think>\\boxed{{{answer}}}"))
+    assert not check_solution(dict(search, solution=f"<think>x=1 yes</think>\\boxed{{{answer}}}"))

@@ -3,6 +3,8 @@ decoding (with the thinking phase's sampling parameters) elsewhere."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from softthink.analysis.forking import FORKING_ENTROPY_NATS
 from softthink.decoding.rules.base import (
     DecodeRule,
@@ -16,6 +18,9 @@ from softthink.decoding.rules.base import (
 from softthink.decoding.rules.discrete import Discrete
 from softthink.decoding.rules.soft_thinking import SoftThinking
 from softthink.errors import SoftthinkConfigError
+
+if TYPE_CHECKING:
+    from softthink.decoding.config import DecodeConfig
 
 
 @register_rule("gated")
@@ -36,11 +41,17 @@ class EntropyGated(DecodeRule):
 
     def __init__(self, config, sampling):
         super().__init__(config, sampling)
+        self.threshold = self.required_threshold(config)
         self.inner = SoftThinking(config, sampling)
         self.fallback = Discrete(config, sampling)
 
     @classmethod
     def validate_config(cls, config) -> None:
+        cls.required_threshold(config)
+
+    @staticmethod
+    def required_threshold(config: DecodeConfig) -> float:
+        """``config.entropy_threshold``, or `SoftthinkConfigError` when it is None (the gate needs a threshold)."""
         if config.entropy_threshold is None:
             raise SoftthinkConfigError(
                 "decode.entropy_threshold is required by mode 'gated' (soft steps where entropy >= threshold). "
@@ -49,7 +60,8 @@ class EntropyGated(DecodeRule):
                 param="entropy_threshold",
                 value=None,
             )
+        return config.entropy_threshold
 
     def step(self, inputs: StepInput) -> Step:
-        gate = inputs.entropy >= self.config.entropy_threshold
+        gate = inputs.entropy >= self.threshold
         return merge_steps(gate, self.inner.step(inputs), self.fallback.step(inputs))

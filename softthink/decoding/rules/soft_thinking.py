@@ -7,6 +7,8 @@ Dir(alpha * w). The visible token is the kept token of largest (final) weight, i
 
 from __future__ import annotations
 
+import torch
+
 from softthink.decoding.processors import dirichlet_weights, gumbel_softmax_weights, truncate_sorted
 from softthink.decoding.rules.base import DecodeRule, RuleParam, Step, StepInput, positive, positive_int, register_rule
 
@@ -64,4 +66,4 @@ class SoftThinking(DecodeRule):
         elif c.noise == "dirichlet":
             weights = dirichlet_weights(weights, c.dirichlet_alpha, inputs.random)
         visible = ids.gather(1, weights.argmax(dim=-1, keepdim=True)).squeeze(1)
-        return Step(visible, ids, weights, soft=weights.new_ones(weights.shape[0], dtype=bool))
+        return Step(visible, ids, weights, soft=weights.new_ones(weights.shape[0], dtype=torch.bool))

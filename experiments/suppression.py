@@ -22,7 +22,7 @@ The committed report (eval/results/suppression.md) was made with:
       --benchmark gsm8k --data-dir ../shared/data --n 30 --n-train 50 --batch-size 30 --max-new-tokens 256 \
       --max-think-tokens 192 --think-end '\boxed{' --conditions none,reflection,random_reflection,forking \
       --out eval/results/suppression/smollm2_gsm8k.json
-  python experiments/suppression.py report eval/results/suppression/*.json --notes eval/results/suppression_notes.md \
+  python experiments/suppression.py report eval/results/suppression/*.json --notes experiments/suppression_notes.md \
       --out eval/results/suppression.md
 """
 

@@ -24,7 +24,10 @@ on how gradient accumulation splits the batch.
 
 Defaults are the papers': rho = 0.2; Clip-Cov r = 2e-4, band (1, 5); KL-Cov k = 2e-3 (their Qwen2.5-7B setting;
 2e-4 for 32B), beta = 1; GPPO beta1 = beta2 = 1 with trl's epsilon / epsilon_high as the clip range; entropy
-advantage alpha = 0.4, kappa = 2.
+advantage alpha = 0.4, kappa = 2. (GPPO's beta1 = beta2 = 1 and the 0.2 / 0.28 clip-higher range are those of the
+Klear-Reasoner README; its verl code also applies dual-clip (ratio capped at 3 for negative advantages), which trl
+and this recipe do not. The entropy advantage's alpha and kappa are as written in phase 1 and could not be checked
+against the paper's text here.)
 
 Where this follows trl rather than the papers' code (stated so results can be compared):
 - with ``selection="micro_batch"`` (default) the forking threshold is the quantile of the current micro-batch's

@@ -193,6 +193,8 @@ def test_bad_inputs_to_train(tmp_path, problems, tiny_tokenizer):
         "qwen2.5-1.5b-gsm8k-forking",
         "qwen2.5-1.5b-gsm8k-clip_cov",
         "qwen2.5-1.5b-gsm8k-kl_cov",
+        "qwen2.5-1.5b-gsm8k-gppo",
+        "qwen2.5-1.5b-gsm8k-entropy_advantage",
     ],
 )
 def test_real_gpu_recipes_dry_run_one_step_on_a_tiny_model(tmp_path, recipe, data_dir, monkeypatch):

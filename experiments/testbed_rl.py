@@ -21,6 +21,10 @@ Reproduce (from the repository root):
     wait
     python experiments/testbed_rl.py --out runs/testbed_rl --stage eval
     python experiments/testbed_rl.py --out runs/testbed_rl --stage report
+
+``--toolbox`` runs the same stages for issue 12's recipes (gppo, entropy_advantage) and the base, and writes
+eval/results/testbed_rl_entropy_toolbox.md against the committed four (experiments/testbed_rl_toolbox.py; commands
+in experiments/testbed_rl_toolbox_notes.md).
 """
 
 from __future__ import annotations

@@ -260,6 +260,19 @@ def test_batch_selection_inside_the_trainer_does_not_depend_on_the_accumulation_
         assert not torch.equal(selected_tokens(4, "micro_batch"), whole)
 
 
+@pytest.mark.parametrize("recipe", ["kl_cov", "gppo"])
+def test_a_term_that_stays_zero_for_a_whole_generation_cycle_warns_once(tmp_path, recipe):
+    with pytest.warns(UserWarning, match="on-policy"):  # the config already sees one pass per rollout
+        trainer = make_trainer(tmp_path, recipe)
+    batch = make_batch()  # no old_per_token_logps: log p_old = log p, as trl does with one pass per rollout
+    with pytest.warns(UserWarning, match="log p == log p_old on every token"):
+        trainer._compute_loss(trainer.model, dict(batch))
+    assert trainer._warned_inactive
+    batch["old_per_token_logps"] = policy_logps(trainer, batch)[0] + 0.1  # off-policy: the streak resets
+    trainer._compute_loss(trainer.model, dict(batch))
+    assert trainer._inactive_streak == 0
+
+
 def test_trainer_refuses_a_plain_grpo_config(tmp_path):
     from datasets import Dataset
     from trl import GRPOConfig

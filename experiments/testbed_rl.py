@@ -21,6 +21,10 @@ Reproduce (from the repository root):
     wait
     python experiments/testbed_rl.py --out runs/testbed_rl --stage eval
     python experiments/testbed_rl.py --out runs/testbed_rl --stage report
+
+``--toolbox`` runs the same stages for issue 12's recipes (gppo, entropy_advantage) and the base, and writes
+eval/results/testbed_rl_entropy_toolbox.md against the committed four (experiments/testbed_rl_toolbox.py; commands
+in experiments/testbed_rl_toolbox_notes.md).
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ import time
 from pathlib import Path
 
 RECIPES = ("full", "forking", "clip_cov", "kl_cov")
+NEW_RECIPES = ("gppo", "entropy_advantage")  # issue 12: trained and evaluated on the same budget, reported apart
 MODES = ("discrete", "soft", "gated")
 # Two more views of the same policies: greedy, and pure sampling at temperature 1 (the RL rollouts' distribution,
 # where the training reward was measured; the `discrete` preset samples at T 0.6, top-p 0.95, top-k 30).
@@ -79,13 +84,23 @@ def stage_train(out: Path, model: str, overrides: dict, recipes: tuple[str, ...]
 
 
 def suite_dict(
-    out: Path, model: str, problems: int, samples: int, max_new_tokens: int, batch_size: int, difficulty: str
+    out: Path,
+    model: str,
+    problems: int,
+    samples: int,
+    max_new_tokens: int,
+    batch_size: int,
+    difficulty: str,
+    recipes: tuple[str, ...] = RECIPES,
 ) -> dict:
+    """The eval grid: the base and ``recipes``' policies; `NEW_RECIPES` get their own folder (``eval_<d>_toolbox``)
+    and otherwise the very same cells as the four recipes (problems, samples, decodings, seeds)."""
     models = [{"label": "base", "path": model}]
-    models += [{"label": recipe, "path": str(out / recipe)} for recipe in RECIPES]
+    models += [{"label": recipe, "path": str(out / recipe)} for recipe in recipes]
+    toolbox = recipes == NEW_RECIPES
     return {
-        "name": "testbed_rl",
-        "description": "Testbed base model and its four RL policies (equal compute) x discrete/soft/gated.",
+        "name": "testbed_rl_entropy_toolbox" if toolbox else "testbed_rl",
+        "description": f"Testbed base model and its RL policies {', '.join(recipes)} (equal compute) x decodings.",
         "models": models,
         "decode": [*MODES, *EXTRA_DECODE],
         "benchmarks": [{"name": "testbed", "limit": problems}],
@@ -94,20 +109,16 @@ def suite_dict(
         "batch_size": batch_size,
         "seed_per_sample": True,
         "decode_overrides": {"max_new_tokens": max_new_tokens},
-        "output_dir": str(out / f"eval_{difficulty}"),
+        "output_dir": str(out / (f"eval_{difficulty}_toolbox" if toolbox else f"eval_{difficulty}")),
     }
 
 
-def stage_eval(
-    out: Path, model: str, problems: int, samples: int, max_new_tokens: int, batch_size: int, difficulty: str
-):
+def stage_eval(suite: dict, difficulty: str):
+    """Run one `suite_dict` grid with the testbed problems pinned to ``difficulty``."""
     from softthink.eval import Suite, run
 
     pin_difficulty(difficulty)
-    suite = Suite.from_dict(
-        suite_dict(out, model, problems, samples, max_new_tokens, batch_size, difficulty), source=__file__
-    )
-    results = run(suite)
+    results = run(Suite.from_dict(suite, source=__file__))
     if results.errors:
         raise SystemExit("eval cells failed:\n" + "\n".join(results.errors))
     return results
@@ -340,18 +351,17 @@ def stage_report(
         "## Evaluation: every policy x {discrete, soft, gated}, and greedy / T=1 sampling",
         "",
         *eval_lines,
-        *(["## What happened", "", reading, ""] if reading else []),
-        "## Reproduce",
-        "",
-        "```bash",
-        command,
-        "```",
-        "",
     ]
-    report.write_text("\n".join(md))
-    (fig_dir / "summary.json").write_text(
-        json.dumps({**dyn_summary, "eval_rows": eval_rows, "budget": budget}, indent=2, default=str) + "\n"
-    )
+    return write_report(report, md, reading, command, {**dyn_summary, "eval_rows": eval_rows, "budget": budget})
+
+
+def write_report(report: Path, md: list[str], reading: str, command: str, summary: dict) -> Path:
+    """``md`` + the "What happened" section (if any) + the reproduce command -> ``report``; ``summary`` -> its
+    figure folder's summary.json."""
+    reading = reading.strip()
+    md = [*md, *(["## What happened", "", reading, ""] if reading else []), "## Reproduce", "", "```bash", command]
+    report.write_text("\n".join([*md, "```", ""]))
+    (report.with_suffix("") / "summary.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
     return report
 
 
@@ -369,10 +379,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--recipe",
         action="append",
-        choices=RECIPES,
+        choices=RECIPES + NEW_RECIPES,
         default=None,
         help="train only this recipe (repeatable; default: all four). Lets two processes share "
         "the training stage; eval and report need all four",
+    )
+    parser.add_argument(
+        "--toolbox",
+        action="store_true",
+        help=f"issue 12's recipes ({', '.join(NEW_RECIPES)}): train and evaluate them (with the base) on the same "
+        "budget and cells, and report them against the committed four in eval/results/testbed_rl_entropy_toolbox.md",
     )
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads of this process")
     parser.add_argument(
@@ -424,11 +440,13 @@ def main(argv: list[str] | None = None) -> int:
     overrides = {"max_steps": args.max_steps} if args.max_steps else {}
     if args.seed is not None:
         overrides["seed"] = args.seed
+    recipes = NEW_RECIPES if args.toolbox else RECIPES
     if args.stage in ("all", "train"):
-        stage_train(out, args.model, overrides, tuple(args.recipe or RECIPES))
+        stage_train(out, args.model, overrides, tuple(args.recipe or recipes))
     if args.stage in ("all", "eval"):
         for difficulty in eval_difficulties:
-            stage_eval(out, args.model, args.problems, args.samples, args.max_new_tokens, args.batch_size, difficulty)
+            grid = (args.problems, args.samples, args.max_new_tokens, args.batch_size, difficulty, recipes)
+            stage_eval(suite_dict(out, args.model, *grid), difficulty)
         pin_difficulty(train_difficulty)
     if args.stage in ("all", "report"):
         given = argv if argv is not None else sys.argv[1:]
@@ -440,6 +458,11 @@ def main(argv: list[str] | None = None) -> int:
             kept.append(item)
         command = "python experiments/testbed_rl.py " + " ".join(kept)
         notes = Path(args.notes_file).read_text() if args.notes_file else ""
+        if args.toolbox:
+            from testbed_rl_toolbox import toolbox_report
+
+            print(toolbox_report(out, command, notes, eval_difficulties[0]))
+            return 0
         extra = {item.split("=", 1)[0]: Path(item.split("=", 1)[1]) for item in args.extra_run}
         print(stage_report(out, Path(args.report), command, notes, extra, eval_difficulties, train_difficulty))
     return 0

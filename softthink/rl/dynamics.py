@@ -5,7 +5,11 @@ Each row holds ``step``, ``reward`` and ``accuracy`` (of the rollouts this step 
 gradient_accumulation_steps`` optimizer steps), the mean entropy (nats) of ``entropy_all`` completion tokens,
 ``entropy_forking`` (top ``forking_quantile`` of the step's tokens), ``entropy_execution`` (the rest),
 ``frac_above`` (fraction above ``entropy_log_threshold``, 0.672 nats by default), ``frac_reward_zero_std``
-(prompt groups whose rewards were all equal, hence no gradient) and recipe counters.
+(prompt groups whose rewards were all equal, hence no gradient), recipe counters, ``cov_logp_adv`` (Cov(log pi, A)
+over the valid tokens), ``entropy_p10`` ... ``entropy_p99`` (entropy percentiles, nats), and token counts
+``tokens_valid``, ``tokens_selected`` (forking: trained; Clip-Cov: detached), ``tokens_clipped`` (PPO-clipped;
+under GPPO these keep a gradient) and ``tokens_penalised`` (KL-Cov), each per micro-batch (the mean over the step's
+micro-batches, as trl averages its logs). ``entropy_adv_bonus`` is the entropy advantage's mean added term.
 
 `fit_entropy_law` fits R = -a * exp(H) + b (Cui et al., 2025) by least squares; it is linear in (a, b). The law
 predicts the reward ceiling -a + b, reached when the entropy is exhausted (H = 0); its 95% CI is a percentile
@@ -38,6 +42,16 @@ _FROM_LOGS = {
     "clip_cov_detached_fraction": "clip_cov/detached_fraction",
     "kl_cov_penalised_fraction": "kl_cov/penalised_fraction",
     "kl_cov_penalty": "kl_cov/penalty",
+    "cov_logp_adv": "rl/cov_logp_adv",
+    "tokens_valid": "tokens/valid",
+    "tokens_selected": "tokens/selected",
+    "tokens_clipped": "tokens/clipped",
+    "tokens_penalised": "tokens/penalised",
+    "entropy_p10": "entropy/p10",
+    "entropy_p50": "entropy/p50",
+    "entropy_p90": "entropy/p90",
+    "entropy_p99": "entropy/p99",
+    "entropy_adv_bonus": "entropy_adv/bonus",
 }
 DYNAMICS_FIELDS = ("step", "fresh_rollouts", *_FROM_LOGS)
 """Keys of every dynamics row (recipe counters are None for the recipes that do not have them)."""

@@ -35,6 +35,18 @@ def test_forking_recipe_sets_trl_top_entropy_quantile(tmp_path):
         ({"recipe": "clip_cov", "clip_cov_fraction": 1.5}, "clip_cov_fraction"),
         ({"recipe": "kl_cov", "kl_cov_coef": -1.0}, "kl_cov_coef"),
         ({"recipe": "kl_cov", "loss_type": "cispo"}, "loss_type"),
+        ({"recipe": "kl_cov", "selection": "global"}, "selection"),
+        ({"recipe": "gppo", "gppo_beta1": -0.5}, "gppo_beta1"),
+        ({"recipe": "gppo", "gppo_beta2": float("nan")}, "gppo_beta2"),
+        ({"recipe": "gppo", "epsilon": 1.5}, "epsilon"),
+        ({"recipe": "gppo", "importance_sampling_level": "sequence"}, "importance_sampling_level"),
+        ({"recipe": "gppo", "loss_type": "sapo"}, "loss_type"),
+        ({"recipe": "entropy_advantage", "entropy_adv_alpha": -0.1}, "entropy_adv_alpha"),
+        ({"recipe": "entropy_advantage", "entropy_adv_kappa": 0.0}, "entropy_adv_kappa"),
+        (
+            {"recipe": "forking", "selection": "batch", "gradient_accumulation_steps": 2, "steps_per_generation": 3},
+            "steps_per_generation",
+        ),
     ],
 )
 def test_bad_recipe_fields_raise_naming_the_field(tmp_path, kwargs, param):
@@ -42,6 +54,33 @@ def test_bad_recipe_fields_raise_naming_the_field(tmp_path, kwargs, param):
         make(tmp_path, **kwargs)
     assert err.value.param == param
     assert param in str(err.value)
+
+
+def test_unknown_selection_scope_suggests_the_close_one(tmp_path):
+    with pytest.raises(SoftthinkConfigError, match="(?i)selection.*did you mean 'batch'"):
+        make(tmp_path, recipe="forking", selection="bacth")
+
+
+@pytest.mark.parametrize(
+    "kwargs,pattern",
+    [
+        ({"recipe": "kl_cov"}, "on-policy"),  # trl default: steps_per_generation == gradient_accumulation_steps
+        ({"recipe": "gppo", "num_iterations": 2, "gppo_beta1": 0.0, "gppo_beta2": 0.0}, "beta2 = 0"),
+        ({"recipe": "kl_cov", "num_iterations": 2, "kl_cov_coef": 0.0}, "kl_cov_coef=0"),
+        ({"recipe": "entropy_advantage", "entropy_adv_alpha": 0.0}, "alpha=0"),
+        ({"recipe": "full", "selection": "batch"}, "no effect"),
+    ],
+)
+def test_configurations_that_make_a_term_a_no_op_warn(tmp_path, kwargs, pattern):
+    with pytest.warns(UserWarning, match=pattern):
+        make(tmp_path, **kwargs)
+
+
+def test_off_policy_recipes_do_not_warn(tmp_path, recwarn):
+    make(tmp_path, recipe="kl_cov", gradient_accumulation_steps=2, steps_per_generation=4)
+    make(tmp_path, recipe="gppo", num_iterations=2)
+    make(tmp_path, recipe="forking", selection="batch", gradient_accumulation_steps=2, steps_per_generation=4)
+    assert not [w for w in recwarn if "on-policy" in str(w.message) or "no effect" in str(w.message)]
 
 
 def test_unknown_recipe_name_suggests_the_close_one(tmp_path):
@@ -54,6 +93,14 @@ def test_unknown_recipe_name_suggests_the_close_one(tmp_path):
 def test_named_recipes_and_includes():
     names = available_recipes()
     assert {"full", "forking", "clip_cov", "kl_cov"} <= set(names)
+    assert {"gppo", "entropy_advantage", "qwen2.5-1.5b-gsm8k-gppo", "qwen2.5-1.5b-gsm8k-entropy_advantage"} <= set(
+        names
+    )
+    gppo, ea = load_recipe("gppo"), load_recipe("entropy_advantage")
+    assert gppo.config["gppo_beta1"] == gppo.config["gppo_beta2"] == 1.0
+    assert ea.config["entropy_adv_alpha"] == 0.4 and ea.config["entropy_adv_kappa"] == 2.0
+    kl = load_recipe("kl_cov").config  # KL-Cov must bite: each rollout feeds more than one optimiser step
+    assert kl["steps_per_generation"] > kl["gradient_accumulation_steps"] or kl.get("num_iterations", 1) > 1
     assert {f"qwen2.5-1.5b-gsm8k-{r}" for r in ("full", "forking", "clip_cov", "kl_cov")} <= set(names)
     assert not any(n.startswith("_") for n in names)
     forking = load_recipe("forking")
@@ -187,6 +234,7 @@ def test_cli_lists_recipes_and_reports_bad_input_without_traceback(capsys):
     assert main(["rl", "list"]) == 0
     listed = capsys.readouterr().out
     assert "forking" in listed and "qwen2.5-1.5b-gsm8k-kl_cov" in listed
+    assert "gppo" in listed and "entropy_advantage" in listed
     assert main(["rl", "train", "--recipe", "forkin", "--output", "unused"]) == 2
     assert "did you mean 'forking'" in capsys.readouterr().err.lower()
     assert main(["rl", "train", "--recipe", "forking", "--output", "unused", "--set", "max_steps=x"]) == 2

@@ -54,6 +54,8 @@ def run(recipe, problems, out, model="tiny:llama", **kw):
         ("forking", None),
         ("clip_cov", "clip_cov_detached_fraction"),
         ("kl_cov", "kl_cov_penalised_fraction"),
+        ("gppo", "tokens_clipped"),
+        ("entropy_advantage", "entropy_adv_bonus"),
     ],
 )
 def test_two_steps_per_recipe_change_the_weights_and_log_dynamics(tmp_path, problems, recipe, counter):
@@ -77,12 +79,41 @@ def test_two_steps_per_recipe_change_the_weights_and_log_dynamics(tmp_path, prob
         assert row["reward"] is not None and row["accuracy"] == row["reward"]
     if counter:
         assert all(r[counter] is not None for r in rows)
+    for row in rows:
+        assert row["tokens_valid"] > 0 and row["cov_logp_adv"] is not None
+        assert row["entropy_p10"] <= row["entropy_p50"] <= row["entropy_p90"] <= row["entropy_p99"]
     if recipe == "kl_cov":
         assert rows[1]["kl_cov_penalty"] > 0  # the 2nd step on the same rollouts is off-policy
+        assert rows[1]["tokens_penalised"] >= 1
+    if recipe in ("forking", "clip_cov"):
+        assert all(r["tokens_selected"] is not None for r in rows)
+    if recipe == "entropy_advantage":
+        assert all(r["entropy_adv_bonus"] > 0 for r in rows)  # min(alpha H, |A| / kappa) > 0 where A != 0
     provenance = json.loads((result.output_dir / "softthink_rl.json").read_text())
     assert provenance["label"] == recipe and provenance["config"]["recipe"] == recipe
     assert provenance["provenance"]["git_commit"] and provenance["provenance"]["versions"]["trl"]
     assert (result.output_dir / "dynamics.png").exists()
+
+
+@pytest.mark.parametrize("recipe", ["forking", "clip_cov", "kl_cov"])
+def test_batch_selection_trains_over_a_split_accumulation_window(tmp_path, problems, recipe):
+    result = run(
+        recipe,
+        problems,
+        tmp_path / recipe,
+        selection="batch",
+        per_device_train_batch_size=2,
+        gradient_accumulation_steps=2,
+        steps_per_generation=4,
+        clip_cov_low=-1e9,
+        clip_cov_high=1e9,
+    )
+    assert result.global_step == 2
+    rows = read_dynamics(result.dynamics_path)
+    key = "tokens_penalised" if recipe == "kl_cov" else "tokens_selected"
+    assert all(r[key] is not None and r[key] > 0 for r in rows)
+    if recipe == "kl_cov":
+        assert rows[1]["kl_cov_penalty"] > 0
 
 
 def test_trained_policy_loads_in_softthink_generate(tmp_path, problems):
@@ -162,6 +193,8 @@ def test_bad_inputs_to_train(tmp_path, problems, tiny_tokenizer):
         "qwen2.5-1.5b-gsm8k-forking",
         "qwen2.5-1.5b-gsm8k-clip_cov",
         "qwen2.5-1.5b-gsm8k-kl_cov",
+        "qwen2.5-1.5b-gsm8k-gppo",
+        "qwen2.5-1.5b-gsm8k-entropy_advantage",
     ],
 )
 def test_real_gpu_recipes_dry_run_one_step_on_a_tiny_model(tmp_path, recipe, data_dir, monkeypatch):

@@ -252,12 +252,20 @@ def high_entropy_mask(entropies: torch.Tensor, mask: torch.Tensor, top_fraction:
     of the valid entropies (linear interpolation), and a token is selected when its entropy is ``>=`` it.
     ``mask`` is the 0/1 mask of real tokens; padding is never selected and does not move the threshold.
     """
-    valid = mask.bool()
-    values = entropies.detach()[valid].float()
+    return high_entropy_masks([entropies], [mask], top_fraction)[0]
+
+
+def high_entropy_masks(
+    entropies: Sequence[torch.Tensor], masks: Sequence[torch.Tensor], top_fraction: float
+) -> list[torch.Tensor]:
+    """`high_entropy_mask`'s rule with one threshold pooled over the valid tokens of several tensors (e.g. the
+    micro-batches of one optimiser batch, which may differ in length); one mask per tensor."""
+    valid = [m.bool() for m in masks]
+    values = torch.cat([e.detach()[v].float() for e, v in zip(entropies, valid)])
     if values.numel() == 0:
-        return torch.zeros_like(valid)
+        return [torch.zeros_like(v) for v in valid]
     threshold = torch.quantile(values, 1.0 - top_fraction)
-    return (entropies.detach() >= threshold) & valid
+    return [(e.detach() >= threshold) & v for e, v in zip(entropies, valid)]
 
 
 @dataclass(frozen=True)

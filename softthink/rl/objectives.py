@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import torch
 
-from softthink.analysis.forking import high_entropy_mask
+from softthink.analysis.forking import high_entropy_mask, high_entropy_masks
 from softthink.errors import SoftthinkConfigError, unknown_name_message
 
 
@@ -223,11 +223,7 @@ def forking_masks_scoped(
     ents, ms = split_micro_batches(entropies, split_sizes), split_micro_batches(masks, split_sizes)
     if scope == "micro_batch":
         return [high_entropy_mask(e, m, top_fraction) for e, m in zip(ents, ms)]
-    values = _valid_flat(ents, ms)
-    if values.numel() == 0:
-        return [torch.zeros_like(m.bool()) for m in ms]
-    threshold = torch.quantile(values, 1.0 - top_fraction)
-    return [(e.detach() >= threshold) & m.bool() for e, m in zip(ents, ms)]
+    return high_entropy_masks(ents, ms, top_fraction)
 
 
 def batch_centred_covariance(

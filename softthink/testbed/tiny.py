@@ -37,30 +37,33 @@ class _Vocab(TypedDict):
     pad_token_id: int
 
 
+class _BlockDims(TypedDict):
+    """Sizes shared by the tiny Llama and Qwen2 (same block shape), typed like `_Vocab`."""
+
+    hidden_size: int
+    intermediate_size: int
+    num_hidden_layers: int
+    num_attention_heads: int
+    num_key_value_heads: int
+    max_position_embeddings: int
+
+
+_LLAMA_LIKE_DIMS = _BlockDims(
+    hidden_size=64,
+    intermediate_size=128,
+    num_hidden_layers=2,
+    num_attention_heads=4,
+    num_key_value_heads=2,
+    max_position_embeddings=512,
+)
+
+
 def _tiny_config(arch: str, vocab_size: int, tie_embeddings: bool):
     common = _Vocab(vocab_size=vocab_size, bos_token_id=1, eos_token_id=2, pad_token_id=0)
     if arch == "llama":
-        return LlamaConfig(
-            hidden_size=64,
-            intermediate_size=128,
-            num_hidden_layers=2,
-            num_attention_heads=4,
-            num_key_value_heads=2,
-            max_position_embeddings=512,
-            tie_word_embeddings=tie_embeddings,
-            **common,
-        )
+        return LlamaConfig(**_LLAMA_LIKE_DIMS, tie_word_embeddings=tie_embeddings, **common)
     if arch == "qwen2":
-        return Qwen2Config(
-            hidden_size=64,
-            intermediate_size=128,
-            num_hidden_layers=2,
-            num_attention_heads=4,
-            num_key_value_heads=2,
-            max_position_embeddings=512,
-            tie_word_embeddings=tie_embeddings,
-            **common,
-        )
+        return Qwen2Config(**_LLAMA_LIKE_DIMS, tie_word_embeddings=tie_embeddings, **common)
     if arch == "gpt2":
         return GPT2Config(n_embd=64, n_layer=2, n_head=4, n_positions=512, tie_word_embeddings=tie_embeddings, **common)
     if arch == "gemma":

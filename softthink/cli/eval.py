@@ -4,6 +4,7 @@ subcommands:
   run SUITE.yaml [--set key=value ...]   run a suite (resumes; results in its output dir)
   report SUITE.yaml [...]                rewrite a suite's report from the records on disk (no model, no decoding)
   validate SUITE.yaml [...]              check suites without loading a model
+  plan SUITE.yaml                        cells, samples and token budget of a suite (no model loaded)
   ls                                     list benchmarks, decode presets and committed suites
   SUITE.yaml [...]                       shorthand for `run SUITE.yaml ...`
 
@@ -12,6 +13,7 @@ examples:
   softthink eval eval/suites/smollm2_gsm8k50.yaml --limit 5 --set decode_overrides.max_new_tokens=64
   softthink eval run eval/suites/smollm2_gsm8k50.yaml --set samples=4 --set 'seeds=[0,1]'
   softthink eval validate eval/suites/*.yaml
+  softthink eval plan eval/suites/softthinking_paper_32b.yaml --gpu-tokens-per-second 150
   softthink eval report eval/suites/smollm2_gsm8k50.yaml --data-dir ../shared/data
   accelerate launch --num_processes 4 -m softthink.cli.main eval run SUITE.yaml   # data parallel, GPUs
   torchrun --nproc_per_node 2 -m softthink.cli.main eval run SUITE.yaml           # data parallel, CPU
@@ -23,15 +25,15 @@ import argparse
 import sys
 from pathlib import Path
 
-HELP = "evaluate decode modes x models on math benchmarks (run | report | validate | ls)"
-SUBCOMMANDS = ("run", "report", "validate", "ls")
+HELP = "evaluate decode modes x models on math benchmarks (run | report | validate | plan | ls)"
+SUBCOMMANDS = ("run", "report", "validate", "plan", "ls")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "argv",
         nargs=argparse.REMAINDER,
-        metavar="{run,report,validate,ls} ...",
+        metavar="{run,report,validate,plan,ls} ...",
         help="subcommand and its arguments; `softthink eval run -h` for details",
     )
 
@@ -65,8 +67,28 @@ def build_parser() -> argparse.ArgumentParser:
     )
     val_p.add_argument("suites", nargs="+", help="suite YAML files")
     _add_override_args(val_p)
+    _add_plan_parser(sub)
     sub.add_parser("ls", help="list benchmarks, decode presets and suites")
     return parser
+
+
+def _add_plan_parser(sub) -> None:
+    plan_p = sub.add_parser(
+        "plan",
+        help="cells, samples and token budget of a suite (no model loaded)",
+        description="Print every cell of a suite with its problems x samples, prompt tokens and generated-token "
+        "budget (problems x samples x max_new_tokens: an upper bound), without loading model weights. Prompt "
+        "tokens are counted with the model's tokenizer when its files are here, else estimated (and marked ~).",
+    )
+    plan_p.add_argument("suite", help="suite YAML")
+    _add_override_args(plan_p)
+    plan_p.add_argument(
+        "--gpu-tokens-per-second",
+        type=float,
+        metavar="TOK_S",
+        help="decode throughput of one GPU (generated tokens/s summed over its batch); prints the GPU-hours of the "
+        "budget at that rate",
+    )
 
 
 def _add_override_args(p: argparse.ArgumentParser) -> None:
@@ -107,7 +129,8 @@ def run(args: argparse.Namespace) -> int:
     if argv and argv[0] not in SUBCOMMANDS and not argv[0].startswith("-"):
         argv = ["run"] + argv  # `softthink eval SUITE.yaml` shorthand
     parsed = build_parser().parse_args(argv)
-    return {"run": _run, "report": _report, "validate": _validate, "ls": _ls}[parsed.action](parsed)
+    actions = {"run": _run, "report": _report, "validate": _validate, "plan": _plan, "ls": _ls}
+    return actions[parsed.action](parsed)
 
 
 def _run(args: argparse.Namespace) -> int:
@@ -169,6 +192,20 @@ def _validate(args: argparse.Namespace) -> int:
             print(f"  warning: {warning}")
         failed += not report.ok
     return 1 if failed else 0
+
+
+def _plan(args: argparse.Namespace) -> int:
+    from softthink.errors import SoftthinkError
+    from softthink.eval.plan import format_plan, plan_suite
+    from softthink.eval.runner import load_suite
+
+    try:
+        plan = plan_suite(load_suite(args.suite, _overrides(args)))
+        print(format_plan(plan, args.gpu_tokens_per_second))
+    except (SoftthinkError, ValueError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    return 1 if plan.errors else 0
 
 
 def _ls(args: argparse.Namespace) -> int:

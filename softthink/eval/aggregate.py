@@ -1,5 +1,6 @@
 """Metrics over per-sample records: accuracy with 95% CIs, pass@k, maj@k, token statistics, paired comparisons,
-and the rows and comparisons of a whole run (`build_rows`, `compare_cells`), which the report formats.
+the rows and comparisons of a whole run (`build_rows`, `compare_cells`) and published figures beside them
+(`published_comparison`), which the report formats.
 
 All metric functions take plain records (dicts as written by the runner) and return plain data, so they work on records
 read back from disk. Per-problem accuracy (mean over that problem's samples) is the unit of every CI and paired
@@ -17,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from softthink.eval.grading import normalize_answer
+from softthink.eval.published import PublishedFigure
 from softthink.eval.results import EvalResults
 
 Z95 = 1.959963984540054
@@ -229,7 +231,7 @@ def build_rows(results: EvalResults) -> list[dict[str, Any]]:
     for cell in results.cells:
         if cell.error:
             errors[cell.cell.key[:3]].append(f"seed {cell.cell.seed}: {cell.error}")
-    pass_k = sorted({k * m for k in suite.resolved_pass_k for m in (1, len(suite.seeds))})
+    pass_k = suite.report_pass_k
     rows = []
     for key in dict.fromkeys(c.cell.key[:3] for c in results.cells):
         row: dict[str, Any] = dict(zip(_ROW_KEYS, key))
@@ -276,4 +278,33 @@ def compare_cells(results: EvalResults) -> list[dict[str, Any]]:
                             **paired_comparison(groups[(models[0], mode, bench)], groups[(model, mode, bench)]),
                         }
                     )
+    return out
+
+
+def published_comparison(rows: list[dict[str, Any]], figures: Iterable[PublishedFigure]) -> list[dict[str, Any]]:
+    """Each published figure beside this run's value of the same metric in the same row (model, mode,
+    benchmark): ``this_run`` (percent for rates, with the accuracy CI as ``ci``), ``published`` and
+    ``difference`` (this run - published); ``this_run`` is None while the row has no samples."""
+    by_key = {(r["model"], r["mode"], r["benchmark"]): r for r in rows}
+    out = []
+    for fig in figures:
+        row = by_key.get((fig.model, fig.mode, fig.benchmark)) or {}
+        value = row.get(fig.metric) if row.get("n_samples") else None
+        scale = 100.0 if fig.in_percent else 1.0
+        this_run = None if value is None or math.isnan(value) else scale * value
+        ci = (100 * row["ci_low"], 100 * row["ci_high"]) if this_run is not None and fig.metric == "accuracy" else None
+        out.append(
+            {
+                "model": fig.model,
+                "mode": fig.mode,
+                "benchmark": fig.benchmark,
+                "metric": fig.metric,
+                "samples": f"{row['n_problems']} x {row['samples_per_problem']}" if this_run is not None else "0",
+                "this_run": this_run,
+                "ci": ci,
+                "published": fig.value,
+                "difference": None if this_run is None else this_run - fig.value,
+                "source": fig.source,
+            }
+        )
     return out

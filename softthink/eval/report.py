@@ -16,6 +16,7 @@ from typing import Any
 from matplotlib import colormaps
 from matplotlib.figure import Figure
 
+from softthink.eval.aggregate import published_comparison
 from softthink.eval.results import EvalResults
 from softthink.figures import save_figure
 from softthink.provenance import write_provenance
@@ -130,6 +131,29 @@ def comparison_table(comparisons: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def published_table(entries: list[dict[str, Any]]) -> str:
+    """Published figures beside this run's (`softthink.eval.aggregate.published_comparison`)."""
+    head = [
+        "model",
+        "mode",
+        "benchmark",
+        "metric",
+        "problems x samples",
+        "this run",
+        "published",
+        "this run - published",
+    ]
+    lines = ["| " + " | ".join(head + ["source"]) + " |", "|" + "---|" * (len(head) + 1)]
+    for e in entries:
+        run = _num(e["this_run"], 1 if e["metric"] == "mean_total_tokens" else 2)
+        if e["ci"] is not None:
+            run += f" [{e['ci'][0]:.1f}, {e['ci'][1]:.1f}]"
+        diff = "–" if e["difference"] is None else f"{e['difference']:+.2f}"
+        cells = [e["model"], e["mode"], e["benchmark"], e["metric"], e["samples"], run, f"{e['published']:g}", diff]
+        lines.append("| " + " | ".join(cells + [e["source"]]) + " |")
+    return "\n".join(lines)
+
+
 def write_csv(rows: list[dict[str, Any]], path: Path) -> None:
     flat = [{k: (json.dumps(v) if isinstance(v, (dict, list)) else v) for k, v in r.items()} for r in rows]
     fields = list(dict.fromkeys(k for r in flat for k in r))
@@ -229,8 +253,13 @@ def write_report(results: EvalResults, overrides: dict[str, Any] | None = None) 
         },
     }
     prov = write_provenance(out / "suite.resolved.yaml", resolved, PROVENANCE_PACKAGES)["provenance"]
+    published = published_comparison(results.rows, suite.published)
     (out / "summary.json").write_text(
-        json.dumps({"rows": results.rows, "comparisons": results.comparisons, "cells": cells}, indent=2, default=str)
+        json.dumps(
+            {"rows": results.rows, "comparisons": results.comparisons, "published": published, "cells": cells},
+            indent=2,
+            default=str,
+        )
     )
     write_csv(results.rows, out / "results.csv")
     if any(r.get("n_samples") for r in results.rows):
@@ -305,6 +334,16 @@ def render_markdown(results: EvalResults, prov: dict[str, Any], overrides: dict[
             "",
             "B - A is the difference in per-problem accuracy, with a paired bootstrap CI over problems; "
             "McNemar's exact test when each problem has one sample per side.",
+            "",
+        ]
+    if suite.published:
+        lines += [
+            "## Published figures",
+            "",
+            published_table(published_comparison(results.rows, suite.published)),
+            "",
+            "Rates in percent (this run's accuracy with its 95% CI); tokens are means per sample. Published figures "
+            "may use another grader, judge or sample count than this run: see each source.",
             "",
         ]
     if any(r.get("n_samples") for r in results.rows):

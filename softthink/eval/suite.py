@@ -27,6 +27,7 @@ from typing import Any
 
 from softthink.config_io import check_keys, dataclass_fields, parse_set, read_config
 from softthink.errors import SoftthinkConfigError
+from softthink.eval.published import parse_published
 
 _ENV_RE = re.compile(r"\$\{(\w+)(?::-([^}]*))?\}")
 
@@ -134,6 +135,8 @@ class Suite:
     baseline: str | None = None
     """Decode label that other modes are compared against; None = the first decode config."""
     description: str = ""
+    published: list[Any] = field(default_factory=list)
+    """Published figures this suite reproduces, shown beside the run's (`softthink.eval.published`)."""
     source: str | None = None
 
     def __post_init__(self) -> None:
@@ -185,12 +188,26 @@ class Suite:
         for key in ("decode_overrides", "prompt", "grader"):
             if not isinstance(getattr(self, key), dict):
                 fail(key, "must be a mapping", getattr(self, key))
+        self.published = parse_published(
+            self.published,
+            models=[m.label for m in self.models],
+            modes=labels,
+            benchmarks=[b.label for b in self.benchmarks],
+            ks=self.report_pass_k,
+            where=where,
+        )
 
     @property
     def resolved_pass_k(self) -> list[int]:
         """The k values of pass@k and maj@k: ``pass_k``, which ``__post_init__`` fills in when it is None."""
         assert self.pass_k is not None, "Suite.__post_init__ resolves pass_k"
         return self.pass_k
+
+    @property
+    def report_pass_k(self) -> list[int]:
+        """The k values of the report's pass@k / maj@k columns: seeds pool into more samples per problem, so
+        each k of ``pass_k`` also appears multiplied by the number of seeds."""
+        return sorted({k * m for k in self.resolved_pass_k for m in (1, len(self.seeds))})
 
     # -- construction ------------------------------------------------------------------------------------------
     @classmethod

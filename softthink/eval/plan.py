@@ -136,7 +136,7 @@ def _model_files(plan: SuitePlan, model: ModelSpec, read: bool) -> ModelFiles | 
         plan.errors.append(f"model {model.label!r}: {err}")
         return None
     if files is None and looks_local(path):
-        hint = f" {model.hint}" if model.hint else ""
+        hint = f" {model.hint.rstrip('.')}." if model.hint else ""
         plan.notes.append(f"model {model.label!r}: {why}.{hint} Not checked; {estimated}.")
     elif files is None:
         plan.notes.append(f"model {model.label!r}: not checked: not available offline ({why}); {estimated}.")

@@ -41,6 +41,7 @@ def local_model_files(path: str) -> tuple[ModelFiles | None, str | None]:
     from transformers import AutoConfig, AutoTokenizer
 
     kwargs: dict[str, Any] = {}
+    hub = False
     if path == "testbed":
         from softthink.testbed.default import default_model_path
 
@@ -54,14 +55,12 @@ def local_model_files(path: str) -> tuple[ModelFiles | None, str | None]:
             return None, f"{path} does not exist on this machine"
         source, where = path, path
     else:
-        source, where = path, f"the local Hugging Face cache ({path})"
+        source, where, hub = path, f"the local Hugging Face cache ({path})", True
     try:
         tokenizer = AutoTokenizer.from_pretrained(source, local_files_only=True, **kwargs)
         config = AutoConfig.from_pretrained(source, local_files_only=True, **kwargs)
-    except OSError as err:
-        if where.startswith("the local Hugging Face cache"):
-            return None, f"{path} is not in the local Hugging Face cache"
-        raise SoftthinkInputError(f"cannot read the tokenizer/config of {where}: {err}") from err
-    except Exception as err:  # every reason a present file cannot be read (bad gguf, bad json) is the same error
+    except Exception as err:  # every reason present files cannot be read (bad gguf, bad json) is the same error
+        if hub:  # not cached, or not a Hub id at all (a folder that is not here)
+            return None, f"{path} is neither a folder here nor in the local Hugging Face cache"
         raise SoftthinkInputError(f"cannot read the tokenizer/config of {where}: {type(err).__name__}: {err}") from err
     return ModelFiles(tokenizer, config, context_length(SimpleNamespace(config=config)), where), None

@@ -111,13 +111,15 @@ def test_plan_without_model_files_estimates_and_says_so(small_suite):
     ]
 
 
-def test_plan_of_a_hub_id_not_in_the_cache_estimates(small_suite):
-    plan = plan_suite(Suite.from_dict(small_suite(models=[{"label": "hub", "path": "nobody-xyz/no-such-model"}])))
-    assert plan.errors == [] and plan.generated_budget == 288 and not plan.cells[0].counted
-    assert (
-        "not checked: not available offline (nobody-xyz/no-such-model is not in the local Hugging Face cache)"
-        in (plan.notes[0])
-    )
+def test_plan_of_a_model_not_here_estimates(small_suite):
+    """A Hub id not in the local cache, or a relative folder that is not here, is noted, not an error."""
+    for path in ("nobody-xyz/no-such-model", "runs/not-here/checkpoint-500"):
+        plan = plan_suite(Suite.from_dict(small_suite(models=[{"label": "hub", "path": path}])))
+        assert plan.errors == [] and plan.generated_budget == 288 and not plan.cells[0].counted
+        assert plan.notes == [
+            f"model 'hub': not checked: not available offline ({path} is neither a folder here nor in the local "
+            "Hugging Face cache); prompt tokens estimated as characters / 4."
+        ]
 
 
 def test_cli_plan_prints_cells_totals_and_gpu_hours(small_suite, tmp_path, capsys):

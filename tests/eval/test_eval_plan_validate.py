@@ -180,6 +180,28 @@ def test_validate_catches_a_soft_mode_without_a_usable_think_marker(small_suite,
     assert validate_suite(Suite.from_dict({**suite, "decode_overrides": marker})).ok
 
 
+def test_validate_checks_a_hub_id_found_in_the_local_hf_cache(small_suite, tiny_no_think_dir, tmp_path, monkeypatch):
+    """A Hub id is checked when the Hugging Face cache holds it (here a cache laid out by hand), without a network."""
+    import shutil
+
+    import huggingface_hub.constants
+
+    repo = tmp_path / "hub" / "models--local-test--tiny-nothink"
+    shutil.copytree(tiny_no_think_dir, repo / "snapshots" / ("0" * 40))
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text("0" * 40)
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    suite = small_suite(
+        models=[{"label": "cached", "path": "local-test/tiny-nothink"}],
+        decode=["soft"],
+        decode_overrides={"max_new_tokens": 16},
+    )
+    report = validate_suite(Suite.from_dict(suite))
+    assert report.warnings == [] and len(report.errors) == 1
+    assert report.errors[0].startswith("cached / soft: decode.think_end: mode 'soft' feeds concept tokens only")
+    assert report.errors[0].endswith("(tokenizer of the local Hugging Face cache (local-test/tiny-nothink))")
+
+
 def test_validate_catches_a_think_marker_the_tokenizer_cannot_represent(small_suite):
     report = validate_suite(
         Suite.from_dict(small_suite(decode=["soft"], decode_overrides={"max_new_tokens": 16, "think_end": "é"}))

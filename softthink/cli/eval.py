@@ -13,7 +13,7 @@ examples:
   softthink eval eval/suites/smollm2_gsm8k50.yaml --limit 5 --set decode_overrides.max_new_tokens=64
   softthink eval run eval/suites/smollm2_gsm8k50.yaml --set samples=4 --set 'seeds=[0,1]'
   softthink eval validate eval/suites/*.yaml
-  softthink eval plan eval/suites/softthinking_paper_32b.yaml --gpu-tokens-per-second 150
+  softthink eval plan eval/suites/softthinking_32b_competition.yaml --gpu-tokens-per-second 20
   softthink eval report eval/suites/smollm2_gsm8k50.yaml --data-dir ../shared/data
   accelerate launch --num_processes 4 -m softthink.cli.main eval run SUITE.yaml   # data parallel, GPUs
   torchrun --nproc_per_node 2 -m softthink.cli.main eval run SUITE.yaml           # data parallel, CPU

@@ -325,3 +325,21 @@ def test_committed_reproduction_suites_name_their_figures():
     }
     for suite in suites.values():
         assert all(fig.source for fig in suite.published)
+
+
+REPRODUCTION_SUITES = sorted(
+    p for p in (REPO / "eval" / "suites").glob("*.yaml") if p.name.startswith(("softthinking_", "forking_rl_"))
+)
+
+
+@pytest.mark.parametrize("path", REPRODUCTION_SUITES, ids=lambda p: p.stem)
+def test_reproduction_suite_headers_state_budget_cost_and_commands(path, data_dir):
+    """Each header says what it reproduces, its GPU-hours and the commands, and the token budget it states is the
+    one `eval plan` computes."""
+    header = "\n".join(line for line in path.read_text().splitlines() if line.startswith("#"))
+    for needed in ("Reproduces:", "GPU-hours", "softthink eval run", "accelerate launch", "torchrun", "eval plan"):
+        assert needed in header, (path.name, needed)
+    plan = plan_suite(Suite.from_yaml(path, {"data_dir": str(data_dir)}), read_model_files=False)
+    assert plan.errors == []
+    stated = rf"budget:? {plan.generated_budget:,} generated tokens"
+    assert re.search(stated, " ".join(header.replace("#", " ").split())), (path.name, plan.generated_budget)

@@ -263,7 +263,9 @@ _THOUSANDS_RE = re.compile(r"^-?\d{1,3}(?:(?:,|\{,\}|\\,|\\ |\s)\d{3})+(?:\.\d+)
 _UNIT_WORD = r"(?:[A-Za-z]{3,}|km|cm|mm|kg|mg|lbs?|oz|ft|mi|hrs?|mph|ml|m|g|s|h|l)(?:/[A-Za-z]+)?(?:\^?[23]|[²³])?"
 _SCALE_WORD = r"(?:hundred|thousand|million|billion)\b"  # "1 million" is not 1 with a unit
 _NUMBER_THEN_WORDS_RE = re.compile(  # "18 dollars", "5 km/h", "5e4 dollars"
-    rf"^(-?[\d.,/]*\d(?:[eE][+-]?\d+)?)\s*(?:(?!{_SCALE_WORD}){_UNIT_WORD}\.?\s*){{1,3}}$", re.IGNORECASE
+    rf"^(-?(?:\d{{1,3}}(?: \d{{3}})+(?:\.\d+)?|[\d.,/]*\d(?:[eE][+-]?\d+)?))\s*"  # "12 500 dollars" too
+    rf"(?:(?!{_SCALE_WORD}){_UNIT_WORD}\.?\s*){{1,3}}$",
+    re.IGNORECASE,
 )
 _PAREN_WORDS_RE = re.compile(r"^(-?[\d.,]*\d)\s*\([A-Za-z\s]+\)$")  # "6 (six)"
 

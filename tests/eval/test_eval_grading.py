@@ -124,6 +124,7 @@ EQUIVALENCE_CASES = [
     ("70\\,000", "70000", True),
     ("70{,}000", "70000", True),
     ("1 000", "1000", True),
+    ("12 500 dollars", "12500", True),
     ("5 km/h", "5", True),
     ("20 m^2", "20", True),
     ("1 million", "1", False),  # a scale word is not a unit

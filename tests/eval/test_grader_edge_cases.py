@@ -25,14 +25,14 @@ def _script():
 
 
 @cache
-def _scored():
+def _scored(holdout: bool = False):
     script = _script()
-    return script.score(script.load_cases())
+    return script.score(script.load_cases(script.HOLDOUT if holdout else script.CASES))
 
 
-def _committed_agreement() -> tuple[int, int]:
-    match = re.search(r"\*\*Agreement: (\d+) / (\d+) = ", REPORT.read_text(encoding="utf-8"))
-    assert match, f"{REPORT} has no '**Agreement: a / n = ...' line; rerun experiments/grader_edge_cases.py --out"
+def _committed_agreement(label: str = "Agreement") -> tuple[int, int]:
+    match = re.search(rf"\*\*{label}: (\d+) / (\d+) = ", REPORT.read_text(encoding="utf-8"))
+    assert match, f"{REPORT} has no '**{label}: a / n = ...' line; rerun experiments/grader_edge_cases.py --out"
     return int(match.group(1)), int(match.group(2))
 
 
@@ -55,8 +55,15 @@ def test_agreement_stays_at_the_committed_figure():
     assert agree / total >= 0.97
 
 
+def test_holdout_agreement_stays_at_the_committed_figure():
+    scored = _scored(holdout=True)
+    agree, total = _committed_agreement("Hold-out agreement")
+    assert len(scored) == total >= 40
+    assert sum(s.agrees for s in scored) >= agree, [s.case["id"] for s in scored if not s.agrees]
+
+
 def test_every_disagreement_in_the_report_has_a_comment():
-    for s in _scored():
+    for s in _scored() + _scored(holdout=True):
         if not s.agrees:
             assert s.case["id"] in _script().COMMENTS, f"{s.case['id']}: add a comment to COMMENTS"
 

@@ -157,7 +157,7 @@ _HASH_RE = re.compile(r"####\s*")
 _NUMBER_RE = re.compile(r"-?\d[\d,]*(?:\.\d+)?(?:[eE][+-]?\d+)?|-?\.\d+")
 _STEP_LABEL_RE = re.compile(r"\bstep\s+\d+(?:\.\d+)*", re.IGNORECASE)  # "Step 3:", "Step 2.1"
 _TRAILING_CLAUSE_RE = re.compile(r",\s+(?:i\.\s?e|e\.\s?g|which|so|because|since|that is)\b.*$", re.IGNORECASE)
-_STATES_A_VALUE_RE = re.compile(r"^[-+(\[{.\d\\]")  # "6", "-2", "(1, 2)", "\frac12"; not "correct"
+_STATES_A_VALUE_RE = re.compile(r"^[-+\u2212(\[{.\d\\]")  # "6", "-2", "(1, 2)", "\frac12"; not "correct"
 
 
 def boxed_spans(text: str) -> list[tuple[int, str]]:
@@ -197,11 +197,11 @@ def last_boxed(text: str) -> str | None:
 
 
 def _sentence_after(text: str, end: int) -> str:
-    """The text from ``end`` to the end of its line and sentence, without ``$`` around it."""
+    """The text from ``end`` to the end of its line and sentence, without ``$`` or markdown ``**`` around it."""
     line = text[end:].split("\n", 1)[0]
     # End of sentence: a period followed by a space or the end, not a decimal point.
     line = re.split(r"\.(?=\s|$)", line, maxsplit=1)[0]
-    return line.strip().strip("$").strip()
+    return line.strip().strip("*").strip().strip("$").strip()  # "**18**", "$\\frac12$"
 
 
 def _rhs(answer: str) -> str:

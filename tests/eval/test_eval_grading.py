@@ -21,6 +21,7 @@ EXTRACTION_CASES = [
     ("\\fbox{12}", "12", "boxed"),
     ("good \\boxed{3} then cut \\boxed{x^{2", "3", "boxed"),  # unbalanced last box: the earlier one
     ("Thus, the answer is 18.", "18", "answer_is"),
+    ("The answer is **18**.", "18", "answer_is"),
     ("The final answer is $\\frac{1}{2}$.", "\\frac{1}{2}", "answer_is"),
     ("Final Answer: 3.5 dollars", "3.5 dollars", "answer_is"),
     ("calc...\n#### 1,234", "1,234", "hash"),
@@ -56,6 +57,8 @@ CORRECTION_CASES = [
     ("\\boxed{9}\nThe answer is in the box above.", "9", "boxed"),
     ("We get \\boxed{44}. We may check our answer: 17 * 44 = 748 = 9 * 83 + 1.", "44", "boxed"),
     ("So the answer is $\\boxed{\\frac{1}{2}}$ cups.", "\\frac{1}{2}", "boxed"),
+    ("\\boxed{5}\nWait, the correct answer is **6**.", "6", "answer_is"),  # markdown bold
+    ("\\boxed{5}. So the answer is \u22126.", "\u22126", "answer_is"),  # unicode minus
 ]
 
 

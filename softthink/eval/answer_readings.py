@@ -42,6 +42,7 @@ _UNITS_WORDS = (
 ).split()
 _TENS_WORDS = "twenty thirty forty fifty sixty seventy eighty ninety".split()
 _SMALL = {word: n for n, word in enumerate(_UNITS_WORDS)} | {word: 20 + 10 * i for i, word in enumerate(_TENS_WORDS)}
+_NOT_UNITS = {"of", "the", "is", "or", "and", "to", "than", "more", "less", "times"}
 _SCALES = {"hundred": 100, "thousand": 1_000, "million": 1_000_000, "billion": 1_000_000_000}
 
 
@@ -91,13 +92,15 @@ def _words_value(words: list[str]) -> Decimal | None:
 def words_to_number(text: str) -> str | None:
     """``'eighteen'`` -> ``'18'``, ``'1 million'`` -> ``'1000000'``, ``'2 and a half hours'`` -> ``'2.5'``; else None.
 
-    Trailing words that are not number words (units: "hours", "dollars") are dropped; any other word in between
-    gives None ("five or six"). A bare number (``'18'``) is not a reading of words and gives None.
+    Up to two trailing words that are not number words (units: "hours", "dollars") are dropped; any other word in
+    between, or a longer tail, gives None ("five or six", "one of the options"). A bare number (``'18'``) is not a
+    reading of words and gives None.
     """
     words = text.strip().rstrip(".").replace("$", "").lower().replace("-", " ").split()
     known = [i for i, word in enumerate(words) if word in _SMALL or word in _SCALES or word == "half"]
-    if not known or not all(word.isalpha() for word in words[known[-1] + 1 :]):
-        return None
+    trailing = words[known[-1] + 1 :] if known else []
+    if not known or len(trailing) > 2 or not all(w.isalpha() and w not in _NOT_UNITS for w in trailing):
+        return None  # "one of the options", "two or more" are not numbers with a unit
     words = words[: known[-1] + 1]
     half = words[-3:] == ["and", "a", "half"]
     value = _words_value(words[:-3] if half else words)

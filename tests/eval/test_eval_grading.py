@@ -160,6 +160,8 @@ COMPOUND_CASES = [
     ("twenty-five dollars", "25", True),
     ("1 million", "1000000", True),
     ("five or six", "5", False),
+    ("one of the options listed", "1", False),
+    ("two or more", "2", False),
 ]
 
 

@@ -221,8 +221,11 @@ def _statements(text: str, rules: tuple[str, ...]) -> tuple[list[tuple[int, str,
     if "answer_is" in rules:
         for match in _ANSWER_IS_RE.finditer(text):
             answer = _sentence_after(text, match.end())
-            if _BOX_RE.match(answer):  # "the answer is \boxed{5}": the box itself is the statement
-                empty_statement |= not last_boxed(answer)
+            if _BOX_RE.match(answer):  # "the answer is \boxed{5}": the box is the statement (rule boxed if enabled)
+                boxed = last_boxed(answer)
+                empty_statement |= not boxed
+                if boxed and "boxed" not in rules:
+                    found.append((match.start(), boxed, "answer_is"))
                 continue
             found.append((match.start(), _TRAILING_CLAUSE_RE.sub("", _rhs(answer)).strip(), "answer_is"))
     return sorted(s for s in found if s[1]), empty_statement

@@ -42,6 +42,7 @@ def test_last_statement_wins_among_enabled_rules():
     assert extract_answer(text) == ("5", "hash")
     assert extract_answer(text, ("answer_is", "boxed")) == ("4", "boxed")
     assert extract_answer(text, ("answer_is",)) == ("3", "answer_is")
+    assert extract_answer("So the answer is \\boxed{7}.", ("answer_is",)) == ("7", "answer_is")
     assert extract_answer("maybe 9", ("boxed", "answer_is")) == (None, None)
 
 

@@ -28,6 +28,20 @@ def at_least_float32(x: torch.Tensor) -> torch.Tensor:
     return x.to(torch.promote_types(x.dtype, torch.float32))
 
 
+def log_probs_at_temperature(logits: torch.Tensor, temperature: float | torch.Tensor = 1.0) -> torch.Tensor:
+    """``log_softmax(logits / temperature)`` over the last dimension, in float32 (or float64), overflow-safe.
+
+    The logits are shifted by their row maximum before the division, so finite logits near the dtype's maximum
+    divided by a temperature < 1 cannot overflow to inf (which would make the whole row NaN); ``-inf`` logits
+    stay ``-inf`` (probability 0). ``temperature`` is a float or a tensor broadcasting against ``logits``
+    (``[batch, 1]`` per-row temperatures). A row without any finite logit gives NaN, as in ``log_softmax``.
+    """
+    x = at_least_float32(logits)
+    peak = x.amax(dim=-1, keepdim=True)
+    shifted = torch.where(torch.isfinite(peak), x - peak, x)
+    return torch.log_softmax(shifted / temperature, dim=-1)
+
+
 def entropy_from_logits(logits: torch.Tensor, temperature: float = 1.0) -> torch.Tensor:
     """Entropy of ``softmax(logits / temperature)`` over the last dimension, computed in float32 (or float64).
 
@@ -38,7 +52,7 @@ def entropy_from_logits(logits: torch.Tensor, temperature: float = 1.0) -> torch
             f"temperature must be > 0, got {temperature}. Entropy of a greedy choice is undefined; "
             "use temperature=1.0 to measure the model's own distribution."
         )
-    return entropy_from_log_probs(torch.log_softmax(at_least_float32(logits) / temperature, dim=-1))
+    return entropy_from_log_probs(log_probs_at_temperature(logits, temperature))
 
 
 def chunked_entropy(hidden: torch.Tensor, project, chunk_size: int = 512) -> torch.Tensor:

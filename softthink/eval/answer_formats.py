@@ -23,9 +23,10 @@ import re
 import string
 from collections.abc import Sequence
 
+from softthink.eval.grading import boxed_spans
+
 LETTERS = "ABCDEFGHIJ"
 
-_BOX_RE = re.compile(r"\\(?:boxed|fbox)\s*\{")
 _STATEMENT_RE = re.compile(
     r"(?:final\s+|correct\s+|right\s+|best\s+)?answer\s*(?:is|:|would\s+be|=)\s*:?\s*", re.IGNORECASE
 )
@@ -36,18 +37,8 @@ _FINAL_LINE_RE = re.compile(r"^(?:\*\*|__)?\s*[\(\[]?\s*([A-J])\s*[\)\]]?\s*(?:\
 
 
 def _boxed_spans(text: str) -> list[tuple[int, str]]:
-    """(position, content) of every ``\\boxed{...}`` with balanced braces."""
-    spans = []
-    for match in _BOX_RE.finditer(text):
-        depth, start = 1, match.end()
-        for i in range(start, len(text)):
-            depth += {"{": 1, "}": -1}.get(text[i], 0)
-            if depth == 0:
-                content = text[start:i].strip()
-                if content:
-                    spans.append((match.start(), content))
-                break
-    return spans
+    """(position, content) of every non-empty ``\\boxed{...}`` with balanced braces."""
+    return [(pos, content) for pos, content in boxed_spans(text) if content]
 
 
 def _statement_spans(text: str) -> list[tuple[int, str]]:

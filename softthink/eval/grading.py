@@ -2,12 +2,17 @@
 
 One grader for every decode mode and policy, so a gain cannot come from a more lenient judge.
 
-Extraction rules, tried in the order given by ``GraderConfig.rules`` (default: all four, in this order):
+Extraction rules, enabled by ``GraderConfig.rules`` (default: all four):
 
-- ``boxed``: the content of the last ``\\boxed{...}`` (or ``\\fbox{...}``) with balanced braces;
-- ``hash``: the text after the last ``####`` (GSM8K style);
-- ``answer_is``: the text after the last "the answer is" / "final answer:" up to the end of the sentence;
+- ``boxed``: the content of a ``\\boxed{...}`` (or ``\\fbox{...}``) with balanced braces; an empty box is no answer;
+- ``hash``: the text after a ``####`` (GSM8K style);
+- ``answer_is``: the text after "the answer is" / "final answer:" up to the end of the sentence;
 - ``last_number``: the last number in the text, a fallback that is always recorded as such.
+
+The last explicit statement (``boxed``, ``hash`` or ``answer_is``) in the text is the answer, so a model that
+corrects itself is graded on its correction; ``last_number`` is used only when there is none (see
+`extract_answer`). The extracted answer is then compared through its readings (`softthink.eval.answer_readings`:
+scientific notation, percentages, two-unit quantities such as "4 hours and 30 minutes", number words).
 
 ``GraderConfig.answer_format`` picks the format: ``"math"`` (the default, above), ``"multiple_choice"`` (letters
 A-J) or ``"exact_match"`` (normalised strings); the last two are described in `softthink.eval.answer_formats`.
@@ -28,12 +33,13 @@ from functools import lru_cache
 from typing import Any
 
 from softthink.errors import SoftthinkConfigError, unknown_name_message
+from softthink.eval.answer_readings import readings, scientific_to_decimal
 
-GRADER_VERSION = 2
+GRADER_VERSION = 3
 """Bump when extraction or equivalence changes: records graded by another version are regraded on the next run."""
 
 EXTRACTION_RULES = ("boxed", "hash", "answer_is", "last_number")
-"""Default order: explicit markers first (``\\boxed``, ``####``), then prose, then the fallback."""
+"""Every extraction rule: three explicit statements, then the fallback."""
 
 GRADING_FORMATS = ("math", "multiple_choice", "exact_match")
 """Values of ``GraderConfig.answer_format``."""
@@ -44,7 +50,8 @@ class GraderConfig:
     """Options of the grader (the ``grader:`` block of a suite or benchmark YAML)."""
 
     rules: tuple[str, ...] = EXTRACTION_RULES
-    """Extraction rules to try, in order. Drop ``last_number`` for a stricter grader."""
+    """Extraction rules to use; their order does not matter (the last statement in the text wins, the last number is
+    the fallback). Drop ``last_number`` for a stricter grader."""
     timeout_seconds: float = 5.0
     """Wall-clock bound for grading one item (parse + verify). 0 disables it (not recommended)."""
     float_rounding: int = 6
@@ -141,14 +148,26 @@ class GradeResult:
 # Extraction
 
 _BOX_RE = re.compile(r"\\(?:boxed|fbox)\b")
-_ANSWER_IS_RE = re.compile(r"(?:the\s+)?(?:final\s+)?answer\s*(?:is|:)\s*:?\s*", re.IGNORECASE)
+_ANSWER_IS_RE = re.compile(  # not "check our answer: 17 * 44 = ...": a possessive answer is being checked, not given
+    r"(?<!\bour\s)(?<!\bmy\s)(?<!\byour\s)(?<!\bthis\s)(?<!\bthat\s)"
+    r"(?:the\s+)?(?:final\s+)?answer\s*(?:is|:)\s*:?\s*",
+    re.IGNORECASE,
+)
 _HASH_RE = re.compile(r"####\s*")
-_NUMBER_RE = re.compile(r"-?\d[\d,]*(?:\.\d+)?|-?\.\d+")
+_NUMBER_RE = re.compile(r"-?\d[\d,]*(?:\.\d+)?(?:[eE][+-]?\d+)?|-?\.\d+")
+_STEP_LABEL_RE = re.compile(r"\bstep\s+\d+(?:\.\d+)*", re.IGNORECASE)  # "Step 3:", "Step 2.1"
+_TRAILING_CLAUSE_RE = re.compile(r",\s+(?:i\.\s?e|e\.\s?g|which|so|because|since|that is)\b.*$", re.IGNORECASE)
+_STATES_A_VALUE_RE = re.compile(r"^[-+\u2212(\[{.\d\\]")  # "6", "-2", "(1, 2)", "\frac12"; not "correct"
 
 
-def last_boxed(text: str) -> str | None:
-    """Content of the last ``\\boxed{...}`` with balanced braces (``\\boxed 5`` also works); None if absent."""
-    for match in reversed(list(_BOX_RE.finditer(text))):
+def boxed_spans(text: str) -> list[tuple[int, str]]:
+    """``(position, content)`` of every ``\\boxed{...}`` / ``\\fbox{...}`` in ``text``, in order.
+
+    Braces must balance: a box cut off by the end of the output is skipped. An empty box (``\\boxed{}``,
+    ``\\boxed{{}}``) is ``(position, "")``: callers treat it as no answer. ``\\boxed 5`` (no braces) gives ``"5"``.
+    """
+    found = []
+    for match in _BOX_RE.finditer(text):
         rest = text[match.end() :]
         stripped = rest.lstrip()
         if stripped.startswith("{"):
@@ -161,69 +180,104 @@ def last_boxed(text: str) -> str | None:
                     depth -= 1
                     if depth == 0:
                         content = rest[start + 1 : i].strip()
-                        if content:
-                            return content
-                        break  # an empty box: try an earlier one
-            continue  # unbalanced (truncated output) or empty: try an earlier box
-        if rest.startswith(" "):  # "\boxed 5"
+                        found.append((match.start(), content if content.strip("{} ") else ""))  # {{}} is empty
+                        break
+        elif rest.startswith(" "):  # "\boxed 5"
             token = re.match(r"\s+([^\s$.,]+)", rest)
             if token:
-                return token.group(1)
-    return None
+                found.append((match.start(), token.group(1)))
+    return found
 
 
-def _after_last(regex: re.Pattern[str], text: str) -> str | None:
-    matches = list(regex.finditer(text))
-    if not matches:
-        return None
-    rest = text[matches[-1].end() :]
-    line = rest.split("\n", 1)[0]
+def last_boxed(text: str) -> str | None:
+    """Content of the last non-empty ``\\boxed{...}`` with balanced braces (``\\boxed 5`` also works); None if
+    absent. Empty and cut-off boxes are skipped."""
+    contents = [content for _, content in boxed_spans(text) if content]
+    return contents[-1] if contents else None
+
+
+def _sentence_after(text: str, end: int) -> str:
+    """The text from ``end`` to the end of its line and sentence, without ``$`` or markdown ``**`` around it."""
+    line = text[end:].split("\n", 1)[0]
     # End of sentence: a period followed by a space or the end, not a decimal point.
     line = re.split(r"\.(?=\s|$)", line, maxsplit=1)[0]
-    line = line.strip().strip("$").strip()
-    return line or None
+    return line.strip().strip("*").strip().strip("$").strip()  # "**18**", "$\\frac12$"
 
 
-def _rhs(answer: str | None) -> str | None:
+def _rhs(answer: str) -> str:
     """'1.5*2.5 = 3.75 bolts' -> '3.75 bolts': prose answers often end with the computation that gives them."""
-    if answer is None or "=" not in answer:
-        return answer
-    return answer.rsplit("=", 1)[1].strip() or None
+    return answer.rsplit("=", 1)[1].strip() if "=" in answer else answer
+
+
+def _statements(text: str, rules: tuple[str, ...]) -> tuple[list[tuple[int, str, str]], bool]:
+    """Every explicit answer statement of the enabled rules as ``(position, answer, rule)``, in text order, and
+    whether an "answer is" statement stated an empty box (``the answer is \\boxed{}``)."""
+    found: list[tuple[int, str, str]] = []
+    empty_statement = False
+    if "boxed" in rules:
+        found += [(pos, content, "boxed") for pos, content in boxed_spans(text) if content]
+    if "hash" in rules:
+        found += [(m.start(), _sentence_after(text, m.end()), "hash") for m in _HASH_RE.finditer(text)]
+    if "answer_is" in rules:
+        for match in _ANSWER_IS_RE.finditer(text):
+            answer = _sentence_after(text, match.end())
+            if _BOX_RE.match(answer):  # "the answer is \boxed{5}": the box is the statement (rule boxed if enabled)
+                boxed = last_boxed(answer)
+                empty_statement |= not boxed
+                if boxed and "boxed" not in rules:
+                    found.append((match.start(), boxed, "answer_is"))
+                continue
+            found.append((match.start(), _TRAILING_CLAUSE_RE.sub("", _rhs(answer)).strip(), "answer_is"))
+    return sorted(s for s in found if s[1]), empty_statement
 
 
 def _last_number(text: str) -> str | None:
-    numbers = _NUMBER_RE.findall(text)
+    numbers = _NUMBER_RE.findall(_STEP_LABEL_RE.sub(" ", text))
     return numbers[-1] if numbers else None
 
 
-_EXTRACTORS = {
-    "boxed": last_boxed,
-    "answer_is": lambda text: _rhs(_after_last(_ANSWER_IS_RE, text)),
-    "hash": lambda text: _after_last(_HASH_RE, text),
-    "last_number": _last_number,
-}
-
-
 def extract_answer(text: str, rules: tuple[str, ...] = EXTRACTION_RULES) -> tuple[str | None, str | None]:
-    """``(extracted, rule)`` for the first rule in ``rules`` that finds an answer, else ``(None, None)``."""
-    for rule in rules:
-        found = _EXTRACTORS[rule](text)
+    """``(extracted, rule)`` of the final answer in ``text``, else ``(None, None)``.
+
+    The last explicit statement in the text wins (a model that corrects itself is graded on its correction):
+    among the enabled ``boxed``, ``hash`` and ``answer_is`` statements, the one that starts last. A prose
+    "the answer is ..." after a box or ``####`` replaces it only when it states a value (it starts with a number,
+    a bracket or LaTeX), so "the answer is correct because 5 works" does not. ``last_number`` is the fallback
+    when no statement is found, except after ``the answer is \\boxed{}``: an empty box states no answer, and a
+    number from the working is not taken for one.
+    """
+    statements, empty_statement = _statements(text, rules)
+    for index in range(len(statements) - 1, -1, -1):
+        _, answer, rule = statements[index]
+        replaces_a_marker = any(r != "answer_is" for _, _, r in statements[:index])
+        if rule != "answer_is" or not replaces_a_marker or _STATES_A_VALUE_RE.match(answer):
+            return answer, rule
+    if "last_number" in rules and not empty_statement:
+        found = _last_number(text)
         if found:
-            return found, rule
+            return found, "last_number"
     return None, None
 
 
 # ----------------------------------------------------------------------------------------------------------------
 # Normalisation and equivalence
 
-_THOUSANDS_RE = re.compile(r"^-?\d{1,3}(?:,\d{3})+(?:\.\d+)?$")
-_NUMBER_THEN_WORDS_RE = re.compile(r"^(-?[\d.,/]*\d)\s*(?:[A-Za-z]{3,}\.?\s*){1,3}$")  # "18 dollars", "3 hours"
+_THOUSANDS_RE = re.compile(r"^-?\d{1,3}(?:(?:,|\{,\}|\\,|\\ |\s)\d{3})+(?:\.\d+)?$")
+_UNIT_WORD = r"(?:[A-Za-z]{3,}|km|cm|mm|kg|mg|lbs?|oz|ft|mi|hrs?|mph|ml|m|g|s|h|l)(?:/[A-Za-z]+)?(?:\^?[23]|[²³])?"
+_SCALE_WORD = r"(?:hundred|thousand|million|billion)\b"  # "1 million" is not 1 with a unit
+_NUMBER_THEN_WORDS_RE = re.compile(  # "18 dollars", "5 km/h", "5e4 dollars"
+    rf"^(-?(?:\d{{1,3}}(?: \d{{3}})+(?:\.\d+)?|[\d.,/]*\d(?:[eE][+-]?\d+)?))\s*"  # "12 500 dollars" too
+    rf"(?:(?!{_SCALE_WORD}){_UNIT_WORD}\.?\s*){{1,3}}$",
+    re.IGNORECASE,
+)
+_PAREN_WORDS_RE = re.compile(r"^(-?[\d.,]*\d)\s*\([A-Za-z\s]+\)$")  # "6 (six)"
 
 
 def normalize_answer(answer: str) -> str:
-    """Light, safe normalisation before comparison: spaces, ``$``, thousands separators, trailing period, ``\\%``."""
+    """Light, safe normalisation before comparison: spaces, ``$``, thousands separators, trailing period, ``\\%``,
+    unit words after a number, scientific notation (``1.2e3`` -> ``1200``)."""
     s = str(answer).strip()
-    s = s.replace("\\$", "").replace("$", "").replace("\\!", "").strip()
+    s = s.replace("\\$", "").replace("$", "").replace("\\!", "").replace("\u2212", "-").strip()
     s = re.sub(r"\\(?:d|t)frac", r"\\frac", s)
     s = re.sub(r"\\(?:left|right)\b", "", s)
     s = re.sub(r"\\(?:textbf|mathbf)\{([^{}]*)\}", r"\1", s)
@@ -231,11 +285,14 @@ def normalize_answer(answer: str) -> str:
         s = s[1:-1].strip()
     s = s.rstrip(".").strip()
     s = re.sub(r"\\?%$", "", s).strip()
-    number_then_words = _NUMBER_THEN_WORDS_RE.match(s)
-    if number_then_words:
-        s = number_then_words.group(1)
-    if _THOUSANDS_RE.match(s.replace(" ", "")):
-        s = s.replace(",", "").replace(" ", "")
+    s = re.sub(r"\s*percent$", "", s).strip()
+    for pattern in (_NUMBER_THEN_WORDS_RE, _PAREN_WORDS_RE):
+        match = pattern.match(s)
+        if match:
+            s = match.group(1)
+    if _THOUSANDS_RE.match(s):
+        s = re.sub(r"\{,\}|\\,|\\ |[,\s]", "", s)
+    s = scientific_to_decimal(s) or s
     if re.fullmatch(r"-?\d+\.0+", s):
         s = s.split(".")[0]
     return s
@@ -259,6 +316,16 @@ def _equivalent(pred: str, gold: str, float_rounding: int) -> tuple[bool, str]:
         return False, "math_verify"
     ok = verify(list(gold_parsed), list(pred_parsed), float_rounding=float_rounding, timeout_seconds=None)
     return bool(ok), "math_verify"
+
+
+def _any_equivalent(extracted: str, gold: str, float_rounding: int) -> tuple[bool, str]:
+    """Whether any reading of ``extracted`` (`softthink.eval.answer_readings`) equals the normalised ``gold``."""
+    method = "exact"
+    for reading in readings(extracted, normalize_answer(extracted)):
+        correct, method = _equivalent(reading, gold, float_rounding)
+        if correct:
+            return True, method
+    return False, method
 
 
 class GradingTimeout(BaseException):
@@ -312,7 +379,7 @@ def is_equivalent(pred: str, gold: str, config: GraderConfig | None = None) -> b
     _quiet_math_verify()
     try:
         return _with_timeout(
-            config.timeout_seconds, _equivalent, normalize_answer(pred), normalize_answer(gold), config.float_rounding
+            config.timeout_seconds, _any_equivalent, pred, normalize_answer(gold), config.float_rounding
         )[0]
     except GradingTimeout:
         return False
@@ -341,9 +408,7 @@ def grade(
         return GradeResult(correct=False, extracted=None, rule=None, gold=gold)
     _quiet_math_verify()
     try:
-        correct, method = _with_timeout(
-            config.timeout_seconds, _equivalent, normalize_answer(extracted), gold, config.float_rounding
-        )
+        correct, method = _with_timeout(config.timeout_seconds, _any_equivalent, extracted, gold, config.float_rounding)
     except GradingTimeout:
         return GradeResult(False, extracted, rule, gold, method="math_verify", timed_out=True)
     except Exception as err:  # math-verify/sympy internals on pathological strings

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import torch
 
+from softthink.analysis.entropy import log_probs_at_temperature
 from softthink.analysis.forking import FORKING_ENTROPY_NATS
 from softthink.decoding.processors import sample_columns, truncate_sorted
 from softthink.decoding.rules.base import DecodeRule, RuleParam, Step, StepInput, non_negative, positive, register_rule
@@ -20,7 +21,7 @@ def forking_probs(
 ) -> torch.Tensor:
     """Row-wise: softmax(logits / fork_temperature) at forks (entropy >= threshold), ``base_probs`` elsewhere."""
     fork = entropy >= threshold
-    hot = torch.softmax(logits.to(base_probs.dtype) / fork_temperature, dim=-1)
+    hot = log_probs_at_temperature(logits, fork_temperature).exp().to(base_probs.dtype)  # no overflow at low T
     return torch.where(fork[:, None], hot, base_probs)
 
 

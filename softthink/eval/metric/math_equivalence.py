@@ -5,8 +5,9 @@
     metric.compute(predictions=["... so the answer is \\boxed{\\frac{1}{2}}"], references=["0.5"])
     # {'accuracy': 1.0, 'extracted': ['\\frac{1}{2}'], 'rules': ['boxed'], 'correct': [True]}
 
-Predictions are whole completions (the answer is extracted: last \\boxed{}, "the answer is", "####", last
-number); references are gold answer strings. ``rules`` and ``timeout_seconds`` are the grader options.
+Predictions are whole completions (the answer is extracted: the last of \\boxed{}, "the answer is" and "####"
+statements, else the last number); references are gold answer strings. ``rules`` and ``timeout_seconds`` are the
+grader options.
 """
 
 import datasets
@@ -21,7 +22,7 @@ _KWARGS = """
 Args:
     predictions (list of str): model completions.
     references (list of str): gold answers.
-    rules (list of str, optional): extraction rules in order; default boxed, hash, answer_is, last_number.
+    rules (list of str, optional): extraction rules to use; default boxed, hash, answer_is, last_number.
     timeout_seconds (float, optional): per-item grading timeout; default 5.
 Returns:
     accuracy (float), correct (list of bool), extracted (list of str or None), rules (list of str or None).

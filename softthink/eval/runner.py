@@ -11,10 +11,11 @@ neighbours; ``batch_size: 1`` or ``seed_per_sample: true`` (each sample decoded 
 ``derive_seed(cell seed, problem, sample index)`` through ``generate(seeds=...)``) makes each sample a function of
 (problem, sample index, seed) alone.
 
-Resume equals an uninterrupted run: a batch that an interrupted run wrote only in part (its records on disk carry
-this batch's seed) is decoded again whole, with the same prompts in the same order and the same seed, and only its
-missing samples are written. With ``seed_per_sample`` only the missing samples are decoded. A batch whose records
-on disk come from another plan (``samples``, ``limit`` or ``batch_size`` changed) decodes its missing samples alone.
+Resume equals an uninterrupted run: a batch that an interrupted run wrote only in part (a kill mid-write) is
+decoded again whole, with the same prompts in the same order and the same seed, and only its missing samples are
+written (`items_to_decode`): a sample depends on its batch's padding, and without ``seed_per_sample`` on its RNG
+stream too. A batch whose records on disk come from another plan (``samples``, ``limit`` or ``batch_size``
+changed) decodes its missing samples alone.
 
 Before any model loads, every cell's decode preset and benchmark name is resolved: one bad name fails the whole run
 at once, listing every bad name (`check_names`). Data and model failures still fail their cells only. A write that
@@ -102,18 +103,23 @@ def items_to_decode(
     batch: list[WorkItem],
     pending: list[WorkItem],
     done: dict[tuple[str, int], dict[str, Any]],
+    unmerged: set[tuple[str, int]],
     cell_seed: int,
     seed_per_sample: bool,
 ) -> list[WorkItem]:
-    """What to decode for a planned ``batch`` whose ``pending`` items are not on disk: the whole batch when an
-    interrupted run of this plan wrote part of it (a record of the batch carries the batch's seed), so that the
-    missing samples are decoded exactly as an uninterrupted run decodes them; else ``pending`` alone (a fresh
-    batch; ``seed_per_sample``, where each sample has its own seed; or records of another plan)."""
-    if seed_per_sample or len(pending) == len(batch):
+    """What to decode for a planned ``batch`` whose ``pending`` items are not on disk.
+
+    The whole batch when an interrupted run of this plan wrote part of it: some of its records are in an unmerged
+    shard (``unmerged``; a finished cell is merged) and, with batch seeds, carry this batch's seed. The missing
+    samples are then decoded exactly as an uninterrupted run decodes them (same prompts, order, padding and seed).
+    Else ``pending`` alone: a fresh batch, or records of another plan."""
+    if len(pending) == len(batch) or not any(it.key in unmerged for it in batch):
         return pending
-    batch_seed = derive_seed(cell_seed, *batch[0].key)
-    written_by_this_batch = any(done[it.key].get("sample_seed") == batch_seed for it in batch if it.key in done)
-    return list(batch) if written_by_this_batch else pending
+    if not seed_per_sample:
+        batch_seed = derive_seed(cell_seed, *batch[0].key)
+        if not any(done[it.key].get("sample_seed") == batch_seed for it in batch if it.key in done):
+            return pending
+    return list(batch)
 
 
 def derive_seed(seed: int, problem_id: str, sample_index: int) -> int:
@@ -159,7 +165,8 @@ class GenerationJob:
     """One process's pending generation for one cell: what to decode with, where records go, what is left.
 
     ``todo`` holds ``(batch, pending)`` pairs: a planned batch (its first item fixes the batch seed) and its items
-    not yet on disk; ``done`` the records already on disk (for the running accuracy)."""
+    not yet on disk; ``done`` the records already on disk (for the running accuracy), ``unmerged`` the keys of
+    those in shards an interrupted run left (see `items_to_decode`)."""
 
     cell: Cell
     model: Any
@@ -170,6 +177,7 @@ class GenerationJob:
     store: CellStore
     todo: list[tuple[list[WorkItem], list[WorkItem]]]
     done: dict[tuple[str, int], dict[str, Any]]
+    unmerged: set[tuple[str, int]]
 
 
 @dataclass(frozen=True)
@@ -424,7 +432,7 @@ class Runner:
         store = self._open_store(cell, resolved, result)
         store.prepare()
         store.repair_shard(self.process_index)
-        done = store.load()
+        done, unmerged = store.load(), store.unmerged_keys()
         plan, wanted = self._plan(resolved)
         result.resumed = sum(1 for key in done if key in wanted)
         todo = [
@@ -433,7 +441,18 @@ class Runner:
         ]
         todo = [(batch, pending) for batch, pending in todo if pending]
         result.generated += self._generate(
-            GenerationJob(cell, model, tokenizer, resolved.config, builder, resolved.grader, store, todo, done)
+            GenerationJob(
+                cell,
+                model,
+                tokenizer,
+                resolved.config,
+                builder,
+                resolved.grader,
+                store,
+                todo,
+                done,
+                unmerged,
+            )
         )
         return CellPlan(store, [p.id for p in resolved.problems], wanted, resolved.grader)
 
@@ -473,7 +492,7 @@ class Runner:
             total=total, desc=str(cell), disable=not (self.progress and self.is_main), unit="sample", dynamic_ncols=True
         ) as bar:
             for batch, pending in job.todo:
-                items = items_to_decode(batch, pending, job.done, cell.seed, self.suite.seed_per_sample)
+                items = items_to_decode(batch, pending, job.done, job.unmerged, cell.seed, self.suite.seed_per_sample)
                 inputs = [job.builder.model_input(item.problem.question) for item in items]
                 start = time.perf_counter()
                 if self.suite.seed_per_sample:

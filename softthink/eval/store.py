@@ -163,6 +163,11 @@ class CellStore:
                 records.setdefault(record_key(record), upgrade_record(record))
         return records
 
+    def unmerged_keys(self) -> set[tuple[str, int]]:
+        """Keys of the records in shards not merged yet: what an interrupted run (or a running one) wrote."""
+        shards = sorted(self.dir.glob("records.rank*.jsonl"))
+        return {record_key(r) for path in shards for r in read_jsonl(path, allow_truncated_tail=True)}
+
     def repair_shard(self, rank: int) -> None:
         """Cut a partial last line (a crash mid-write) so that new appends start on a clean line."""
         path = self.shard_path(rank)

@@ -27,6 +27,18 @@ class SoftthinkDataError(SoftthinkError, ValueError):
     """A missing or malformed data file, or a record without the fields it needs."""
 
 
+class SoftthinkStorageError(SoftthinkError, OSError):
+    """An output file cannot be written (disk full, read-only or not permitted); ``path`` names it."""
+
+    def __init__(self, message: str, *, path: str | None = None):
+        super().__init__(message)
+        self.path = path
+
+
+class SoftthinkLockedError(SoftthinkError):
+    """An output folder is in use by another run (its lock is held)."""
+
+
 def unknown_name_message(
     kind: str, name: str | list[str], available: Collection[str], *, listing: str | None = None
 ) -> str:

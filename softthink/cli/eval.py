@@ -27,6 +27,10 @@ from pathlib import Path
 
 HELP = "evaluate decode modes x models on math benchmarks (run | report | validate | plan | ls)"
 SUBCOMMANDS = ("run", "report", "validate", "plan", "ls")
+WAIT_HELP = (
+    "if another run holds the output dir (its run.lock), wait for it to finish and resume from its records; "
+    "default: exit at once with an error naming that run's pid and host"
+)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -49,6 +53,7 @@ def build_parser() -> argparse.ArgumentParser:
     run_p.add_argument("--batch-size", type=int, help="prompts per generate call (suite key batch_size)")
     run_p.add_argument("--output-dir", help="where records and the report go (default eval/results/<name>)")
     run_p.add_argument("--no-progress", action="store_true", help="hide the progress bars")
+    run_p.add_argument("--wait", action="store_true", help=WAIT_HELP)
     rep_p = sub.add_parser(
         "report",
         help="rewrite a suite's report from its records on disk",
@@ -60,6 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_override_args(rep_p)
     rep_p.add_argument("--batch-size", type=int, help="the run's batch size, if overridden (suite key batch_size)")
     rep_p.add_argument("--output-dir", help="the run's output dir (default eval/results/<name>)")
+    rep_p.add_argument("--wait", action="store_true", help=WAIT_HELP)
     val_p = sub.add_parser(
         "validate",
         help="check suites without loading a model",
@@ -142,7 +148,7 @@ def _run(args: argparse.Namespace) -> int:
     overrides = _overrides(args)
     suite = load_suite(args.suite, overrides)  # validate (and show) before any model loads
     print(yaml.safe_dump({"suite": suite.to_dict()}, sort_keys=False, width=120).rstrip())
-    results = run_suite(args.suite, progress=not args.no_progress, **overrides)
+    results = run_suite(args.suite, progress=not args.no_progress, wait_for_lock=args.wait, **overrides)
     if not results.is_main:  # data parallel: the main process reports
         return 0
     return _print_results(results)
@@ -153,7 +159,7 @@ def _report(args: argparse.Namespace) -> int:
     from softthink.eval.runner import rebuild_report
 
     try:
-        results = rebuild_report(args.suite, **_overrides(args))
+        results = rebuild_report(args.suite, wait_for_lock=args.wait, **_overrides(args))
     except SoftthinkError as err:
         print(f"error: {err}", file=sys.stderr)
         return 1

@@ -1,6 +1,7 @@
 """Decode one or more prompts and print the text and a compact entropy trace.
 
 examples:
+  softthink generate --model testbed --mode soft "3 5 7 -> 22"
   softthink generate --model testbed --set max_new_tokens=64 "3 5 7 -> 22"
   softthink generate --model ~/.cache/softthink-models/SmolLM2-135M-Instruct.Q4_1.gguf --mode soft \\
       --set think_end='\\boxed' --set max_new_tokens=128 "What is 15 + 27?"
@@ -30,11 +31,14 @@ def run(args: argparse.Namespace) -> int:
     import softthink
     from softthink.decoding.api import build_config
 
-    config = build_config(args.config, args.mode, parse_overrides(args.set))
+    overrides = parse_overrides(args.set)
+    config = build_config(args.config, args.mode, overrides)
+    model, tokenizer = softthink.load_model(args.model, device=args.device)
+    if "max_new_tokens" not in overrides and config.max_new_tokens == softthink.DecodeConfig.max_new_tokens:
+        config = fit_default_budget(config, model, tokenizer, list(args.prompts))
     if not args.json:
         changed = {k: v for k, v in config.to_dict().items() if v != getattr(softthink.DecodeConfig, k, v)}
         print(f"# decode config: {json.dumps(changed)}")
-    model, tokenizer = softthink.load_model(args.model, device=args.device)
     gens = softthink.generate(model, list(args.prompts), tokenizer=tokenizer, config=config)
     if args.json:
         print(json.dumps([g.to_dict() for g in gens], indent=1))
@@ -48,6 +52,34 @@ def run(args: argparse.Namespace) -> int:
         )
         print(f"--- entropy (nats) per step, * = soft: {format_trace(g)}")
     return 0
+
+
+def fit_default_budget(config, model, tokenizer, prompts: list[str]):
+    """``config`` with the default ``max_new_tokens`` lowered to what the model's context leaves after the longest
+    prompt, with a note on stderr (a value given with ``--set`` or by the preset is kept: too large, it is an error).
+    The testbed model's context is 384 tokens, less than the library default of 512."""
+    import sys
+
+    from softthink.decoding.prompts import encode_prompts
+    from softthink.models import context_length
+
+    limit = context_length(model)
+    if limit is None:
+        return config
+    device = model.get_input_embeddings().weight.device
+    longest = encode_prompts(prompts, tokenizer, config.chat_template, 0, device).input_ids.shape[1]
+    room = limit - longest
+    if room <= 0 or config.max_new_tokens <= room:
+        return config  # fits, or the prompt alone is too long: generate() says so
+    print(
+        f"# max_new_tokens: {room} (the default {config.max_new_tokens} does not fit the model's context of "
+        f"{limit} tokens after the {longest}-token prompt; --set max_new_tokens=N to choose)",
+        file=sys.stderr,
+    )
+    fitted = {"max_new_tokens": room}
+    if config.max_think_tokens is not None and config.max_think_tokens >= room:
+        fitted["max_think_tokens"] = max(1, room // 2)  # keep room for the answer, as DecodeConfig requires
+    return config.replace(**fitted)
 
 
 def format_trace(g, limit: int = 48) -> str:

@@ -11,6 +11,17 @@ neighbours; ``batch_size: 1`` or ``seed_per_sample: true`` (each sample decoded 
 ``derive_seed(cell seed, problem, sample index)`` through ``generate(seeds=...)``) makes each sample a function of
 (problem, sample index, seed) alone.
 
+Resume equals an uninterrupted run: a batch that an interrupted run wrote only in part (a kill mid-write) is
+decoded again whole, with the same prompts in the same order and the same seed, and only its missing samples are
+written (`items_to_decode`): a sample depends on its batch's padding, and without ``seed_per_sample`` on its RNG
+stream too. A batch whose records on disk come from another plan (``samples``, ``limit`` or ``batch_size``
+changed) decodes its missing samples alone.
+
+Before any model loads, every cell's decode preset and benchmark name is resolved: one bad name fails the whole run
+at once, listing every bad name (`check_names`). Data and model failures still fail their cells only. A write that
+fails (disk full, read-only folder) stops the run with a `SoftthinkStorageError`. The output folder is locked for
+the run (`softthink.eval.lock.RunLock`): a second run into it exits naming the holder, or waits (``wait_for_lock``).
+
 Data parallel: under ``accelerate launch`` (GPUs) or ``torchrun`` (CPU) each process takes every
 ``num_processes``-th batch of the plan and appends to its own shard; the main process merges the shards and writes
 the report.
@@ -20,10 +31,11 @@ the report.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,14 +45,21 @@ from accelerate import PartialState
 from tqdm.auto import tqdm
 
 from softthink.decoding import DecodeConfig, generate, load_decode_config
-from softthink.errors import SoftthinkConfigError, SoftthinkDataError, SoftthinkError
+from softthink.errors import (
+    SoftthinkConfigError,
+    SoftthinkDataError,
+    SoftthinkError,
+    SoftthinkLockedError,
+    SoftthinkStorageError,
+)
 from softthink.eval.aggregate import build_rows, compare_cells, summarize
 from softthink.eval.datasets import BenchmarkEntry, Problem, get_benchmark, load_benchmark
 from softthink.eval.grading import GraderConfig
+from softthink.eval.lock import RunLock
 from softthink.eval.prompts import PromptBuilder, PromptSpec, prompt_hash, select_exemplars
 from softthink.eval.report import write_report as write_report_files
 from softthink.eval.results import CELL_SCHEMA_VERSION, CellResult, EvalResults, SampleInfo, make_record, regrade
-from softthink.eval.store import CellStore
+from softthink.eval.store import CellStore, writing
 from softthink.eval.suite import Cell, Suite, apply_overrides, parse_suite_set
 from softthink.models import load_model
 
@@ -78,6 +97,29 @@ def shard_batches(batches: list[list[WorkItem]], num_processes: int, process_ind
             value=process_index,
         )
     return batches[process_index::num_processes]
+
+
+def items_to_decode(
+    batch: list[WorkItem],
+    pending: list[WorkItem],
+    done: dict[tuple[str, int], dict[str, Any]],
+    unmerged: set[tuple[str, int]],
+    cell_seed: int,
+    seed_per_sample: bool,
+) -> list[WorkItem]:
+    """What to decode for a planned ``batch`` whose ``pending`` items are not on disk.
+
+    The whole batch when an interrupted run of this plan wrote part of it: some of its records are in an unmerged
+    shard (``unmerged``; a finished cell is merged) and, with batch seeds, carry this batch's seed. The missing
+    samples are then decoded exactly as an uninterrupted run decodes them (same prompts, order, padding and seed).
+    Else ``pending`` alone: a fresh batch, or records of another plan."""
+    if len(pending) == len(batch) or not any(it.key in unmerged for it in batch):
+        return pending
+    if not seed_per_sample:
+        batch_seed = derive_seed(cell_seed, *batch[0].key)
+        if not any(done[it.key].get("sample_seed") == batch_seed for it in batch if it.key in done):
+            return pending
+    return list(batch)
 
 
 def derive_seed(seed: int, problem_id: str, sample_index: int) -> int:
@@ -123,7 +165,8 @@ class GenerationJob:
     """One process's pending generation for one cell: what to decode with, where records go, what is left.
 
     ``todo`` holds ``(batch, pending)`` pairs: a planned batch (its first item fixes the batch seed) and its items
-    not yet on disk; ``done`` the records already on disk (for the running accuracy)."""
+    not yet on disk; ``done`` the records already on disk (for the running accuracy), ``unmerged`` the keys of
+    those in shards an interrupted run left (see `items_to_decode`)."""
 
     cell: Cell
     model: Any
@@ -134,6 +177,7 @@ class GenerationJob:
     store: CellStore
     todo: list[tuple[list[WorkItem], list[WorkItem]]]
     done: dict[tuple[str, int], dict[str, Any]]
+    unmerged: set[tuple[str, int]]
 
 
 @dataclass(frozen=True)
@@ -185,6 +229,7 @@ class Runner:
         self.num_processes, self.process_index = num_processes, process_index or 0
         self.output_dir = suite.resolved_output_dir()
         self._benchmarks: dict[str, tuple[BenchmarkEntry, list[Problem]] | SoftthinkError] = {}
+        self._storage_error: SoftthinkStorageError | None = None
 
     @property
     def is_main(self) -> bool:
@@ -193,6 +238,38 @@ class Runner:
     def _barrier(self) -> None:
         if self._state is not None and self.num_processes > 1:
             self._state.wait_for_everyone()
+
+    def _from_main(self, value: str | None) -> str | None:
+        """``value`` as the main process has it, on every process (a broadcast under a multi-process launch)."""
+        if self._state is None or self.num_processes <= 1:
+            return value
+        from accelerate.utils import broadcast_object_list
+
+        box = [value]
+        broadcast_object_list(box, from_process=0)
+        return box[0]
+
+    @contextlib.contextmanager
+    def locked(self, wait: bool = False) -> Iterator[None]:
+        """Hold the output folder's `RunLock` for the block (the main process takes it for all processes). Raises
+        `SoftthinkLockedError` on every process when another run holds it (unless ``wait``)."""
+        lock = RunLock(self.output_dir, wait=wait) if self.is_main else None
+        failure: SoftthinkError | None = None
+        if lock is not None:
+            try:
+                lock.acquire()
+            except SoftthinkError as err:
+                failure = err
+        message = self._from_main(str(failure) if failure else None)
+        if failure is not None:
+            raise failure
+        if message is not None:
+            raise SoftthinkLockedError(message)
+        try:
+            yield
+        finally:
+            if lock is not None:
+                lock.release()
 
     # -- resolution --------------------------------------------------------------------------------------------
     def benchmark(self, cell: Cell) -> tuple[BenchmarkEntry, list[Problem]]:
@@ -251,8 +328,33 @@ class Runner:
             **({"seed_per_sample": True} if self.suite.seed_per_sample else {}),
         }
 
+    def check_names(self) -> None:
+        """Resolve every decode preset (with the suite's and its own overrides) and every benchmark name of the
+        suite, without data or a model; raise one `SoftthinkConfigError` that lists every one that fails, so that
+        a typo stops the run before any cell runs."""
+        failures = []
+        for spec in self.suite.decode:
+            try:
+                load_decode_config(spec.preset, **{**self.suite.decode_overrides, **spec.overrides})
+            except SoftthinkError as err:
+                failures.append(f"decode {spec.label!r}: {err}")
+        for ref in self.suite.benchmarks:
+            try:
+                get_benchmark(ref.name)
+            except SoftthinkError as err:
+                failures.append(f"benchmark {ref.label!r}: {err}")
+        if failures:
+            raise SoftthinkConfigError(
+                f"{len(failures)} name(s) of the suite do not resolve; nothing was run. Fix them and rerun:\n  "
+                + "\n  ".join(failures),
+                param="decode" if failures[0].startswith("decode") else "benchmarks",
+            )
+
     # -- running -----------------------------------------------------------------------------------------------
     def run(self) -> list[CellResult]:
+        """Every cell of the suite, model by model. Raises the first `SoftthinkStorageError` (disk full, read-only
+        folder) after the cells: the cells after it are not run."""
+        self.check_names()
         results: list[CellResult] = []
         cells = self.suite.cells()
         for model_spec in self.suite.models:
@@ -267,6 +369,8 @@ class Runner:
             for cell in model_cells:
                 results.append(self._run_cell_safely(cell, model, tokenizer))
             del model
+        if self._storage_error is not None:
+            raise self._storage_error
         return results
 
     def _load_model(self, path: str):
@@ -281,7 +385,12 @@ class Runner:
         result = CellResult(cell)
         plan = None
         try:
+            if self._storage_error is not None:  # the disk is full or read-only: do not decode what cannot be kept
+                raise SoftthinkError(f"not run: {self._storage_error}")
             plan = self._run_cell(cell, model, tokenizer, result)
+        except SoftthinkStorageError as err:
+            self._storage_error = err
+            result.error = str(err)
         except SoftthinkError as err:
             result.error = str(err)
         except Exception as err:  # a crash in one cell must not lose the others; keep the traceback's tail
@@ -289,7 +398,12 @@ class Runner:
         self._barrier()
         if plan is not None and self.is_main:
             grader = plan.grader
-            records = plan.store.merge(plan.order, lambda record: regrade(record, grader))
+            try:
+                records = plan.store.merge(plan.order, lambda record: regrade(record, grader))
+            except SoftthinkStorageError as err:
+                self._storage_error = err
+                result.error = str(err)
+                records = []
             result.records = [r for r in records if (str(r["problem_id"]), int(r["sample_index"])) in plan.wanted]
             _check_complete(result, plan.wanted)
         result.summary = summarize(result.records, self.suite.resolved_pass_k)
@@ -318,7 +432,7 @@ class Runner:
         store = self._open_store(cell, resolved, result)
         store.prepare()
         store.repair_shard(self.process_index)
-        done = store.load()
+        done, unmerged = store.load(), store.unmerged_keys()
         plan, wanted = self._plan(resolved)
         result.resumed = sum(1 for key in done if key in wanted)
         todo = [
@@ -327,7 +441,18 @@ class Runner:
         ]
         todo = [(batch, pending) for batch, pending in todo if pending]
         result.generated += self._generate(
-            GenerationJob(cell, model, tokenizer, resolved.config, builder, resolved.grader, store, todo, done)
+            GenerationJob(
+                cell,
+                model,
+                tokenizer,
+                resolved.config,
+                builder,
+                resolved.grader,
+                store,
+                todo,
+                done,
+                unmerged,
+            )
         )
         return CellPlan(store, [p.id for p in resolved.problems], wanted, resolved.grader)
 
@@ -367,24 +492,27 @@ class Runner:
             total=total, desc=str(cell), disable=not (self.progress and self.is_main), unit="sample", dynamic_ncols=True
         ) as bar:
             for batch, pending in job.todo:
-                inputs = [job.builder.model_input(item.problem.question) for item in pending]
+                items = items_to_decode(batch, pending, job.done, job.unmerged, cell.seed, self.suite.seed_per_sample)
+                inputs = [job.builder.model_input(item.problem.question) for item in items]
                 start = time.perf_counter()
                 if self.suite.seed_per_sample:
-                    sample_seeds = [derive_seed(cell.seed, *item.key) for item in pending]
+                    sample_seeds = [derive_seed(cell.seed, *item.key) for item in items]
                     gens = generate_fn(job.model, inputs, tokenizer=job.tokenizer, config=cfg, seeds=sample_seeds)
                 else:
                     batch_seed = derive_seed(cell.seed, *batch[0].key)
-                    sample_seeds = [batch_seed] * len(pending)
+                    sample_seeds = [batch_seed] * len(items)
                     gens = generate_fn(job.model, inputs, tokenizer=job.tokenizer, config=cfg.replace(seed=batch_seed))
-                per_sample = (time.perf_counter() - start) / len(pending)
+                per_sample = (time.perf_counter() - start) / len(items)
                 if not isinstance(gens, list):
                     raise SoftthinkError(
-                        f"generate returned a {type(gens).__name__} for a batch of {len(pending)} prompts; "
+                        f"generate returned a {type(gens).__name__} for a batch of {len(items)} prompts; "
                         "it must return a list of generations."
                     )
-                if len(gens) != len(pending):
-                    raise SoftthinkError(f"generate returned {len(gens)} generations for {len(pending)} prompts.")
-                prompts = {prompt_hash(g.prompt): g.prompt for g in gens}
+                if len(gens) != len(items):
+                    raise SoftthinkError(f"generate returned {len(gens)} generations for {len(items)} prompts.")
+                missing = {item.key for item in pending}
+                kept = [(it, gen, seed) for it, gen, seed in zip(items, gens, sample_seeds) if it.key in missing]
+                prompts = {prompt_hash(gen.prompt): gen.prompt for _, gen, _ in kept}
                 records = [
                     make_record(
                         SampleInfo(
@@ -395,7 +523,7 @@ class Runner:
                         prompt_hash(gen.prompt),
                         per_sample,
                     )
-                    for item, gen, seed in zip(pending, gens, sample_seeds)
+                    for item, gen, seed in kept
                 ]
                 job.store.add_prompts(prompts, self.process_index)
                 job.store.append(self.process_index, records)
@@ -430,7 +558,8 @@ def _finish(results: EvalResults, overrides: dict[str, Any], write_report: bool)
     results.rows = build_rows(results)
     results.comparisons = compare_cells(results)
     if write_report and results.is_main:
-        write_report_files(results, overrides=overrides)
+        with writing(results.output_dir, "write the report into"):
+            write_report_files(results, overrides=overrides)
     return results
 
 
@@ -443,10 +572,14 @@ def run(
     process_index: int | None = None,
     progress: bool = True,
     write_report: bool = True,
+    wait_for_lock: bool = False,
     set_options: list[str] | None = None,
     **overrides: Any,
 ) -> EvalResults:
     """Run a suite (object or YAML path) and return its records and summary; the same as ``softthink eval run``.
+
+    The output dir is locked for the run: when another run holds it this raises `SoftthinkLockedError` naming the
+    holder, or with ``wait_for_lock=True`` waits for it to finish and then resumes from its records.
 
     Overrides are suite keys (``limit=5``, ``samples=4``, ``output_dir=...``), dotted keys passed as a dict
     (``**{"decode_overrides.max_new_tokens": 64}``) or ``set_options=["benchmarks.0.limit=10"]`` (the CLI's
@@ -463,22 +596,26 @@ def run(
         process_index=process_index,
         progress=progress,
     )
-    cells = runner.run()
-    return _finish(EvalResults(suite, runner.output_dir, cells, is_main=runner.is_main), overrides, write_report)
+    with runner.locked(wait_for_lock):
+        cells = runner.run()
+        return _finish(EvalResults(suite, runner.output_dir, cells, is_main=runner.is_main), overrides, write_report)
 
 
 def rebuild_report(
     suite_or_path: Suite | str | Path,
     *,
     write_report: bool = True,
+    wait_for_lock: bool = False,
     set_options: list[str] | None = None,
     **overrides: Any,
 ) -> EvalResults:
     """The results of a suite from the records already on its output dir, and its report rewritten from them;
     the same as ``softthink eval report``. No model is loaded and nothing is generated: a cell with missing
     samples is reported as incomplete. Overrides as in `run` (they must describe the run that wrote the
-    records, or its cells hash to other folders)."""
+    records, or its cells hash to other folders). Takes the output dir's lock like `run` (a running suite's
+    report is written by that run)."""
     suite = _suite_with(suite_or_path, set_options, overrides)
     runner = Runner(suite, num_processes=1, process_index=0, progress=False)
-    cells = [runner.stored_cell(cell) for cell in suite.cells()]
-    return _finish(EvalResults(suite, runner.output_dir, cells), overrides, write_report)
+    with runner.locked(wait_for_lock):
+        cells = [runner.stored_cell(cell) for cell in suite.cells()]
+        return _finish(EvalResults(suite, runner.output_dir, cells), overrides, write_report)

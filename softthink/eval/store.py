@@ -15,21 +15,94 @@ keyed by ``(problem_id, sample_index)``; a rerun skips keys already on disk and 
 interrupted run resumes with nothing lost and nothing twice. Records are appended and fsynced batch by batch; a
 line cut short by a crash is dropped (and the batch redone). Records of older schemas are upgraded as they are
 read (`softthink.eval.results.upgrade_record`); the merge writes them back in the current schema.
+
+A write that fails (disk full, read-only folder) raises a `SoftthinkStorageError` naming the file and leaves no
+partial line (an append is cut back) and no ``.tmp`` file (whole-file writes go through a temporary that is removed).
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import hashlib
 import json
 import os
 import re
 import warnings
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from softthink.errors import SoftthinkDataError
+from softthink.errors import SoftthinkDataError, SoftthinkStorageError
 from softthink.eval.results import upgrade_record
+
+
+def storage_error(path: Path, err: OSError, doing: str) -> SoftthinkStorageError:
+    """A `SoftthinkStorageError` for ``err`` raised while ``doing`` something with ``path``: what failed and what
+    to do (free space, make the folder writable, or choose another output folder)."""
+    reasons = {
+        errno.ENOSPC: ("the disk is full", "Free disk space"),
+        errno.EDQUOT: ("the disk quota is exhausted", "Free space in your quota"),
+        errno.EROFS: ("the file system is read-only", "Make the folder writable"),
+        errno.EACCES: ("permission denied", "Make the folder writable"),
+        errno.EPERM: ("operation not permitted", "Make the folder writable"),
+    }
+    reason, remedy = reasons.get(err.errno or 0, (err.strerror or str(err), "Fix the folder"))
+    return SoftthinkStorageError(
+        f"cannot {doing} {path}: {reason} ({errno.errorcode.get(err.errno or 0, 'OSError')}). {remedy} or "
+        "choose another output folder (--output-dir, suite key output_dir); what was written before is kept and "
+        "the same command resumes from it.",
+        path=str(path),
+    )
+
+
+@contextlib.contextmanager
+def writing(path: Path, doing: str) -> Iterator[None]:
+    """Turn an `OSError` (disk full, read-only folder, ...) raised inside into a `storage_error` naming ``path``."""
+    try:
+        yield
+    except OSError as err:
+        if isinstance(err, SoftthinkStorageError):
+            raise
+        raise storage_error(path, err, doing) from err
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write ``path`` whole or not at all: a temporary file moved into place, removed again if anything fails."""
+    tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
+    with writing(path, "write"):
+        try:
+            with tmp.open("w", encoding="utf-8") as handle:
+                handle.write(text)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)
+
+
+def append_text(path: Path, text: str) -> None:
+    """Append ``text`` durably (written, then fsynced); if that fails the file is cut back to its old length, so no
+    partial line is left behind."""
+    data = memoryview(text.encode("utf-8"))
+    with writing(path, "append to"):
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        try:
+            start = os.fstat(fd).st_size
+            try:
+                while data:
+                    data = data[os.write(fd, data) :]
+                os.fsync(fd)
+            except OSError:
+                with contextlib.suppress(OSError):
+                    os.ftruncate(fd, start)
+                raise
+        finally:
+            os.close(fd)
+
+
+def _jsonl(rows: Iterable[dict[str, Any]]) -> str:
+    return "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
 
 
 def config_hash(config: Any) -> str:
@@ -63,7 +136,8 @@ class CellStore:
         """Create the folder and write ``config.json`` (checking an existing one has the same content).
 
         Safe to call from every process at once: the file is written whole and moved into place."""
-        self.dir.mkdir(parents=True, exist_ok=True)
+        with writing(self.dir, "create the cell folder"):
+            self.dir.mkdir(parents=True, exist_ok=True)
         path = self.dir / "config.json"
         if path.exists():
             existing = json.loads(path.read_text())
@@ -73,9 +147,7 @@ class CellStore:
                     "folder was edited by hand. Move it away and rerun."
                 )
             return
-        tmp = path.with_suffix(f".json.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(self.config, indent=2, sort_keys=True, default=str))
-        os.replace(tmp, path)
+        write_atomic(path, json.dumps(self.config, indent=2, sort_keys=True, default=str))
 
     # -- reading -----------------------------------------------------------------------------------------------
     def _files(self) -> list[Path]:
@@ -91,6 +163,11 @@ class CellStore:
                 records.setdefault(record_key(record), upgrade_record(record))
         return records
 
+    def unmerged_keys(self) -> set[tuple[str, int]]:
+        """Keys of the records in shards not merged yet: what an interrupted run (or a running one) wrote."""
+        shards = sorted(self.dir.glob("records.rank*.jsonl"))
+        return {record_key(r) for path in shards for r in read_jsonl(path, allow_truncated_tail=True)}
+
     def repair_shard(self, rank: int) -> None:
         """Cut a partial last line (a crash mid-write) so that new appends start on a clean line."""
         path = self.shard_path(rank)
@@ -105,16 +182,14 @@ class CellStore:
                 RuntimeWarning,
                 stacklevel=2,
             )
-            with path.open("r+b") as handle:
+            with writing(path, "repair"), path.open("r+b") as handle:
                 handle.truncate(keep)
 
     # -- writing -----------------------------------------------------------------------------------------------
     def append(self, rank: int, records: list[dict[str, Any]]) -> None:
-        """Append one batch of records to this process's shard, durably."""
-        with self.shard_path(rank).open("a", encoding="utf-8") as handle:
-            handle.write("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records))
-            handle.flush()
-            os.fsync(handle.fileno())
+        """Append one batch of records to this process's shard, durably and whole: if the write fails (disk full)
+        the shard is cut back, so the batch is either on disk or redone."""
+        append_text(self.shard_path(rank), _jsonl(records))
 
     def add_prompts(self, prompts: dict[str, str], rank: int = 0) -> None:
         """Remember the exact text of each prompt hash (one line per new hash)."""
@@ -122,12 +197,7 @@ class CellStore:
         known = {row["prompt_hash"] for row in read_jsonl(path, allow_truncated_tail=True)} if path.exists() else set()
         new = {h: t for h, t in prompts.items() if h not in known}
         if new:
-            with path.open("a", encoding="utf-8") as handle:
-                handle.write(
-                    "".join(
-                        json.dumps({"prompt_hash": h, "prompt": t}, ensure_ascii=False) + "\n" for h, t in new.items()
-                    )
-                )
+            append_text(path, _jsonl({"prompt_hash": h, "prompt": t} for h, t in new.items()))
 
     def merge(
         self, order: list[str], update: Callable[[dict[str, Any]], dict[str, Any]] | None = None
@@ -144,16 +214,14 @@ class CellStore:
                 int(r["sample_index"]),
             ),
         )
-        tmp = self.merged_path.with_suffix(".jsonl.tmp")
-        with tmp.open("w", encoding="utf-8") as handle:
-            handle.write("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records))
-        os.replace(tmp, self.merged_path)
-        for shard in self.dir.glob("records.rank*.jsonl"):
-            shard.unlink()
-        for extra in sorted(self.dir.glob("prompts.rank*.jsonl")):
-            rows = {row["prompt_hash"]: row["prompt"] for row in read_jsonl(extra, allow_truncated_tail=True)}
-            self.add_prompts(rows, rank=0)
-            extra.unlink()
+        write_atomic(self.merged_path, _jsonl(records))
+        with writing(self.dir, "remove merged shards in"):
+            for shard in self.dir.glob("records.rank*.jsonl"):
+                shard.unlink()
+            for extra in sorted(self.dir.glob("prompts.rank*.jsonl")):
+                rows = {row["prompt_hash"]: row["prompt"] for row in read_jsonl(extra, allow_truncated_tail=True)}
+                self.add_prompts(rows, rank=0)
+                extra.unlink()
         return records
 
 

@@ -189,11 +189,21 @@ def test_two_processes_write_shards_and_main_merges(suite_dict, tok, fake_load):
 # -- bad input keeps the rest of the grid running ----------------------------------------------------------------------
 
 
-def test_unknown_preset_fails_its_cell_only(suite_dict, tok, fake_load):
-    res = _run(suite_dict(decode=["discrete", "sofft"]), FakeGenerate(tok), fake_load)
-    assert len(res.errors) == 1 and "unknown decode preset 'sofft'" in res.errors[0] and "'soft'" in res.errors[0]
-    assert len(res.records) == 12
-    assert "## Errors" in (res.output_dir / "report.md").read_text()
+def test_unknown_names_stop_the_run_before_any_cell_runs(suite_dict, tok, fake_load):
+    """Every decode preset and benchmark name is checked first: a typo no longer lets the good cells run (and
+    take their time) before it is reported; every bad name is listed at once."""
+    fake = FakeGenerate(tok)
+    with pytest.raises(SoftthinkConfigError) as err:
+        _run(
+            suite_dict(decode=["discrete", "sofft"], benchmarks=[suite_dict()["benchmarks"][0], "gsm8kk"]),
+            fake,
+            fake_load,
+        )
+    message = str(err.value)
+    assert "2 name(s) of the suite do not resolve; nothing was run" in message
+    assert "unknown decode preset 'sofft'. Did you mean 'soft'?" in message
+    assert "unknown benchmark 'gsm8kk'. Did you mean 'gsm8k'?" in message
+    assert fake.calls == [] and not (Path(suite_dict()["output_dir"]) / "cells").exists()
 
 
 def test_model_that_fails_to_load_fails_its_cells_only(suite_dict, tok):

@@ -52,6 +52,7 @@ METHODS = {  # decode settings of each timed method (None: transformers' model.g
     "gated": dict(SOFT, mode="gated", entropy_threshold=0.672, do_sample=True),
     "mixture_of_inputs": dict(SOFT, mode="mixture_of_inputs", do_sample=True),
     "swir": dict(SOFT, mode="swir", swir_window=16),
+    "multiplex": dict(SAMPLING, mode="multiplex", do_sample=True, multiplex_k=3),
     "forking_temperature": dict(
         mode="forking_temperature", do_sample=True, temperature=0.6, top_p=0.95, top_k=30, fork_temperature=1.0
     ),

@@ -7,7 +7,9 @@ and ``quality.json`` into the model directory (default: the shipped checkpoint).
 - pass@1 and pass@k with sampling at temperature 1 (the model's own distribution; k samples per problem);
 - the entropy profile over the sampled completions (teacher-forced, temperature 1, nats): the fraction of tokens
   below 0.01 nats, the share of the entropy mass held by the top 20% of tokens, and which roles
-  (``tasks.token_roles``: decision, copied, computed, structure) those top-20% positions play.
+  (``tasks.token_roles``: decision, copied, computed, structure) those top-20% positions play;
+- accuracy under softthink decoding presets (``--decode``, default discrete, soft and gated: one sample per
+  problem, seed 0, on the same problems), with tokens per completion and the share of soft steps.
 
 Grading is exact: the last ``\\boxed{...}`` must equal the gold integer.
 """
@@ -18,6 +20,7 @@ import argparse
 import json
 import re
 from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -102,6 +105,50 @@ def sample_completions(
     return out
 
 
+def decode_problems(
+    model: PreTrainedModel,
+    tokenizer: PreTrainedTokenizerBase,
+    problems: list[dict],
+    preset: str,
+    *,
+    seed: int = 0,
+    batch_size: int = 64,
+    max_new_tokens: int = MAX_NEW_TOKENS,
+    **overrides,
+) -> list:
+    """One ``softthink.generate`` `Generation` per problem under decode preset ``preset`` (plus ``overrides``), the
+    bare question as the chat prompt, per-prompt seeds ``seed + i`` (so a result never depends on the batching)."""
+    import softthink
+
+    outs: list = []
+    for start in range(0, len(problems), batch_size):
+        chunk = problems[start : start + batch_size]
+        outs += softthink.generate(
+            model,
+            [p["question"] for p in chunk],
+            tokenizer=tokenizer,
+            config=preset,
+            max_new_tokens=max_new_tokens,
+            seeds=[seed + start + i for i in range(len(chunk))],
+            **overrides,
+        )
+    return outs
+
+
+def decode_accuracy(
+    model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, problems: list[dict], preset: str, **options
+) -> dict:
+    """Accuracy under decode preset ``preset`` (`decode_problems` with ``options``: one sample per problem), with
+    the mean number of generated tokens and the share of soft steps."""
+    outs = decode_problems(model, tokenizer, problems, preset, trace=False, **options)
+    tokens = sum(g.num_tokens for g in outs)
+    return {
+        "accuracy": sum(is_correct(g.text, p["answer"]) for g, p in zip(outs, problems)) / len(problems),
+        "mean_tokens": tokens / len(problems),
+        "soft_share": sum(g.soft_steps for g in outs) / tokens,
+    }
+
+
 def greedy_accuracy(model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, problems: list[dict]) -> float:
     """Fraction of ``problems`` whose greedy completion boxes the gold answer."""
     completions = sample_completions(model, tokenizer, problems)
@@ -154,8 +201,17 @@ def entropy_profile(entropies: list[float], roles: list[str]) -> dict:
     }
 
 
-def measure(model_dir: str | Path, *, n: int = 300, k: int = 8, seed: int = 0, progress: bool = True) -> dict:
-    """All quality figures of the model in ``model_dir`` on the first ``n`` test problems."""
+def measure(
+    model_dir: str | Path,
+    *,
+    n: int = 300,
+    k: int = 8,
+    seed: int = 0,
+    decode: Sequence[str] = (),
+    progress: bool = True,
+) -> dict:
+    """All quality figures of the model in ``model_dir`` on the first ``n`` test problems (and its accuracy under
+    each decode preset in ``decode``)."""
     model = AutoModelForCausalLM.from_pretrained(model_dir).eval()
     tokenizer = AutoTokenizer.from_pretrained(model_dir)
     problems = load_problems("test", n, seed=seed)
@@ -212,6 +268,10 @@ def measure(model_dir: str | Path, *, n: int = 300, k: int = 8, seed: int = 0, p
         "entropy": entropy_profile(pool_ent, pool_roles),
         "examples": examples,
         "num_parameters": sum(p.numel() for p in model.parameters()),
+        "decoding": {
+            preset: decode_accuracy(model, tokenizer, problems, preset, seed=seed)
+            for preset in tqdm(decode, disable=not progress, desc="decode presets")
+        },
         "_pool_entropy": pool_ent,
     }
 
@@ -344,6 +404,19 @@ def write_report(results: dict, out_dir: str | Path, command: str) -> Path:
     ]
     for ex in results["examples"]:
         lines += [f"`{ex['question']}`", "", "```", _marked(ex, e["top5_threshold"]), "```", ""]
+    if results.get("decoding"):
+        lines += [
+            "## Accuracy under softthink decoding",
+            "",
+            f"`softthink.generate` with each decode preset (`configs/decode/`) on the same {results['n']} problems, "
+            f"one sample per problem (per-prompt seeds from {results['seed']}), at most {MAX_NEW_TOKENS} new tokens.",
+            "",
+            "| preset | accuracy | tokens per completion | soft steps |",
+            "|---|---|---|---|",
+        ]
+        for preset, d in results["decoding"].items():
+            lines.append(f"| {preset} | {d['accuracy']:.3f} | {d['mean_tokens']:.1f} | {100 * d['soft_share']:.1f}% |")
+        lines.append("")
     log_path = out_dir / "training_log.json"
     if log_path.is_file():
         log = json.loads(log_path.read_text())
@@ -370,10 +443,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--k", type=int, default=8, help="samples per problem for pass@k (default: %(default)s)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads")
+    parser.add_argument(
+        "--decode",
+        nargs="*",
+        default=["discrete", "soft", "gated"],
+        help="decode presets to measure accuracy under (default: %(default)s; none: skip)",
+    )
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
-    results = measure(args.model, n=args.n, k=args.k, seed=args.seed)
-    command = f"python -m softthink.testbed.quality --n {args.n} --k {args.k} --seed {args.seed}"
+    results = measure(args.model, n=args.n, k=args.k, seed=args.seed, decode=args.decode)
+    command = (
+        f"python -m softthink.testbed.quality --model {args.model} --n {args.n} --k {args.k} --seed {args.seed} "
+        f"--decode {' '.join(args.decode)}"
+    )
     path = write_report(results, args.model, command)
     o = results["overall"]
     print(json.dumps({"overall": o, "entropy": {key: v for key, v in results["entropy"].items()}}, indent=1))

@@ -9,11 +9,29 @@ Writes to ``--out`` (default: the shipped checkpoint ``softthink/testbed/checkpo
 ``config.json``, ``generation_config.json``, the tokenizer files, ``train_config.json`` (the resolved config)
 and ``training_log.json``. ``train_state.pt`` (weights + optimizer, for resuming) is deleted once training ends.
 
+Soft-input curriculum (`softthink.testbed.curriculum`; off by default, and then training is exactly the plain
+loop above): at a share of the thinking positions the gold input embedding is replaced by a concept token, the
+model's own filtered next-token distribution from a first no-grad teacher-forced pass, mixed with the gold token.
+Its fields (all validated):
+
+- ``init_from``: warm start from a checkpoint directory, or ``"testbed"`` for the shipped model (the architecture
+  fields must match it); None = fresh initialisation.
+- ``soft_fraction`` in [0, 1]: the share of thinking positions that take a concept token (0 = curriculum off).
+- ``soft_ramp_steps`` >= 0: ramp that share linearly up from ~0 over the first this many steps.
+- ``soft_gold_weight`` in [0, 1]: the gold token's weight in each concept token (>= 0.5 keeps it the heaviest).
+- ``soft_filters``: the decode preset whose thinking filters (temperature, top-k, top-p, min-p, ``max_topk``)
+  shape the mixture, so that training feeds what that preset's soft decoding feeds (default ``"soft"``).
+
+Which positions are replaced is drawn from a generator seeded by ``(seed, step, micro-batch)``, so a curriculum
+run resumes exactly too.
+
 Examples::
 
     python -m softthink.testbed.train                          # the shipped model: 700 steps, ~17 CPU-minutes
     python -m softthink.testbed.train --out runs/tb --minutes 5  # stop after 5 minutes; rerun to resume
     python -m softthink.testbed.train --out runs/tb --set max_steps=200 --set hidden_size=128
+    python -m softthink.testbed.train --out runs/tb-soft --set init_from=testbed --set soft_fraction=0.5 \\
+        --set soft_ramp_steps=100 --set max_steps=300 --set learning_rate=5e-4 --set warmup_steps=20
 """
 
 from __future__ import annotations
@@ -27,12 +45,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from safetensors.torch import load_file
 from tqdm import tqdm
 from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerBase
 
 from softthink.config_io import dataclass_fields, parse_set
 from softthink.errors import SoftthinkConfigError
-from softthink.testbed.default import CHECKPOINT_DIR
+from softthink.testbed.curriculum import MixtureFilters, curriculum_fraction, draw_soft_inputs, inputs_embeds
+from softthink.testbed.default import CHECKPOINT_DIR, default_model_path
 from softthink.testbed.quality import greedy_accuracy
 from softthink.testbed.tasks import DEFAULT_DIFFICULTY, make_dataset, resolve_difficulty
 from softthink.testbed.tokenizer import build_tokenizer
@@ -67,6 +87,12 @@ class TrainConfig:
     save_interval: int = 200  # steps between resumable states
     final_eval_problems: int = 100  # val problems for the greedy accuracy printed at the end
     num_threads: int = 2  # torch CPU threads
+    # soft-input curriculum (see the module docstring); soft_fraction 0 = off
+    init_from: str | None = None  # warm start: a checkpoint directory or "testbed"
+    soft_fraction: float = 0.0
+    soft_ramp_steps: int = 0
+    soft_gold_weight: float = 0.5
+    soft_filters: str = "soft"  # decode preset whose thinking filters shape the mixture
 
     def __post_init__(self):
         for name in (
@@ -99,6 +125,49 @@ class TrainConfig:
                 value=self.min_learning_rate,
             )
         resolve_difficulty(self.difficulty)
+        for name in ("soft_fraction", "soft_gold_weight"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
+                raise SoftthinkConfigError(
+                    f"train.{name} must be a number in [0, 1], got {value!r}.", param=name, value=value
+                )
+        if self.soft_ramp_steps < 0:
+            raise SoftthinkConfigError(
+                f"train.soft_ramp_steps must be >= 0 (0 = no ramp), got {self.soft_ramp_steps}.",
+                param="soft_ramp_steps",
+                value=self.soft_ramp_steps,
+            )
+        if self.soft_fraction > 0:
+            MixtureFilters.from_preset(self.soft_filters)  # an unknown preset fails here, not mid-run
+        if self.init_from is not None:
+            init_checkpoint(self.init_from)
+
+
+def init_checkpoint(name: str) -> Path:
+    """The directory ``init_from`` names: ``"testbed"`` (the shipped model) or a checkpoint directory."""
+    path = default_model_path() if name == "testbed" else Path(name).expanduser()
+    if not (path / "model.safetensors").is_file():
+        raise SoftthinkConfigError(
+            f"train.init_from: {path} has no model.safetensors; pass 'testbed' or a directory written by "
+            "`python -m softthink.testbed.train`.",
+            param="init_from",
+            value=name,
+        )
+    return path
+
+
+def warm_start(model: LlamaForCausalLM, name: str) -> None:
+    """Load the weights of checkpoint ``name`` into ``model``; a different architecture is an error."""
+    path = init_checkpoint(name)
+    try:
+        model.load_state_dict(load_file(str(path / "model.safetensors")))
+    except RuntimeError as err:
+        raise SoftthinkConfigError(
+            f"train.init_from: the weights in {path} do not fit the configured model ({err}). Set the model "
+            f"fields (hidden_size, num_hidden_layers, ...) to those of {path / 'train_config.json'}.",
+            param="init_from",
+            value=name,
+        ) from err
 
 
 def build_model(cfg: TrainConfig, tokenizer: PreTrainedTokenizerBase) -> LlamaForCausalLM:
@@ -155,6 +224,32 @@ def train_batches(cfg: TrainConfig, step: int, tokenizer: PreTrainedTokenizerBas
     problems.sort(key=lambda p: len(p["solution"]))
     size = math.ceil(len(problems) / cfg.micro_batches)
     return [make_batch(problems[i : i + size], tokenizer) for i in range(0, len(problems), size)]
+
+
+class SoftCurriculum:
+    """The soft-input curriculum of a run: which positions take concept tokens at each step, and the forward."""
+
+    def __init__(self, cfg: TrainConfig, tokenizer: PreTrainedTokenizerBase):
+        self.cfg = cfg
+        self.filters = MixtureFilters.from_preset(cfg.soft_filters)
+        self.think_end_id = tokenizer.get_vocab()["</think>"]
+
+    def forward(self, model: LlamaForCausalLM, batch: dict[str, torch.Tensor], step: int, index: int):
+        """``(output, replaced positions)`` of micro-batch ``index`` of ``step``; a pure function of the weights,
+        ``(cfg.seed, step, index)`` and the batch."""
+        generator = torch.Generator().manual_seed((self.cfg.seed * 1_000_003 + step) * 64 + index)
+        soft = draw_soft_inputs(
+            model,
+            batch,
+            fraction=curriculum_fraction(self.cfg.soft_fraction, self.cfg.soft_ramp_steps, step),
+            filters=self.filters,
+            gold_weight=self.cfg.soft_gold_weight,
+            think_end_id=self.think_end_id,
+            generator=generator,
+        )
+        embeds = inputs_embeds(model, batch["input_ids"], soft)
+        out = model(inputs_embeds=embeds, attention_mask=batch["attention_mask"], labels=batch["labels"])
+        return out, len(soft.rows)
 
 
 def learning_rate(cfg: TrainConfig, step: int) -> float:
@@ -218,6 +313,10 @@ def train(
         optimizer.load_state_dict(state["optimizer"])
         step, log = state["step"], state["log"]
         print(f"resuming from {state_path} at step {step}/{cfg.max_steps}")
+    elif cfg.init_from is not None:
+        warm_start(model, cfg.init_from)
+        print(f"warm start from {init_checkpoint(cfg.init_from)}")
+    curriculum = SoftCurriculum(cfg, tokenizer) if cfg.soft_fraction > 0 else None
     (out_dir / "train_config.json").write_text(json.dumps(dataclasses.asdict(cfg), indent=2) + "\n")
     num_params = sum(p.numel() for p in model.parameters())
     print(f"testbed model: {num_params / 1e6:.2f}M parameters, vocabulary {len(tokenizer)}, writing to {out_dir}")
@@ -258,9 +357,14 @@ def train(
             group["lr"] = lr
         batches = train_batches(cfg, step, tokenizer)
         num_targets = sum(int((b["labels"] != -100).sum()) for b in batches)
-        loss = 0.0
-        for batch in batches:  # mean over all target tokens of the step, whatever the split
-            part = model(**batch).loss * int((batch["labels"] != -100).sum()) / num_targets
+        loss, soft_positions = 0.0, 0
+        for index, batch in enumerate(batches):  # mean over all target tokens of the step, whatever the split
+            if curriculum is None:
+                out = model(**batch)
+            else:
+                out, replaced = curriculum.forward(model, batch, step, index)
+                soft_positions += replaced
+            part = out.loss * int((batch["labels"] != -100).sum()) / num_targets
             part.backward()
             loss += part.detach()
         torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
@@ -280,6 +384,7 @@ def train(
                     "elapsed_s": log["elapsed_s"],
                     "cpu_s": log["cpu_s"],
                 }
+                | ({"soft_positions": soft_positions} if curriculum is not None else {})
             )
         if step % cfg.eval_interval == 0 or step == cfg.max_steps:
             log["evals"].append({"step": step, "val_loss": round(validation_loss(model, val_batch), 4)})
@@ -317,7 +422,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__.split("\n\n")[0],
         formatter_class=argparse.RawDescriptionHelpFormatter,
-        epilog="\n".join(__doc__.split("\n")[-4:]),
+        epilog="examples:" + __doc__.split("Examples::")[1],
     )
     parser.add_argument("--out", default=str(CHECKPOINT_DIR), help="output directory (default: %(default)s)")
     parser.add_argument(

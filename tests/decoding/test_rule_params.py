@@ -106,6 +106,7 @@ def test_built_in_params_are_declared_by_their_rules():
         "dirichlet_alpha",
         "entropy_threshold",
         "moi_beta",
+        "multiplex_k",
         "swir_window",
         "swir_max_switches",
         "fork_temperature",

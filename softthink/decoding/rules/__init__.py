@@ -5,6 +5,7 @@ from softthink.decoding.rules import (  # noqa: F401
     entropy_gated,
     forking_temperature,
     mixture_of_inputs,
+    multiplex,
     soft_thinking,
     swir,  # registration, in the order of DecodeConfig's fields
 )

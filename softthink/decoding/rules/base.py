@@ -73,6 +73,18 @@ def non_negative_or_none(value: Any) -> bool:
     return value is None or non_negative(value)
 
 
+def require_sampling(config: DecodeConfig, mode: str, why: str) -> None:
+    """`SoftthinkConfigError` unless ``config.do_sample``: for rules that cannot run greedily (``why`` says what
+    they sample)."""
+    if not config.do_sample:
+        raise SoftthinkConfigError(
+            f"decode.do_sample must be True in mode {mode!r} ({why}); set do_sample=True, or use mode 'discrete' "
+            "for greedy decoding.",
+            param="do_sample",
+            value=config.do_sample,
+        )
+
+
 @dataclass
 class StepInput:
     """What a rule sees at one step, for the rows it decides (all tensors share the row order).

@@ -25,6 +25,8 @@ class RuleFields:
     fork_threshold: float
     # mixture_of_inputs
     moi_beta: float
+    # multiplex
+    multiplex_k: int
     # swir
     swir_window: int
     swir_max_switches: int | None

@@ -12,8 +12,16 @@ import torch
 from softthink.analysis.entropy import log_probs_at_temperature
 from softthink.analysis.forking import FORKING_ENTROPY_NATS
 from softthink.decoding.processors import sample_columns, truncate_sorted
-from softthink.decoding.rules.base import DecodeRule, RuleParam, Step, StepInput, non_negative, positive, register_rule
-from softthink.errors import SoftthinkConfigError
+from softthink.decoding.rules.base import (
+    DecodeRule,
+    RuleParam,
+    Step,
+    StepInput,
+    non_negative,
+    positive,
+    register_rule,
+    require_sampling,
+)
 
 
 def forking_probs(
@@ -50,13 +58,7 @@ class ForkingTemperature(DecodeRule):
 
     @classmethod
     def validate_config(cls, config) -> None:
-        if not config.do_sample:
-            raise SoftthinkConfigError(
-                "decode.do_sample must be True in mode 'forking_temperature' (it samples forks at "
-                "fork_temperature); set do_sample=True, or use mode 'discrete' for greedy decoding.",
-                param="do_sample",
-                value=config.do_sample,
-            )
+        require_sampling(config, cls.name, "it samples forks at fork_temperature")
 
     def step(self, inputs: StepInput) -> Step:
         s, c = self.sampling, self.config

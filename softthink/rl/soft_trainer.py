@@ -5,7 +5,8 @@ and `SoftthinkGRPOTrainer`'s):
 
 - ``_generate_single_turn``: instead of ``model.generate``, a soft rollout through softthink's decode loop
   (`softthink.rl.soft_rollout.soft_rollout`) on trl's tokenized prompts, one generator per completion seeded by
-  (run seed, optimiser step, row): a resumed run redraws exactly what an uninterrupted one would. What each step
+  (run seed, micro-step, row), all restored with a checkpoint: a resumed run redraws exactly what an uninterrupted
+  one would. What each step
   fed is kept (``soft_*`` tensors) and travels with trl's batch through its shuffle and split
   (``_generate_and_score_completions``).
 - ``_score_completions`` (the one scoring hook of `SoftthinkGRPOTrainer`, used for the old, reference and policy
@@ -125,9 +126,13 @@ class SoftRLTrainer(SoftthinkGRPOTrainer):
         model = self.accelerator.unwrap_model(self.model)
         was_training = model.training
         mode = "train" if was_training else "eval"
+        # The micro-step index from restored state: a resumed run starts at an optimiser-step boundary (trl's
+        # own _step restarts at 0 there), so several rollouts within one optimiser step still get distinct seeds.
+        accumulation = self.current_gradient_accumulation_steps
+        micro_step = self.state.global_step * accumulation + self._step % accumulation
         seeds = rollout_seeds(
             self.args.seed,
-            self.state.global_step,
+            micro_step,
             len(prompt_ids),
             offset=(self.accelerator.process_index + 1) * len(prompt_ids) * (1 if was_training else -1),
         )

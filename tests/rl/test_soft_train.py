@@ -1,3 +1,4 @@
+# ruff: noqa: F811  (the imported `problems` fixture is named by the tests' parameters)
 """The soft-thinking recipes end to end on a tiny random model: they train and log their dynamics, a run
 interrupted and resumed equals an uninterrupted one (rollout RNG included), they dry-run like the other recipes,
 and bad configurations fail naming the field."""
@@ -5,42 +6,15 @@ and bad configurations fail naming the field."""
 from __future__ import annotations
 
 import json
-import zlib
-from types import SimpleNamespace
 
 import pytest
 import torch
-from transformers import TrainerCallback
 
 from softthink.errors import SoftthinkConfigError
 from softthink.rl.dynamics import DYNAMICS_FIELDS, read_dynamics
+from tests.rl.test_train import FAST, Crash, coin_grade, problems  # noqa: F401  (the shared fixture; its uses: F811)
 
-FAST = dict(
-    max_steps=2,
-    per_device_train_batch_size=4,
-    gradient_accumulation_steps=1,
-    steps_per_generation=2,
-    num_generations=4,
-    max_completion_length=8,
-    num_problems=8,
-    learning_rate=1e-2,
-    save_steps=1,
-)
 GAUSSIAN = dict(gaussian_sigma=0.05)  # the tiny model's embeddings have RMS ~0.16
-
-
-def coin_grade(text, gold):
-    """Fake grader with reward variance on a random model: 'correct' for about half of all texts (by hash)."""
-    return SimpleNamespace(correct=zlib.crc32(text.encode()) % 2 == 0, extracted=text[-1:] or None, rule="fake")
-
-
-@pytest.fixture
-def problems(tmp_path):
-    path = tmp_path / "problems.jsonl"
-    path.write_text(
-        "".join(json.dumps({"id": f"p{i}", "question": f"{i}+1=?", "answer": str(i + 1)}) + "\n" for i in range(8))
-    )
-    return str(path)
 
 
 def run(recipe, problems, out, model="tiny:llama", callbacks=None, **kw):
@@ -95,12 +69,6 @@ def test_soft_recipes_train_and_log_soft_dynamics(tmp_path, problems, recipe, ex
         assert rows[0]["soft_step_share"] < 1
     provenance = json.loads((result.output_dir / "softthink_rl.json").read_text())
     assert provenance["config"]["recipe"] == recipe and provenance["config"]["max_topk"] >= 1
-
-
-class Crash(TrainerCallback):
-    def on_step_end(self, args, state, control, **kwargs):
-        if state.global_step == 3:
-            raise KeyboardInterrupt("simulated interruption")
 
 
 @pytest.mark.parametrize("recipe,extra", [("soft_grpo", {}), ("soft_gaussian", GAUSSIAN)])

@@ -21,7 +21,7 @@ E[kept_ids[t, k]] + noise[t]`` where ``soft[t]``, else ``E[token_ids[t]]``: the 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 
@@ -71,20 +71,24 @@ class RecordingGenerators(PromptGenerators):
 
 
 @dataclass
-class _RowSteps:
-    soft: list[bool] = field(default_factory=list)
-    kept_ids: list[torch.Tensor] = field(default_factory=list)
-    weights: list[torch.Tensor] = field(default_factory=list)
-    kept_mask: list[torch.Tensor] = field(default_factory=list)
-    perturbed: list[torch.Tensor] = field(default_factory=list)
-    noise: list[torch.Tensor | None] = field(default_factory=list)
+class _FedStep:
+    """What one decode step fed, for its active rows (loop step ``s`` is completion position ``s`` of every row
+    still active: rows only ever leave the batch)."""
+
+    rows: torch.Tensor
+    soft: torch.Tensor
+    kept_ids: torch.Tensor
+    weights: torch.Tensor
+    kept_mask: torch.Tensor
+    perturbed: torch.Tensor
+    noise: torch.Tensor | None
 
 
 class _Recorder:
-    """The loop's ``on_feed``: records each fed step per row and adds the Gaussian embedding noise."""
+    """The loop's ``on_feed``: records each step's fed inputs and adds the Gaussian embedding noise."""
 
-    def __init__(self, n: int, generators: RecordingGenerators, sigma: float, seeds: Sequence[int], device):
-        self.rows = [_RowSteps() for _ in range(n)]
+    def __init__(self, generators: RecordingGenerators, sigma: float, seeds: Sequence[int], device):
+        self.steps: list[_FedStep] = []
         self.generators = generators
         self.sigma = sigma
         self.noise_generators = (
@@ -94,39 +98,29 @@ class _Recorder:
         )
 
     def __call__(self, rows: list[int], step: Step, mixture: torch.Tensor) -> torch.Tensor:
-        gumbel = self.generators.last_gumbel
-        perturbed, pre_noise = None, None
-        if gumbel is not None:
-            pre_noise, uniforms = gumbel
-            perturbed = gumbel_perturbed_logits(pre_noise, uniforms)
         width = step.kept_ids.shape[1]
-        out = mixture
-        for i, row in enumerate(rows):
-            rec = self.rows[row]
-            soft = bool(step.soft[i])
-            weights = step.weights[i]
-            if soft and perturbed is not None:
-                z = torch.nn.functional.pad(perturbed[i], (0, width - perturbed.shape[1]), value=float("-inf"))
-                kept = torch.isfinite(z)
-                rec.perturbed.append(torch.where(kept, z, torch.zeros_like(z)))
-            else:
-                kept = weights > 0
-                rec.perturbed.append(torch.zeros_like(weights))
-            rec.soft.append(soft)
-            rec.kept_ids.append(step.kept_ids[i])
-            rec.weights.append(weights)
-            rec.kept_mask.append(kept)
-            noise = None
-            if soft and self.sigma > 0:
-                gen = self.noise_generators[row]
-                noise = self.sigma * torch.randn(
+        soft = step.soft.bool()
+        kept = step.weights > 0
+        perturbed = torch.zeros_like(step.weights)
+        gumbel = self.generators.last_gumbel
+        if gumbel is not None:  # Gumbel noise: SofT-GRPO's z, and the kept set = tokens with a pre-noise weight
+            pre_noise, uniforms = gumbel
+            z = gumbel_perturbed_logits(pre_noise, uniforms)
+            z = torch.nn.functional.pad(z, (0, width - z.shape[1]), value=float("-inf")).to(perturbed.dtype)
+            finite = torch.isfinite(z)
+            kept = torch.where(soft[:, None], finite, kept)
+            perturbed = torch.where(soft[:, None] & finite, z, perturbed)
+        noise = None
+        if self.sigma > 0 and bool(soft.any()):
+            noise = torch.zeros_like(mixture)
+            for i in torch.nonzero(soft).flatten().tolist():  # each row's own generator: batch-independent draws
+                gen = self.noise_generators[rows[i]]
+                noise[i] = self.sigma * torch.randn(
                     mixture.shape[1], generator=gen, dtype=mixture.dtype, device=mixture.device
                 )
-                if out is mixture:
-                    out = mixture.clone()
-                out[i] = out[i] + noise
-            rec.noise.append(noise)
-        return out
+            mixture = mixture + noise
+        self.steps.append(_FedStep(torch.tensor(rows), soft, step.kept_ids, step.weights, kept, perturbed, noise))
+        return mixture
 
 
 @dataclass
@@ -204,7 +198,7 @@ def soft_rollout(
         needs_injection=config.max_think_tokens is not None or config.cold_stop_entropy is not None,
     )
     generators = RecordingGenerators(seeds, device)
-    recorder = _Recorder(len(prompt_ids), generators, embedding_sigma, seeds, device)
+    recorder = _Recorder(generators, embedding_sigma, seeds, device)
     logits_steps: list[list[torch.Tensor]] = [[] for _ in prompt_ids]
 
     def on_step(rows: list[int], logits: torch.Tensor) -> None:
@@ -230,28 +224,28 @@ def soft_rollout(
 def _assemble(records, recorder: _Recorder, logits_steps, model) -> SoftRolloutBatch:
     n = len(records)
     length = max(len(rec.token_ids) for rec in records)
-    width = max((t.shape[0] for row in recorder.rows for t in row.kept_ids), default=1)
+    width = max((step.kept_ids.shape[1] for step in recorder.steps), default=1)
     embed = model.get_input_embeddings().weight
-    weight_dtype = next((t.dtype for row in recorder.rows for t in row.weights), torch.float32)
-    soft = torch.zeros(n, length, dtype=torch.bool)
+    device = embed.device
+    weight_dtype = recorder.steps[0].weights.dtype if recorder.steps else torch.float32
+    soft = torch.zeros(n, length, dtype=torch.bool, device=device)
     thinking = torch.zeros(n, length, dtype=torch.bool)
-    kept_ids = torch.zeros(n, length, width, dtype=torch.long)
-    weights = torch.zeros(n, length, width, dtype=weight_dtype)
-    kept_mask = torch.zeros(n, length, width, dtype=torch.bool)
-    perturbed = torch.zeros(n, length, width, dtype=weight_dtype)
-    has_noise = recorder.sigma > 0
-    noise = torch.zeros(n, length, embed.shape[1], dtype=embed.dtype) if has_noise else None
-    for r, (rec, steps) in enumerate(zip(records, recorder.rows)):
+    kept_ids = torch.zeros(n, length, width, dtype=torch.long, device=device)
+    weights = torch.zeros(n, length, width, dtype=weight_dtype, device=device)
+    kept_mask = torch.zeros(n, length, width, dtype=torch.bool, device=device)
+    perturbed = torch.zeros(n, length, width, dtype=weight_dtype, device=device)
+    noise = torch.zeros(n, length, embed.shape[1], dtype=embed.dtype, device=device) if recorder.sigma > 0 else None
+    for t, step in enumerate(recorder.steps[:length]):
+        rows, k = step.rows.to(device), step.kept_ids.shape[1]
+        soft[rows, t] = step.soft
+        kept_ids[rows, t, :k] = step.kept_ids
+        weights[rows, t, :k] = step.weights
+        kept_mask[rows, t, :k] = step.kept_mask
+        perturbed[rows, t, :k] = step.perturbed
+        if noise is not None and step.noise is not None:
+            noise[rows, t] = step.noise
+    for r, rec in enumerate(records):
         thinking[r, : len(rec.in_thinking)] = torch.tensor(rec.in_thinking, dtype=torch.bool)
-        for t in range(min(len(steps.soft), len(rec.token_ids))):
-            k = steps.kept_ids[t].shape[0]
-            soft[r, t] = steps.soft[t]
-            kept_ids[r, t, :k] = steps.kept_ids[t].cpu()
-            weights[r, t, :k] = steps.weights[t].cpu()
-            kept_mask[r, t, :k] = steps.kept_mask[t].cpu()
-            perturbed[r, t, :k] = steps.perturbed[t].cpu()
-            if noise is not None and steps.noise[t] is not None:
-                noise[r, t] = steps.noise[t].cpu()
     logits = None
     if logits_steps is not None:
         vocab = logits_steps[0][0].shape[-1]
@@ -259,15 +253,14 @@ def _assemble(records, recorder: _Recorder, logits_steps, model) -> SoftRolloutB
         for r, row in enumerate(logits_steps):
             if row:
                 logits[r, : len(row)] = torch.stack(row).cpu()
-    device = embed.device
     return SoftRolloutBatch(
         completion_ids=[list(rec.token_ids) for rec in records],
-        soft=soft.to(device),
+        soft=soft,
         thinking=thinking.to(device),
-        kept_ids=kept_ids.to(device),
-        weights=weights.to(device),
-        kept_mask=kept_mask.to(device),
-        perturbed=perturbed.to(device),
-        noise=None if noise is None else noise.to(device),
+        kept_ids=kept_ids,
+        weights=weights,
+        kept_mask=kept_mask,
+        perturbed=perturbed,
+        noise=noise,
         logits=logits,
     )

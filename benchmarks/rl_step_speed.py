@@ -4,7 +4,8 @@ Each recipe trains ``--steps`` optimiser steps on the embedded testbed model; on
 ``--completions`` completions (``--group`` per prompt) + the scoring and loss forward/backward (trl's
 ``step_time``). Every completion is exactly ``--length`` tokens: the tokenizer's and the model's end-of-sequence id
 are set to ``<unk>``, which the testbed model never emits, so both rollouts run to the length cap. The first step
-(warm-up) is dropped; the script prints the median of the others per recipe and the ratio to ``full``
+(warm-up) is dropped; the script prints the median of the others per recipe (wall clock, trl's ``step_time``, and
+this process's CPU time, which a shared machine disturbs less) and the ratios to ``full``
 (plain GRPO with trl's ``model.generate``). Target: soft / discrete <= 1.3.
 
     OMP_NUM_THREADS=1 python benchmarks/rl_step_speed.py                     # soft_grpo, soft_gaussian vs full
@@ -23,8 +24,17 @@ from transformers import TrainerCallback
 
 
 class StepTimes(TrainerCallback):
+    """Per optimiser step: trl's wall-clock ``step_time`` and this process's CPU time (robust on a shared machine)."""
+
     def __init__(self):
         self.times: list[float] = []
+        self.cpu: list[float] = []
+
+    def on_step_begin(self, args, state, control, **kwargs):
+        self._cpu = time.process_time()
+
+    def on_step_end(self, args, state, control, **kwargs):
+        self.cpu.append(time.process_time() - self._cpu)
 
     def on_log(self, args, state, control, logs=None, **kwargs):
         if logs and "step_time" in logs:
@@ -45,7 +55,7 @@ def never_ending_testbed(directory: Path) -> str:
     return str(directory)
 
 
-def time_recipe(recipe: str, model: str, args, out: Path) -> list[float]:
+def time_recipe(recipe: str, model: str, args, out: Path) -> StepTimes:
     from softthink.rl import train
     from softthink.rl.rewards import CorrectnessReward
 
@@ -70,7 +80,7 @@ def time_recipe(recipe: str, model: str, args, out: Path) -> list[float]:
         save_strategy="no",
         **extra,
     )
-    return timer.times
+    return timer
 
 
 def main() -> None:
@@ -84,17 +94,21 @@ def main() -> None:
     root = Path(tempfile.mkdtemp(prefix="softthink-rl-speed-"))
     model = never_ending_testbed(root / "model")
     print(f"testbed model, {args.completions} completions ({args.group} per prompt) x {args.length} tokens per step")
-    medians = {}
+    wall, cpu = {}, {}
     for recipe in ["full", *args.recipes]:
         start = time.perf_counter()
-        times = time_recipe(recipe, model, args, root / recipe)
-        medians[recipe] = statistics.median(times[1:] or times)
+        timer = time_recipe(recipe, model, args, root / recipe)
+        wall[recipe] = statistics.median(timer.times[1:] or timer.times)
+        cpu[recipe] = statistics.median(timer.cpu[1:] or timer.cpu)
         print(
-            f"{recipe:14s} step {medians[recipe]:7.3f} s (median of steps 2..{len(times)}: "
-            f"{', '.join(f'{t:.3f}' for t in times[1:])}; run {time.perf_counter() - start:.1f} s)"
+            f"{recipe:14s} step wall {wall[recipe]:7.3f} s, CPU {cpu[recipe]:7.3f} s "
+            f"(medians of steps 2..{len(timer.cpu)}; run {time.perf_counter() - start:.1f} s)"
         )
     for recipe in args.recipes:
-        print(f"ratio {recipe} / full = {medians[recipe] / medians['full']:.2f}  (target <= 1.3)")
+        print(
+            f"ratio {recipe} / full: wall {wall[recipe] / wall['full']:.2f}, CPU {cpu[recipe] / cpu['full']:.2f}"
+            "  (target <= 1.3)"
+        )
 
 
 if __name__ == "__main__":

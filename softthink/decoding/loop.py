@@ -77,15 +77,22 @@ def decode(
     eos_token_ids: set[int],
     prompt_seeds: Sequence[int] | None = None,
     on_step: Callable[[list[int], torch.Tensor], None] | None = None,
+    generators: PromptGenerators | None = None,
+    on_feed: Callable[[list[int], Step, torch.Tensor], torch.Tensor] | None = None,
 ) -> LoopResult:
     """Run the decode loop on a left-padded batch. Call inside ``torch.no_grad()`` (``generate`` does).
 
     With ``prompt_seeds`` (one per row) each row draws from its own generator, and both phase rules run on every
     row at every step, so a row's sequence of draws never depends on the other rows' phases or lengths.
     ``on_step(rows, logits)``, if given, sees each step's raw logits ``[active rows, vocab]`` and the original
-    indices of those rows (e.g. to return per-step scores); it must not modify them."""
+    indices of those rows (e.g. to return per-step scores); it must not modify them.
+    ``generators`` replaces ``PromptGenerators(prompt_seeds)`` (e.g. one that records its draws, for RL replay).
+    ``on_feed(rows, step, embeds)``, if given, sees every step's decision and its embeddings (the active rows,
+    before finished rows are dropped; the last step too, which is never fed) and returns the ``[rows, hidden]``
+    embeddings to feed instead of ``embeds`` (e.g. with noise added)."""
     device = batch.input_ids.device
-    generators = PromptGenerators(prompt_seeds, device) if prompt_seeds is not None else None
+    if generators is None and prompt_seeds is not None:
+        generators = PromptGenerators(prompt_seeds, device)
     think_rule: DecodeRule = rule_class(config.mode)(config, config.think_sampling())
     answer_rule = Discrete(config, config.answer_sampling())
     think_temperature, answer_temperature = think_rule.sampling.temperature, answer_rule.sampling.temperature
@@ -164,9 +171,13 @@ def decode(
 
         # 5. Drop finished rows, feed the rest.
         done = [rec.finished for rec in live]
-        if all(done):
+        if all(done) and on_feed is None:
             break
         mixture = torch.einsum("bk,bkh->bh", step.weights.to(embed.weight.dtype), embed(step.kept_ids))
+        if on_feed is not None:
+            mixture = on_feed(rows, step, mixture)
+            if all(done):
+                break
         if any(done):
             keep = torch.tensor([i for i, d in enumerate(done) if not d], device=device)
             active.select(keep)

@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass, field
+from typing import ClassVar
 
 from trl import GRPOConfig
 
@@ -92,6 +93,9 @@ class SoftthinkGRPOConfig(GRPOConfig):
         entropy_adv_alpha / entropy_adv_kappa: alpha (>= 0) and kappa (> 0) of the entropy-shaped advantage.
         entropy_log_threshold: nats; the dynamics log reports the fraction of tokens above it.
     """
+
+    recipe_names: ClassVar[tuple[str, ...]] = RECIPE_NAMES
+    """The recipes this config class accepts (`softthink.rl.soft_config.SoftRLConfig` accepts the soft ones)."""
 
     recipe: str = field(default="full", metadata={"help": "Objective: 'full', 'forking', 'clip_cov' or 'kl_cov'."})
     forking_quantile: float = field(
@@ -190,9 +194,18 @@ class SoftthinkGRPOConfig(GRPOConfig):
             )
 
     def _validate_recipe_fields(self) -> None:
-        if self.recipe not in RECIPE_NAMES:
+        if self.recipe not in self.recipe_names:
+            from softthink.rl.soft_config import SOFT_RECIPE_NAMES
+
+            hint = (
+                " Soft-thinking recipes are configured by softthink.rl.soft_config.SoftRLConfig."
+                if self.recipe in SOFT_RECIPE_NAMES
+                else ""
+            )
             raise SoftthinkConfigError(
-                unknown_name_message("RL recipe", str(self.recipe), RECIPE_NAMES), param="recipe", value=self.recipe
+                unknown_name_message("RL recipe", str(self.recipe), self.recipe_names) + hint,
+                param="recipe",
+                value=self.recipe,
             )
         _check_fraction("forking_quantile", self.forking_quantile)
         if self.forking_normalization not in FORKING_NORMALIZATIONS:

@@ -52,6 +52,9 @@ _FROM_LOGS = {
     "entropy_p90": "entropy/p90",
     "entropy_p99": "entropy/p99",
     "entropy_adv_bonus": "entropy_adv/bonus",
+    "soft_step_share": "soft/step_share",
+    "mixture_width": "soft/mixture_width",
+    "mixture_kept": "soft/mixture_kept",
 }
 DYNAMICS_FIELDS = ("step", "fresh_rollouts", *_FROM_LOGS)
 """Keys of every dynamics row (recipe counters are None for the recipes that do not have them)."""
@@ -61,6 +64,9 @@ _CARRIED = (
     "accuracy",
     "completion_length",
     "frac_reward_zero_std",
+    "soft_step_share",
+    "mixture_width",
+    "mixture_kept",
 )  # logged by trl only on steps that generate
 
 

@@ -110,14 +110,15 @@ def available_recipes(directory: Path | None = None) -> list[str]:
 
 
 def config_fields() -> dict[str, dataclasses.Field]:
-    from softthink.rl.config import SoftthinkGRPOConfig
+    """The recipe keys that are config fields: `SoftthinkGRPOConfig`'s, and the soft recipes' (`SoftRLConfig`)."""
+    from softthink.rl.soft_config import SoftRLConfig
 
-    return {f.name: f for f in dataclasses.fields(SoftthinkGRPOConfig) if f.init}
+    return {f.name: f for f in dataclasses.fields(SoftRLConfig) if f.init}
 
 
 KEY_LISTING = (
     f"Valid keys: the run keys {', '.join(RUN_KEYS)}, and the fields of softthink.rl.SoftthinkGRPOConfig "
-    "(trl GRPOConfig + recipe fields)."
+    "(trl GRPOConfig + recipe fields; soft recipes also softthink.rl.soft_config.SoftRLConfig's)."
 )
 """Stands in for the full key list (~250 trl fields) in unknown-key messages."""
 

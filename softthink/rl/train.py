@@ -174,17 +174,18 @@ def dry_run(recipe: str | Path, output_dir: str | Path, **overrides: Any) -> Tra
 
 
 def _make_config(spec: Recipe, output_dir: Path):
-    from softthink.rl.config import RECIPE_NAMES, SoftthinkGRPOConfig
+    from softthink.rl.soft_config import ALL_RECIPE_NAMES, check_soft_keys, config_class
 
     config = dict(spec.config)
     if "recipe" not in config:
-        if spec.name not in RECIPE_NAMES:
+        if spec.name not in ALL_RECIPE_NAMES:
             raise SoftthinkConfigError(
-                f"recipe file {spec.path} must set 'recipe:' to one of {', '.join(RECIPE_NAMES)}.", param="recipe"
+                f"recipe file {spec.path} must set 'recipe:' to one of {', '.join(ALL_RECIPE_NAMES)}.", param="recipe"
             )
         config["recipe"] = spec.name
+    check_soft_keys(config, source=f"recipe {spec.name!r} ({spec.path})")
     try:
-        return SoftthinkGRPOConfig(output_dir=str(output_dir), **config)
+        return config_class(config["recipe"])(output_dir=str(output_dir), **config)
     except SoftthinkConfigError as err:
         raise SoftthinkConfigError(
             f"recipe {spec.name!r} ({spec.path}): {err}", param=err.param, value=err.value
@@ -197,7 +198,7 @@ def _run(spec: Recipe, output_dir: Path, *, reward, callbacks, resume: bool, pro
     from transformers.trainer_utils import get_last_checkpoint
 
     from softthink.rl.rewards import CorrectnessReward
-    from softthink.rl.trainer import SoftthinkGRPOTrainer
+    from softthink.rl.soft_trainer import trainer_class
 
     args = _make_config(spec, output_dir)
     if args.logging_steps != 1:
@@ -218,7 +219,7 @@ def _run(spec: Recipe, output_dir: Path, *, reward, callbacks, resume: bool, pro
 
     output_dir.mkdir(parents=True, exist_ok=True)
     last = get_last_checkpoint(str(output_dir)) if resume and output_dir.exists() else None
-    trainer = SoftthinkGRPOTrainer(
+    trainer = trainer_class(args.recipe)(
         model=model,
         reward_funcs=[reward or CorrectnessReward()],
         args=args,

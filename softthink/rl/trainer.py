@@ -98,7 +98,7 @@ class SoftthinkGRPOTrainer(GRPOTrainer):
 
     # -- seam 2: the policy forward inside the loss ---------------------------------------------------------------
     def _get_per_token_logps_and_entropies(self, model, input_ids, attention_mask, logits_to_keep, *args, **kwargs):
-        logps, entropies, aux_loss = super()._get_per_token_logps_and_entropies(
+        logps, entropies, aux_loss = self._score_completions(
             model, input_ids, attention_mask, logits_to_keep, *args, **kwargs
         )
         inputs = self._loss_inputs
@@ -121,6 +121,13 @@ class SoftthinkGRPOTrainer(GRPOTrainer):
         elif self.recipe == "entropy_advantage":
             forward.advantages = inputs["advantages"] = self._entropy_advantages(forward)
         return logps, entropies, aux_loss
+
+    def _score_completions(self, model, input_ids, attention_mask, logits_to_keep, *args, **kwargs):
+        """Per-token log-probs, entropies and aux loss of the completions: trl's. A subclass that feeds other inputs
+        (the soft-thinking trainer) overrides this one method; every recipe hook above sees its output."""
+        return super()._get_per_token_logps_and_entropies(
+            model, input_ids, attention_mask, logits_to_keep, *args, **kwargs
+        )
 
     def _clip_cov(self, fw: _PolicyForward) -> torch.Tensor:
         selected = self._batch_selected

@@ -12,10 +12,11 @@ import sys
 import pytest
 
 import softthink
+from softthink.cli.main import main as cli_main
 from softthink.errors import SoftthinkInputError
 from softthink.testbed.tiny import save_tiny
 from tests.conftest import REPO
-from tests.scale.tp_worker import CASES, PROMPTS, decode_cases
+from tests.scale.tp_worker import CASES, CLI_ARGS, PROMPTS, decode_cases
 
 WORLD = 2
 
@@ -84,6 +85,15 @@ def test_soft_cases_feed_mixtures(single, case):
     """The soft cases really feed multi-token mixtures (else they would test nothing beyond discrete)."""
     widths = [len(ids) for row in single[case] for ids in row["kept_ids"]]
     assert max(widths) >= 2
+
+
+@pytest.mark.slow
+def test_generate_cli_with_tp_plan_prints_once_what_one_process_prints(sharded, tiny_dir, capsys):
+    assert cli_main([*CLI_ARGS, "--model", str(tiny_dir), "--device", "cpu"]) == 0
+    expected = json.loads(capsys.readouterr().out)
+    assert [rank["cli_exit"] for rank in sharded] == [0] * WORLD
+    assert json.loads(sharded[0]["cli_stdout"])[0]["token_ids"] == expected[0]["token_ids"]
+    assert all(rank["cli_stdout"] == "" for rank in sharded[1:])
 
 
 def test_tp_plan_needs_torchrun(tiny_dir, monkeypatch):

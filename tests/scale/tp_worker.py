@@ -7,6 +7,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
 import sys
@@ -14,9 +16,12 @@ from pathlib import Path
 from typing import Any
 
 import softthink
+from softthink.cli.main import main as cli_main
 
 PROMPTS = ["What is 3*4?", "hi", "a longer prompt than the others, to force padding"]
 COMMON: dict[str, Any] = dict(max_new_tokens=16, answer_do_sample=False)
+CLI_ARGS = ["generate", "--mode", "soft", "--set", "max_new_tokens=16", "--json", PROMPTS[0]]
+"""`softthink generate` arguments the worker also runs with ``--tp-plan auto`` (model path added)."""
 CASES: dict[str, dict[str, Any]] = {
     "discrete_greedy": dict(mode="discrete"),
     "soft_greedy": dict(mode="soft", max_topk=5),
@@ -47,6 +52,10 @@ def main(model_dir: str, out_dir: str) -> None:
         "q_proj_rows": int(weight.shape[0]),
         "cases": decode_cases(model, tokenizer),
     }
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        result["cli_exit"] = cli_main([*CLI_ARGS, "--model", model_dir, "--tp-plan", "auto"])
+    result["cli_stdout"] = printed.getvalue()
     Path(out_dir, f"rank{os.environ['RANK']}.json").write_text(json.dumps(result))
 
 

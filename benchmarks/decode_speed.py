@@ -287,8 +287,9 @@ def run_model(name: str, args, device: torch.device, dtype: torch.dtype, bandwid
         print_rows(rows)
     except Exception as err:  # vLLM's failure is reported in the results, and the other rows are kept
         rows.append(dict(model=name, method="vllm", skipped=f"failed: {type(err).__name__}: {err}"))
-    yield rows
+    vllm_fn = None  # the engine (and its GPU memory) goes before the next model loads
     free(device)
+    yield rows
 
 
 def print_rows(rows: list[dict]) -> None:

@@ -3,14 +3,26 @@ and checking that softthink can drive it."""
 
 from __future__ import annotations
 
+import inspect
+import os
 from pathlib import Path
 
 import torch
 
 from softthink.errors import SoftthinkInputError
 
+TP_PLANS = ("auto",)
+"""The tensor-parallel plans `load_model` accepts: ``"auto"`` is the model's own plan (its config's
+``base_model_tp_plan``)."""
 
-def load_model(name_or_path: str, *, device: str | torch.device | None = None, dtype: torch.dtype | str | None = None):
+
+def load_model(
+    name_or_path: str,
+    *,
+    device: str | torch.device | None = None,
+    dtype: torch.dtype | str | None = None,
+    tp_plan: str | None = None,
+):
     """Load ``(model, tokenizer)``.
 
     Args:
@@ -18,9 +30,14 @@ def load_model(name_or_path: str, *, device: str | torch.device | None = None, d
             or a ``.gguf`` file (dequantized by transformers; needs the ``gguf`` package).
         device: where to put the model; default CUDA when available, else CPU.
         dtype: torch dtype or its name; default bfloat16 on CUDA (when supported), float32 on CPU.
+        tp_plan: ``"auto"`` shards the model over the processes of a ``torchrun`` launch with transformers' tensor
+            parallelism (NCCL on GPUs, gloo on CPU), each process holding its shard on its local device, so
+            ``device`` must be left unset. Every process must then decode the same prompts with the same settings
+            (docs/scale.md).
     """
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    tp_kwargs = tensor_parallel_kwargs(tp_plan, device)
     device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
     if dtype is None:
         dtype = torch.bfloat16 if device.type == "cuda" and torch.cuda.is_bf16_supported() else torch.float32
@@ -42,7 +59,7 @@ def load_model(name_or_path: str, *, device: str | torch.device | None = None, d
         source, kwargs = str(path.parent), {"gguf_file": path.name}
     try:
         tokenizer = AutoTokenizer.from_pretrained(source, **kwargs)
-        model = AutoModelForCausalLM.from_pretrained(source, dtype=dtype, **kwargs)
+        model = AutoModelForCausalLM.from_pretrained(source, dtype=dtype, **kwargs, **tp_kwargs)
     except (OSError, ValueError) as err:
         raise SoftthinkInputError(
             f"could not load model {name_or_path!r}: {err}\nPass a local model directory, a .gguf file, 'testbed', "
@@ -50,9 +67,45 @@ def load_model(name_or_path: str, *, device: str | torch.device | None = None, d
         ) from err
     # transformers wraps PreTrainedModel.to with functools.wraps, and typeshed's _Wrapped does not bind self, so
     # mypy reads the device as the model argument.
-    model.to(device).eval()  # type: ignore[arg-type]
+    if tp_plan is None or process_group_size() == 1:  # tensor-parallel shards are on their local devices already
+        model.to(device)  # type: ignore[arg-type]
+    model.eval()
     check_model(model)
     return model, tokenizer
+
+
+def tensor_parallel_kwargs(tp_plan: str | None, device: str | torch.device | None = None) -> dict:
+    """The `from_pretrained` arguments of ``tp_plan`` (none for ``None``); raises `SoftthinkInputError` for a plan
+    other than `TP_PLANS`, an explicit ``device``, or a process not started by ``torchrun``."""
+    if tp_plan is None:
+        return {}
+    if tp_plan not in TP_PLANS:
+        raise SoftthinkInputError(
+            f"tp_plan must be one of {list(TP_PLANS)} or None, got {tp_plan!r}. 'auto' uses the model's own "
+            "tensor-parallel plan; for a custom plan call transformers' from_pretrained(distributed_config=...)."
+        )
+    if device is not None:
+        raise SoftthinkInputError(
+            f"tp_plan={tp_plan!r} places each shard on its process's local device (cuda:LOCAL_RANK, or cpu), so "
+            f"device must be left unset; got device={str(device)!r}."
+        )
+    if "WORLD_SIZE" not in os.environ:
+        raise SoftthinkInputError(
+            f"tp_plan={tp_plan!r} shards the model over the processes of a torchrun launch, but WORLD_SIZE is not "
+            "set: start the program with `torchrun --nproc_per_node N ...` (N devices), or drop tp_plan."
+        )
+    from transformers import distributed
+
+    config_class = getattr(distributed, "DistributedConfig", None)
+    if config_class is not None and "tp_plan" in inspect.signature(config_class).parameters:
+        return {"distributed_config": config_class(tp_plan=tp_plan)}
+    return {"tp_plan": tp_plan}  # transformers < 5 takes the plan itself
+
+
+def process_group_size() -> int:
+    """How many processes share this process's torch.distributed group (1 when there is none)."""
+    dist = torch.distributed
+    return dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
 
 
 def check_model(model) -> None:

@@ -6,12 +6,14 @@ examples:
   softthink generate --model ~/.cache/softthink-models/SmolLM2-135M-Instruct.Q4_1.gguf --mode soft \\
       --set think_end='\\boxed' --set max_new_tokens=128 "What is 15 + 27?"
   softthink generate --model Qwen/Qwen3-0.6B --config soft_cold_stop --json "Solve x^2 = 4"
+  torchrun --nproc_per_node 2 -m softthink.cli.main generate --model DIR --tp-plan auto "What is 15 + 27?"
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 
 from softthink.cli.options import add_config_arguments, parse_overrides
 
@@ -25,6 +27,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_config_arguments(parser, "decode")
     parser.add_argument("--json", action="store_true", help="print the whole Generation(s) as JSON")
     parser.add_argument("--device", help="cpu, cuda, cuda:1 ... (default: cuda if available)")
+    parser.add_argument(
+        "--tp-plan",
+        help="'auto': shard the model over the processes of a torchrun launch (tensor parallel; rank 0 prints)",
+    )
 
 
 def run(args: argparse.Namespace) -> int:
@@ -33,13 +39,16 @@ def run(args: argparse.Namespace) -> int:
 
     overrides = parse_overrides(args.set)
     config = build_config(args.config, args.mode, overrides)
-    model, tokenizer = softthink.load_model(args.model, device=args.device)
+    printing = os.environ.get("RANK", "0") == "0"  # under torchrun every process decodes; the first one prints
+    model, tokenizer = softthink.load_model(args.model, device=args.device, tp_plan=args.tp_plan)
     if "max_new_tokens" not in overrides and config.max_new_tokens == softthink.DecodeConfig.max_new_tokens:
         config = fit_default_budget(config, model, tokenizer, list(args.prompts))
-    if not args.json:
+    if not args.json and printing:
         changed = {k: v for k, v in config.to_dict().items() if v != getattr(softthink.DecodeConfig, k, v)}
         print(f"# decode config: {json.dumps(changed)}")
     gens = softthink.generate(model, list(args.prompts), tokenizer=tokenizer, config=config)
+    if not printing:
+        return 0
     if args.json:
         print(json.dumps([g.to_dict() for g in gens], indent=1))
         return 0

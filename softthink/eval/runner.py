@@ -60,7 +60,7 @@ from softthink.eval.prompts import PromptBuilder, PromptSpec, prompt_hash, selec
 from softthink.eval.report import write_report as write_report_files
 from softthink.eval.results import CELL_SCHEMA_VERSION, CellResult, EvalResults, SampleInfo, make_record, regrade
 from softthink.eval.store import CellStore, writing
-from softthink.eval.suite import Cell, Suite, apply_overrides, parse_suite_set
+from softthink.eval.suite import Cell, ModelSpec, Suite, apply_overrides, parse_suite_set
 from softthink.models import load_model
 
 GenerateFn = Callable[..., list[Any]]
@@ -360,7 +360,7 @@ class Runner:
         for model_spec in self.suite.models:
             model_cells = [c for c in cells if c.model == model_spec]
             try:
-                model, tokenizer = self._load_model(model_spec.resolved_path)
+                model, tokenizer = self._load_model(model_spec)
             except Exception as err:  # every reason a model cannot load ends this model's cells, not the grid
                 hint = f" {model_spec.hint}" if model_spec.hint else ""
                 message = f"model {model_spec.label!r} ({model_spec.path}) failed to load: {err}{hint}"
@@ -373,9 +373,12 @@ class Runner:
             raise self._storage_error
         return results
 
-    def _load_model(self, path: str):
+    def _load_model(self, spec: ModelSpec):
+        path = spec.resolved_path
         if self.load_model_fn is not None:
             return self.load_model_fn(path)
+        if spec.tp_plan is not None:  # each process holds a shard, on its own device
+            return load_model(path, tp_plan=spec.tp_plan)
         device = self._state.device if self._state is not None and self.num_processes > 1 else None
         return load_model(path, device=device)
 
@@ -435,10 +438,10 @@ class Runner:
         done, unmerged = store.load(), store.unmerged_keys()
         plan, wanted = self._plan(resolved)
         result.resumed = sum(1 for key in done if key in wanted)
-        todo = [
-            (batch, [it for it in batch if it.key not in done])
-            for batch in shard_batches(plan, self.num_processes, self.process_index)
-        ]
+        # A tensor-parallel model needs every process in every forward pass: each decodes (and appends to its own
+        # shard) every batch, and the merge keeps one copy of each record.
+        shards = (1, 0) if cell.model.tp_plan else (self.num_processes, self.process_index)
+        todo = [(batch, [it for it in batch if it.key not in done]) for batch in shard_batches(plan, *shards)]
         todo = [(batch, pending) for batch, pending in todo if pending]
         result.generated += self._generate(
             GenerationJob(

@@ -58,6 +58,9 @@ class ModelSpec:
     path: str
     hint: str | None = None
     """Shown when the model fails to load, e.g. how to fetch it."""
+    tp_plan: str | None = None
+    """``"auto"``: load the model tensor-parallel over the processes of a ``torchrun`` launch (`load_model`'s
+    ``tp_plan``, docs/scale.md); every process then decodes all of its cells' batches, not a share of them."""
 
     @property
     def resolved_path(self) -> str:
@@ -260,6 +263,17 @@ SUITE_KEYS = tuple(f.name for f in fields(Suite) if f.name != "source") + ("incl
 """The keys a suite YAML may hold: the `Suite` fields (``source`` is set by the reader) and ``include``."""
 
 
+def _check_tp_plan(value: Any, index: int, where: str) -> None:
+    from softthink.models import TP_PLANS
+
+    if value is not None and value not in TP_PLANS:
+        raise SoftthinkConfigError(
+            f"suite.models[{index}].tp_plan must be one of {list(TP_PLANS)} or null, got {value!r}{where}.",
+            param=f"models[{index}].tp_plan",
+            value=value,
+        )
+
+
 def _as_list(value: Any, key: str, where: str) -> list:
     if value is None:
         raise SoftthinkConfigError(f"suite needs '{key}'{where}.", param=key)
@@ -269,13 +283,17 @@ def _as_list(value: Any, key: str, where: str) -> list:
 def _model(entry: Any, index: int, where: str) -> ModelSpec:
     if isinstance(entry, str):
         return ModelSpec(label=Path(entry).stem or entry, path=entry)
-    if isinstance(entry, dict) and "path" in entry and set(entry) <= {"label", "path", "hint"}:
+    if isinstance(entry, dict) and "path" in entry and set(entry) <= {"label", "path", "hint", "tp_plan"}:
+        _check_tp_plan(entry.get("tp_plan"), index, where)
         return ModelSpec(
-            label=str(entry.get("label") or Path(entry["path"]).stem), path=str(entry["path"]), hint=entry.get("hint")
+            label=str(entry.get("label") or Path(entry["path"]).stem),
+            path=str(entry["path"]),
+            hint=entry.get("hint"),
+            tp_plan=entry.get("tp_plan"),
         )
     raise SoftthinkConfigError(
         f"suite.models[{index}] must be a path or a mapping with 'path' and optional "
-        f"'label'/'hint', got {entry!r}{where}.",
+        f"'label'/'hint'/'tp_plan', got {entry!r}{where}.",
         param=f"models[{index}]",
         value=entry,
     )

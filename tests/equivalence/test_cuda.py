@@ -1,0 +1,57 @@
+"""On a CUDA device in bfloat16: softthink's discrete greedy decoding equals `model.generate` token for token, and
+soft thinking with one kept token equals greedy decoding (the CPU float32 versions are in test_greedy_matches_hf).
+Skipped without CUDA; ``benchmarks/gpu_check.sh`` runs them (``pytest -m cuda``) on a GPU machine."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+import softthink
+from softthink.testbed.tiny import build_tiny_model, save_tiny
+from tests.equivalence.test_greedy_matches_hf import PROMPTS, assert_same_prefix_until_stop, hf_greedy
+
+pytestmark = [
+    pytest.mark.cuda,
+    pytest.mark.skipif(
+        not torch.cuda.is_available(),
+        reason=f"needs a CUDA device, and torch {torch.__version__} sees none (benchmarks/gpu_check.sh runs these)",
+    ),
+]
+ARCHS = ["llama", "qwen2", "gemma3"]  # gemma3: sliding-window layers on the CUDA attention kernels
+MAX_NEW = 32
+
+
+def cuda_model(arch: str):
+    return build_tiny_model(arch, dtype=torch.bfloat16).to("cuda")
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_discrete_greedy_equals_model_generate_on_cuda_bf16(arch, tiny_tokenizer):
+    model = cuda_model(arch)
+    ours = softthink.generate(
+        model, PROMPTS, tokenizer=tiny_tokenizer, mode="discrete", max_new_tokens=MAX_NEW, think_end=None
+    )
+    with torch.device("cuda"):  # the reference's tokenized batch is made on the model's device
+        ref = hf_greedy(model, tiny_tokenizer, ours, MAX_NEW)
+    assert_same_prefix_until_stop(ours, ref, {tiny_tokenizer.eos_token_id})
+    assert sum(g.num_tokens for g in ours) > len(PROMPTS)
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_soft_with_one_kept_token_equals_greedy_on_cuda_bf16(arch, tiny_tokenizer):
+    model = cuda_model(arch)
+    greedy = softthink.generate(model, PROMPTS, tokenizer=tiny_tokenizer, mode="discrete", max_new_tokens=MAX_NEW)
+    soft = softthink.generate(model, PROMPTS, tokenizer=tiny_tokenizer, mode="soft", max_topk=1, max_new_tokens=MAX_NEW)
+    for g, s in zip(greedy, soft):
+        assert s.token_ids == g.token_ids
+        assert s.trace.entropy == pytest.approx(g.trace.entropy, abs=1e-3)
+        assert all(len(k) == 1 for k in s.trace.kept_ids)
+
+
+def test_load_model_defaults_to_cuda_bf16(tmp_path, tiny_tokenizer):
+    model, _ = softthink.load_model(save_tiny("llama", tmp_path / "tiny"))
+    weight = model.get_input_embeddings().weight
+    assert weight.device.type == "cuda" and weight.dtype == torch.bfloat16
+    gen = softthink.generate(model, PROMPTS[0], tokenizer=tiny_tokenizer, mode="soft", max_new_tokens=8)
+    assert gen.num_tokens > 0

@@ -25,8 +25,8 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from softthink.config_io import check_keys, dataclass_fields, parse_set, read_config
-from softthink.errors import SoftthinkConfigError
+from softthink.config_io import check_field_types, check_keys, check_types, dataclass_fields, parse_set, read_config
+from softthink.errors import SoftthinkConfigError, unknown_name_message
 
 _ENV_RE = re.compile(r"\$\{(\w+)(?::-([^}]*))?\}")
 
@@ -144,6 +144,9 @@ class Suite:
                 f"suite.{param} {rule}, got {value!r}{where}. {remedy}".rstrip(), param=param, value=value
             )
 
+        if self.ids is not None:
+            self.ids = _ids(self.ids, "suite.ids", where)
+        check_field_types(self, what="suite", where=where)
         if not isinstance(self.name, str) or not re.fullmatch(r"[\w.-]+", self.name):
             fail("name", "must be a non-empty name of letters, digits, '_', '-', '.'", self.name)
         for key in ("models", "decode", "benchmarks", "seeds"):
@@ -168,8 +171,6 @@ class Suite:
             isinstance(self.limit, bool) or not isinstance(self.limit, int) or self.limit < 1
         ):
             fail("limit", "must be an int >= 1 or null", self.limit, "Use null for all problems.")
-        if self.ids is not None:
-            self.ids = [str(i) for i in self.ids]
         if self.pass_k is None:
             self.pass_k = [1] + [2**i for i in range(1, 12) if 2**i <= self.samples]
         if any(not isinstance(k, int) or not 1 <= k <= self.samples for k in self.pass_k):
@@ -249,77 +250,76 @@ def _as_list(value: Any, key: str, where: str) -> list:
     return value if isinstance(value, list) else [value]
 
 
-def _model(entry: Any, index: int, where: str) -> ModelSpec:
+def _entry(entry: Any, section: str, index: int, where: str, required: str, cls: type) -> dict[str, Any]:
+    """One ``models`` / ``decode`` / ``benchmarks`` entry as a checked mapping: a string is ``{required: it}``;
+    keys must be fields of ``cls`` (an unknown key is named, with suggestions) and values of their field's type.
+    Empty optional mappings (``options:`` with nothing after it) read as absent."""
+    what = f"suite.{section}[{index}]"
+    allowed = [name for name in dataclass_fields(cls)]
     if isinstance(entry, str):
-        return ModelSpec(label=Path(entry).stem or entry, path=entry)
-    if isinstance(entry, dict) and "path" in entry and set(entry) <= {"label", "path", "hint"}:
-        return ModelSpec(
-            label=str(entry.get("label") or Path(entry["path"]).stem), path=str(entry["path"]), hint=entry.get("hint")
+        entry = {required: entry}
+    if not isinstance(entry, dict) or required not in entry:
+        raise SoftthinkConfigError(
+            f"{what} must be a string or a mapping with {required!r} and optional "
+            f"{', '.join(repr(k) for k in allowed if k != required)}, got {entry!r}{where}.",
+            param=f"{section}[{index}]",
+            value=entry,
         )
-    raise SoftthinkConfigError(
-        f"suite.models[{index}] must be a path or a mapping with 'path' and optional "
-        f"'label'/'hint', got {entry!r}{where}.",
-        param=f"models[{index}]",
-        value=entry,
+    unknown = [str(key) for key in entry if key not in allowed]
+    if unknown:
+        raise SoftthinkConfigError(
+            f"{what}: {unknown_name_message(section.rstrip('s') + ' entry key', unknown, allowed)}{where}",
+            param=f"{section}[{index}].{unknown[0]}",
+            value=entry,
+        )
+    entry = {key: value for key, value in entry.items() if value is not None or key == required}
+    schema = dataclass_fields(cls)
+    check_types(entry, schema, what=what, where=where, skip=("ids",))
+    return entry
+
+
+def _model(entry: Any, index: int, where: str) -> ModelSpec:
+    values = _entry(entry, "models", index, where, "path", ModelSpec)
+    return ModelSpec(
+        label=values.get("label") or Path(values["path"]).stem or values["path"], **_without(values, "label")
     )
 
 
 def _decode(entry: Any, index: int, where: str) -> DecodeSpec:
-    if isinstance(entry, str):
-        return DecodeSpec(label=Path(entry).stem, preset=entry)
-    if isinstance(entry, dict) and "preset" in entry and set(entry) <= {"label", "preset", "overrides"}:
-        overrides = entry.get("overrides") or {}
-        if not isinstance(overrides, dict):
-            raise SoftthinkConfigError(
-                f"suite.decode[{index}].overrides must be a mapping{where}.",
-                param=f"decode[{index}].overrides",
-                value=overrides,
-            )
-        return DecodeSpec(
-            label=str(entry.get("label") or Path(entry["preset"]).stem),
-            preset=str(entry["preset"]),
-            overrides=dict(overrides),
-        )
-    raise SoftthinkConfigError(
-        f"suite.decode[{index}] must be a preset name/path or a mapping with 'preset' and "
-        f"optional 'label'/'overrides', got {entry!r}{where}.",
-        param=f"decode[{index}]",
-        value=entry,
-    )
-
-
-_BENCH_KEYS = {"name", "label", "split", "limit", "ids", "options", "prompt", "grader"}
+    values = _entry(entry, "decode", index, where, "preset", DecodeSpec)
+    return DecodeSpec(label=values.get("label") or Path(values["preset"]).stem, **_without(values, "label"))
 
 
 def _benchmark(entry: Any, index: int, where: str) -> BenchmarkRef:
-    if isinstance(entry, str):
-        entry = {"name": entry}
-    if not isinstance(entry, dict) or "name" not in entry or not set(entry) <= _BENCH_KEYS:
-        raise SoftthinkConfigError(
-            f"suite.benchmarks[{index}] must be a name/YAML path or a mapping with 'name' "
-            f"and optional {sorted(_BENCH_KEYS - {'name'})}, got {entry!r}{where}.",
-            param=f"benchmarks[{index}]",
-            value=entry,
-        )
-    limit = entry.get("limit")
-    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
+    values = _entry(entry, "benchmarks", index, where, "name", BenchmarkRef)
+    limit = values.get("limit")
+    if limit is not None and limit < 1:
         raise SoftthinkConfigError(
             f"suite.benchmarks[{index}].limit must be an int >= 1 or null, got {limit!r}{where}.",
             param=f"benchmarks[{index}].limit",
             value=limit,
         )
-    ids = entry.get("ids")
-    name = str(entry["name"])
-    return BenchmarkRef(
-        name=name,
-        label=str(entry.get("label") or Path(name).stem),
-        split=entry.get("split"),
-        limit=limit,
-        ids=tuple(str(i) for i in ids) if ids is not None else None,
-        options=dict(entry.get("options") or {}),
-        prompt=dict(entry.get("prompt") or {}),
-        grader=dict(entry.get("grader") or {}),
-    )
+    if "ids" in values:
+        values["ids"] = tuple(_ids(values["ids"], f"suite.benchmarks[{index}].ids", where))
+    for key in ("options", "prompt", "grader"):
+        if key in values:
+            values[key] = dict(values[key])
+    return BenchmarkRef(label=values.get("label") or Path(values["name"]).stem, **_without(values, "label"))
+
+
+def _without(values: dict[str, Any], key: str) -> dict[str, Any]:
+    return {k: v for k, v in values.items() if k != key}
+
+
+def _ids(value: Any, what: str, where: str) -> list[str]:
+    """Problem ids: a list of strings or integers (ids read as numbers by YAML), as strings."""
+    if not isinstance(value, list) or not all(isinstance(i, (str, int)) and not isinstance(i, bool) for i in value):
+        raise SoftthinkConfigError(
+            f"{what} must be a list of problem ids (strings or integers), got {value!r}{where}.",
+            param=what.removeprefix("suite."),
+            value=value,
+        )
+    return [str(i) for i in value]
 
 
 # ----------------------------------------------------------------------------------------------------------------

@@ -139,7 +139,7 @@ def check_keys(
     reported; ``all_at_once`` reports all of them (``unknown suite key(s) 'a', 'b'``).
     """
     allowed = list(allowed)
-    unknown = [key for key in values if key not in allowed]
+    unknown = [str(key) for key in values if key not in allowed]  # (YAML keys may be numbers)
     if not unknown:
         return
     where = f" (in {source})" if source else ""

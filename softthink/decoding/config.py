@@ -275,8 +275,15 @@ def load_decode_config(name_or_path: str | os.PathLike, **overrides: Any) -> Dec
 
 
 def _preset_path(name_or_path: str) -> Path:
-    path = Path(name_or_path)
-    if path.suffix in (".yaml", ".yml") and path.is_file():
+    path = Path(name_or_path).expanduser()
+    if path.suffix in (".yaml", ".yml") or os.sep in name_or_path:
+        if not path.is_file():  # a path, not a preset name: say so rather than "unknown preset"
+            raise SoftthinkConfigError(
+                f"decode preset file {name_or_path} does not exist. Check the path, or pass a preset name: "
+                f"{', '.join(available_presets())}.",
+                param="preset",
+                value=name_or_path,
+            )
         return path
     found = [c for c in (d / f"{name_or_path}.yaml" for d in preset_dirs()) if c.is_file()]
     if not found:

@@ -342,6 +342,25 @@ def parse_suite_set(pairs: list[str] | None) -> dict[str, Any]:
     )
 
 
+def limit_overrides(path: str | Path, overrides: dict[str, Any], limit: int) -> dict[str, Any]:
+    """The overrides of ``eval --limit N``: at most N problems of every benchmark of the suite at ``path`` (after
+    ``overrides``). The suite key ``limit`` only fills in for benchmarks without their own ``limit``; the flag is a
+    cap: it sets the suite's ``limit`` and lowers each benchmark's own ``limit`` above N to N
+    (``benchmarks.I.limit``), and never raises one."""
+    out: dict[str, Any] = {"limit": limit}
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+        return out  # the suite's own check names the bad value
+    data = read_suite_yaml(Path(path))
+    apply_overrides(data, overrides, source=str(path))
+    entries = data.get("benchmarks")
+    prefixes = [f"benchmarks.{i}." for i in range(len(entries))] if isinstance(entries, list) else ["benchmarks."]
+    for prefix, entry in zip(prefixes, entries if isinstance(entries, list) else [entries]):
+        own = entry.get("limit") if isinstance(entry, dict) else None
+        if isinstance(own, int) and not isinstance(own, bool) and own > limit:
+            out[prefix + "limit"] = limit
+    return out
+
+
 _STRING_ENTRY_KEY = {"models": "path", "decode": "preset", "benchmarks": "name"}
 
 

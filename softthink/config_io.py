@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-import numbers
 import os
 import types
 import typing
@@ -289,10 +288,10 @@ _KIND_TEXT = {
 def _matches(value: Any, kind: str) -> bool:
     if kind == "bool":
         return isinstance(value, bool)
-    if kind == "int":
-        return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+    if kind == "int":  # Python ints, as YAML and literals give them (the configs' own checks use isinstance int)
+        return isinstance(value, int) and not isinstance(value, bool)
     if kind == "float":
-        return isinstance(value, numbers.Real) and not isinstance(value, bool)
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
     if kind == "str":
         return isinstance(value, str)
     if kind in ("strlist", "intlist"):

@@ -13,6 +13,7 @@ names the file looked for and both ways to point at a local copy (``--data-dir``
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
 from collections.abc import Callable
@@ -392,7 +393,19 @@ class BenchmarkEntry:
     spec: BenchmarkSpec | None = None
 
     def load(self, data_dir: str | Path | None = None, split: str | None = None, **options: Any) -> list[Problem]:
+        """The problems; ``options`` must be keyword parameters of the loader, of their annotated types."""
+        self.check_options(options)
         return self.loader(data_dir=data_dir, split=split, **options)
+
+    def check_options(self, options: dict[str, Any]) -> None:
+        """Raise `SoftthinkConfigError` for an option the loader does not take or of the wrong type."""
+        params = inspect.signature(self.loader).parameters
+        if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+            return
+        taken = {n: p.annotation for n, p in params.items() if n not in ("data_dir", "split")}
+        listing = f"Options of {self.name!r}: {', '.join(taken)}." if taken else f"{self.name!r} takes no options."
+        check_keys(options, taken, what=f"option of benchmark {self.name!r}", listing=listing)
+        check_types(options, taken, what=f"benchmark {self.name!r} option")
 
 
 BENCHMARKS: dict[str, BenchmarkEntry] = {}

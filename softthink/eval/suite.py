@@ -184,8 +184,7 @@ class Suite:
         if self.baseline is not None and self.baseline not in labels:
             fail("baseline", f"must be one of the decode labels {labels}", self.baseline)
         for key in ("decode_overrides", "prompt", "grader"):
-            if not isinstance(getattr(self, key), dict):
-                fail(key, "must be a mapping", getattr(self, key))
+            _string_keys(getattr(self, key), f"suite.{key}", where)
 
     @property
     def resolved_pass_k(self) -> list[int]:
@@ -206,7 +205,7 @@ class Suite:
         data = dict(data)
         data.pop("include", None)
         where = f" ({source})" if source else ""
-        check_keys(sorted(data), SUITE_KEYS, what="suite key", source=source, all_at_once=True)
+        check_keys(sorted(data, key=str), SUITE_KEYS, what="suite key", source=source, all_at_once=True)
         if "name" not in data:
             raise SoftthinkConfigError(f"suite needs a 'name'{where}.", param="name")
         data["models"] = [_model(m, i, where) for i, m in enumerate(_as_list(data.get("models"), "models", where))]
@@ -275,7 +274,25 @@ def _entry(entry: Any, section: str, index: int, where: str, required: str, cls:
     entry = {key: value for key, value in entry.items() if value is not None or key == required}
     schema = dataclass_fields(cls)
     check_types(entry, schema, what=what, where=where, skip=("ids",))
+    for key in ("overrides", "options", "prompt", "grader"):
+        if key in entry:
+            _string_keys(entry[key], f"{what}.{key}", where)
     return entry
+
+
+def _string_keys(mapping: Any, what: str, where: str) -> None:
+    """A mapping of option names (they become keyword arguments): YAML may read a key as a number or null."""
+    if not isinstance(mapping, dict):
+        raise SoftthinkConfigError(
+            f"{what} must be a mapping, got {mapping!r}{where}.", param=what.removeprefix("suite."), value=mapping
+        )
+    bad = [key for key in mapping if not isinstance(key, str)]
+    if bad:
+        raise SoftthinkConfigError(
+            f"{what} keys must be option names, got {bad[0]!r} ({type(bad[0]).__name__}){where}.",
+            param=what.removeprefix("suite."),
+            value=mapping,
+        )
 
 
 def _model(entry: Any, index: int, where: str) -> ModelSpec:

@@ -275,7 +275,9 @@ class SoftthinkGRPOConfig(GRPOConfig):
             ) from err
 
 
-_RECIPE_FIELDS = tuple(f for f in dataclasses.fields(SoftthinkGRPOConfig) if f.name in SoftthinkGRPOConfig.__annotations__)
+_RECIPE_FIELDS = tuple(
+    f for f in dataclasses.fields(SoftthinkGRPOConfig) if f.name in SoftthinkGRPOConfig.__annotations__
+)
 """The fields `SoftthinkGRPOConfig` adds to trl's `GRPOConfig`."""
 
 

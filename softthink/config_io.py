@@ -13,6 +13,11 @@ The rules, the same for decode presets, RL recipes and eval suites:
   ``X | None`` takes ``null``; ``str`` keeps the raw text (``think_end=\\boxed``); ``list[str]`` takes a
   YAML list or one raw string. Dotted keys (``decode_overrides.max_new_tokens=32``) address nested mappings
   where the caller allows them.
+* **Types.** `check_types` / `check_field_types` check every value against its field's annotation, for YAML,
+  dicts and Python keyword arguments alike: ``bool`` takes only True/False (not ``"no"``, not 1); ``int`` takes
+  ints but not bools; ``float`` takes ints and floats but not bools or strings; ``str``, ``list[str]``,
+  ``list[int]`` and ``dict[...]`` take what they say; ``X | None`` also takes None. Other annotations are
+  left to the config's own checks. A mismatch is a `SoftthinkConfigError` naming the field, the value and its type.
 """
 
 from __future__ import annotations
@@ -133,7 +138,7 @@ def check_keys(
     reported; ``all_at_once`` reports all of them (``unknown suite key(s) 'a', 'b'``).
     """
     allowed = list(allowed)
-    unknown = [key for key in values if key not in allowed]
+    unknown = [str(key) for key in values if key not in allowed]  # (YAML keys may be numbers)
     if not unknown:
         return
     where = f" (in {source})" if source else ""
@@ -232,7 +237,14 @@ def coerce(key: str, raw: str, annotation: Any) -> Any:
     return value
 
 
-_NAMED_KINDS = {"bool": "bool", "int": "int", "float": "float", "str": "str", "list[str]": "strlist"}
+_NAMED_KINDS = {
+    "bool": "bool",
+    "int": "int",
+    "float": "float",
+    "str": "str",
+    "list[str]": "strlist",
+    "list[int]": "intlist",
+}
 
 
 def _kinds(annotation: Any) -> tuple[set[str], bool]:
@@ -247,11 +259,93 @@ def _kinds(annotation: Any) -> tuple[set[str], bool]:
         names = set(text.split("|"))
         nullable = bool(names & {"None", "NoneType"})
         names -= {"None", "NoneType"}
-        return {_NAMED_KINDS.get(n, "other") for n in names}, nullable
+        return {
+            _NAMED_KINDS.get(n, "dict" if n == "dict" or n.startswith("dict[") else "other") for n in names
+        }, nullable
     if typing.get_origin(annotation) in (typing.Union, types.UnionType):
         args = typing.get_args(annotation)
         kinds = set().union(*(_kinds(a)[0] for a in args if a is not type(None)))
         return kinds, type(None) in args
-    if typing.get_origin(annotation) is list and typing.get_args(annotation) == (str,):
-        return {"strlist"}, False
+    if typing.get_origin(annotation) is list and typing.get_args(annotation) in ((str,), (int,)):
+        return {"strlist" if typing.get_args(annotation) == (str,) else "intlist"}, False
+    if annotation is dict or typing.get_origin(annotation) is dict:
+        return {"dict"}, False
     return ({annotation.__name__} if annotation in (bool, int, float, str) else {"other"}), False
+
+
+# --- value types ------------------------------------------------------------------------------------------------
+_KIND_TEXT = {
+    "bool": "true or false",
+    "int": "an integer",
+    "float": "a number",
+    "str": "a string",
+    "strlist": "a list of strings",
+    "intlist": "a list of integers",
+    "dict": "a mapping (key: value)",
+}
+
+
+def _matches(value: Any, kind: str) -> bool:
+    if kind == "bool":
+        return isinstance(value, bool)
+    if kind == "int":  # Python ints, as YAML and literals give them (the configs' own checks use isinstance int)
+        return isinstance(value, int) and not isinstance(value, bool)
+    if kind == "float":
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if kind == "str":
+        return isinstance(value, str)
+    if kind in ("strlist", "intlist"):
+        item = "str" if kind == "strlist" else "int"
+        return isinstance(value, list) and all(_matches(v, item) for v in value)
+    if kind == "dict":
+        return isinstance(value, Mapping)
+    return True  # "other": the config's own checks decide
+
+
+def _type_hint(param: str, value: Any, kinds: set[str]) -> str:
+    if isinstance(value, str) and "bool" in kinds and value.strip().lower() in _BOOL_WORDS:
+        word = str(_BOOL_WORDS[value.strip().lower()])
+        return f"Write {param}={word} (YAML: {word.lower()}); a string such as {value!r} is not a bool."
+    if isinstance(value, str) and kinds & {"int", "float"}:
+        try:
+            float(value)
+        except ValueError:
+            return ""
+        return "Write the number without quotes (YAML reads 1e-5 as a string: write 1.0e-5)."
+    if isinstance(value, bool) and kinds & {"int", "float"}:
+        return "A bool is not a number here."
+    return ""
+
+
+def check_type(param: str, value: Any, annotation: Any, *, what: str, where: str = "") -> None:
+    """Raise `SoftthinkConfigError` unless ``value`` fits ``annotation`` (see "Types" in the module docstring).
+
+    ``what`` prefixes the field in the message (``decode`` -> ``decode.top_p``); ``where`` is appended after the
+    value (`` (in presets/x.yaml)``).
+    """
+    kinds, nullable = _kinds(annotation)
+    if "other" in kinds or (value is None and nullable) or any(_matches(value, k) for k in kinds):
+        return
+    expected = " or ".join(_KIND_TEXT[k] for k in sorted(kinds)) + (" or null" if nullable else "")
+    hint = _type_hint(param, value, kinds)
+    raise SoftthinkConfigError(
+        f"{what}.{param} must be {expected}, got {value!r} ({type(value).__name__}){where}. {hint}".rstrip(),
+        param=param,
+        value=value,
+    )
+
+
+def check_types(
+    values: Mapping[str, Any], schema: Mapping[str, Any], *, what: str, where: str = "", skip: Iterable[str] = ()
+) -> None:
+    """`check_type` for each key of ``values`` that ``schema`` (``{name: annotation}``) types, except ``skip``."""
+    skipped = set(skip)
+    for name, value in values.items():
+        if name in schema and name not in skipped:
+            check_type(name, value, schema[name], what=what, where=where)
+
+
+def check_field_types(obj: Any, *, what: str, where: str = "", skip: Iterable[str] = ()) -> None:
+    """`check_type` for every init field of the dataclass instance ``obj`` (call it first in ``__post_init__``)."""
+    schema = dataclass_fields(type(obj))
+    check_types({name: getattr(obj, name) for name in schema}, schema, what=what, where=where, skip=skip)

@@ -25,6 +25,8 @@ from tqdm.auto import tqdm
 from softthink.analysis.entropy import chunked_entropy, entropy_from_logits
 from softthink.analysis.records import TokenEntropies
 from softthink.errors import SoftthinkConfigError, SoftthinkInputError
+from softthink.models import context_length
+from softthink.unknown_tokens import warn_unknown_tokens
 
 Method = Literal["auto", "head", "forward"]
 METHODS = ("auto", "head", "forward")
@@ -57,7 +59,8 @@ def token_entropies(
             (the completion) is scored. Prompt and text are tokenised separately and concatenated.
         batch_size: texts per forward pass (texts are sorted by length so batches pad little).
         max_length: cut each prompt + text to this many tokens (a warning says how many were cut);
-            None keeps everything.
+            None keeps everything. A sequence longer than the model's context is an error: pass
+            ``max_length=<context>`` to cut it explicitly.
         chunk_size: positions whose logits exist at once (memory ~ ``chunk_size * vocab * 4`` bytes).
         prepend_bos: without a prompt, the first token of a text has no predicting position. When True and the
             tokenizer did not add one itself, its BOS token (else its EOS token) is put before the text as
@@ -131,6 +134,7 @@ def token_entropies_from_ids(
                 "predicting position. Give a prompt, or keep prepend_bos=True."
             )
     contexts, targets, truncated = _truncate(contexts, targets, max_length)
+    _check_context(model, contexts, targets)
     entropies = _score(
         model,
         contexts,
@@ -184,8 +188,8 @@ def _encode(
 ) -> tuple[list[list[int]], list[list[int]]]:
     """(context ids, target ids) per text."""
     if prompts is not None:
-        contexts = [tokenizer(p, add_special_tokens=True)["input_ids"] for p in prompts]
-        targets = [tokenizer(t, add_special_tokens=False)["input_ids"] for t in texts]
+        contexts = [_encoded(tokenizer, p, True, f"prompt {i}") for i, p in enumerate(prompts)]
+        targets = [_encoded(tokenizer, t, False, f"text {i}") for i, t in enumerate(texts)]
         return contexts, targets
     contexts, targets = [], []
     prefix = tokenizer.bos_token_id if tokenizer.bos_token_id is not None else tokenizer.eos_token_id
@@ -195,13 +199,38 @@ def _encode(
             "token of each text is context and is not scored.",
             stacklevel=3,
         )
-    for text in texts:
-        ids = tokenizer(text, add_special_tokens=True)["input_ids"]
+    for i, text in enumerate(texts):
+        ids = _encoded(tokenizer, text, True, f"text {i}")
         if prepend_bos and prefix is not None and not (ids and ids[0] == tokenizer.bos_token_id):
             ids = [prefix] + ids
         contexts.append(ids[:1])  # BOS (the tokenizer's own or ours), else the text's first token
         targets.append(ids[1:])
     return contexts, targets
+
+
+def _encoded(tokenizer, text: str, special: bool, what: str) -> list[int]:
+    """The ids of ``text``; a warning names pieces that became the unknown token (`warn_unknown_tokens`)."""
+    ids = tokenizer(text, add_special_tokens=special)["input_ids"]
+    warn_unknown_tokens(tokenizer, text, ids, what)
+    return ids
+
+
+def _check_context(model, contexts, targets) -> None:
+    """Raise when a sequence (context + text) is longer than the model's context: the model would score it anyway,
+    with positions it was never trained on. ``max_length`` (``--max-length``) cuts texts explicitly."""
+    limit = context_length(model) if hasattr(model, "config") else None
+    if limit is None:
+        return
+    lengths = [len(c) + len(t) for c, t in zip(contexts, targets)]
+    longer = [i for i, n in enumerate(lengths) if n > limit]
+    if longer:
+        first = longer[0]
+        raise SoftthinkInputError(
+            f"{len(longer)} of {len(lengths)} sequences are longer than the model's context of {limit} tokens "
+            f"(sequence {first}: {lengths[first]} tokens, context + text); entropies past the context are not "
+            f"meaningful. Pass max_length={limit} (softthink analyze --max-length {limit}) to cut them to the "
+            "context (a warning says how many were cut), or shorten the texts."
+        )
 
 
 def _truncate(contexts, targets, max_length):

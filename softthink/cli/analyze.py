@@ -49,7 +49,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--prompt-field", help="prompt field of .jsonl records: context that is not scored")
     parser.add_argument("--limit", type=int, help="analyse only the first N texts")
     parser.add_argument("--batch-size", type=int, default=8, help="texts per forward pass (default 8)")
-    parser.add_argument("--max-length", type=int, help="cut each text to this many tokens (default: no cut)")
+    parser.add_argument(
+        "--max-length",
+        type=int,
+        help="cut each text to this many tokens, with a warning (default: no cut; a text longer than the model's "
+        "context is then an error: pass the context length here to cut it instead)",
+    )
     parser.add_argument(
         "--chunk-size", type=int, default=512, help="positions whose logits are held at once (default 512)"
     )
@@ -124,14 +129,9 @@ def load(spec: str, tokenizer: str | None = None, *, device: str | None = None, 
 
     model, tok = softthink.load_model(spec, device=device, dtype=dtype)
     if tokenizer:
-        from transformers import AutoTokenizer
+        from softthink.models import load_tokenizer
 
-        path = Path(tokenizer)
-        tok = (
-            AutoTokenizer.from_pretrained(str(path.parent), gguf_file=path.name)
-            if path.suffix == ".gguf"
-            else AutoTokenizer.from_pretrained(tokenizer)
-        )
+        tok = load_tokenizer(tokenizer)
     return model, tok
 
 

@@ -106,19 +106,25 @@ def _add_override_args(p: argparse.ArgumentParser) -> None:
         metavar="KEY=VALUE",
         help="override a suite key; dotted for nested keys (benchmarks.0.limit=10); values are YAML",
     )
-    p.add_argument("--limit", type=int, help="first N problems of every benchmark")
+    p.add_argument(
+        "--limit",
+        type=int,
+        help="at most the first N problems of every benchmark: wins over a benchmark entry's own `limit` when that "
+        "is larger (the suite key `limit` only fills in for benchmarks without one)",
+    )
     p.add_argument("--ids", help="comma-separated problem ids")
     p.add_argument(
         "--data-dir", help="folder of benchmark JSONL files (else $SOFTTHINK_DATA_DIR, else the Hugging Face Hub)"
     )
 
 
-def _overrides(args: argparse.Namespace) -> dict:
-    from softthink.eval.suite import parse_suite_set
+def _overrides(args: argparse.Namespace, suite: str) -> dict:
+    from softthink.eval.suite import limit_overrides, parse_suite_set
 
     overrides = parse_suite_set(args.sets)
+    if args.limit is not None:
+        overrides.update(limit_overrides(suite, overrides, args.limit))
     for key, value in (
-        ("limit", args.limit),
         ("data_dir", args.data_dir),
         ("batch_size", getattr(args, "batch_size", None)),
         ("output_dir", getattr(args, "output_dir", None)),
@@ -145,7 +151,7 @@ def _run(args: argparse.Namespace) -> int:
     from softthink.eval.runner import load_suite
     from softthink.eval.runner import run as run_suite
 
-    overrides = _overrides(args)
+    overrides = _overrides(args, args.suite)
     suite = load_suite(args.suite, overrides)  # validate (and show) before any model loads
     print(yaml.safe_dump({"suite": suite.to_dict()}, sort_keys=False, width=120).rstrip())
     results = run_suite(args.suite, progress=not args.no_progress, wait_for_lock=args.wait, **overrides)
@@ -159,7 +165,7 @@ def _report(args: argparse.Namespace) -> int:
     from softthink.eval.runner import rebuild_report
 
     try:
-        results = rebuild_report(args.suite, wait_for_lock=args.wait, **_overrides(args))
+        results = rebuild_report(args.suite, wait_for_lock=args.wait, **_overrides(args, args.suite))
     except SoftthinkError as err:
         print(f"error: {err}", file=sys.stderr)
         return 1
@@ -185,7 +191,7 @@ def _validate(args: argparse.Namespace) -> int:
     failed = 0
     for path in args.suites:
         try:
-            report = validate_suite(load_suite(path, _overrides(args)))
+            report = validate_suite(load_suite(path, _overrides(args, path)))
         except SoftthinkError as err:
             print(f"FAIL {path}: {err}")
             failed += 1

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from softthink.config_io import check_keys, read_config, relative_to_including_file
+from softthink.config_io import check_field_types, check_keys, read_config, relative_to_including_file
 from softthink.decoding.rules import available_modes, on_params_changed, registered_params, rule_class
 from softthink.decoding.rules.base import positive_int
 from softthink.decoding.rules.fields import RuleFields
@@ -92,13 +92,17 @@ class DecodeConfig(RuleFields):
     def _normalise(self) -> None:
         if isinstance(self.stop_strings, str):
             self.stop_strings = [self.stop_strings]
-        self.stop_strings = list(self.stop_strings)
+        elif isinstance(self.stop_strings, tuple):
+            self.stop_strings = list(self.stop_strings)
 
     def _fail(self, param: str, rule: str, remedy: str) -> None:
         value = getattr(self, param)
         raise SoftthinkConfigError(f"decode.{param} {rule}, got {value!r}. {remedy}", param=param, value=value)
 
     def _check_fields(self) -> None:
+        # Every field's type first (`do_sample="no"` is an error, not True); the rule params' types are checked
+        # by `RuleParam.validated`, after their normalisation.
+        check_field_types(self, what="decode", skip=[p.name for p in registered_params()])
         if self.mode not in available_modes():
             raise SoftthinkConfigError(
                 f"decode.mode: {unknown_name_message('decode mode', str(self.mode), available_modes())}",
@@ -271,8 +275,15 @@ def load_decode_config(name_or_path: str | os.PathLike, **overrides: Any) -> Dec
 
 
 def _preset_path(name_or_path: str) -> Path:
-    path = Path(name_or_path)
-    if path.suffix in (".yaml", ".yml") and path.is_file():
+    path = Path(name_or_path).expanduser()
+    if path.suffix in (".yaml", ".yml") or os.sep in name_or_path:
+        if not path.is_file():  # a path, not a preset name: say so rather than "unknown preset"
+            raise SoftthinkConfigError(
+                f"decode preset file {name_or_path} does not exist. Check the path, or pass a preset name: "
+                f"{', '.join(available_presets())}.",
+                param="preset",
+                value=name_or_path,
+            )
         return path
     found = [c for c in (d / f"{name_or_path}.yaml" for d in preset_dirs()) if c.is_file()]
     if not found:

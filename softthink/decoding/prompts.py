@@ -9,6 +9,7 @@ from typing import Any
 import torch
 
 from softthink.errors import SoftthinkInputError
+from softthink.unknown_tokens import warn_unknown_tokens
 
 Messages = list[dict[str, Any]]
 PromptLike = str | Messages
@@ -71,14 +72,16 @@ def render_prompt(prompt: PromptLike, tokenizer, use_chat_template: bool) -> tup
 def encode_prompts(
     prompts: list[PromptLike], tokenizer, use_chat_template: bool, pad_token_id: int, device: torch.device
 ) -> EncodedBatch:
-    """Render and tokenize prompts, then left-pad them into one batch."""
+    """Render and tokenize prompts, then left-pad them into one batch. Text the tokenizer cannot represent (it
+    becomes the unknown token) is a warning naming the prompt and the positions (`warn_unknown_tokens`)."""
     texts, token_ids = [], []
-    for prompt in prompts:
+    for index, prompt in enumerate(prompts):
         text, templated = render_prompt(prompt, tokenizer, use_chat_template)
         # A chat template writes its own BOS; a raw string gets the tokenizer's usual special tokens.
         ids = tokenizer.encode(text, add_special_tokens=not templated)
         if not ids:
             raise SoftthinkInputError(f"prompt {text!r} encodes to no tokens.")
+        warn_unknown_tokens(tokenizer, text, ids, f"prompt {index} ({text[:40]!r}{'...' if len(text) > 40 else ''})")
         texts.append(text)
         token_ids.append(ids)
     return left_pad(texts, token_ids, pad_token_id, device)

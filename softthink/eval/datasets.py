@@ -13,6 +13,7 @@ names the file looked for and both ways to point at a local copy (``--data-dir``
 
 from __future__ import annotations
 
+import inspect
 import json
 import os
 from collections.abc import Callable
@@ -22,6 +23,7 @@ from typing import Any
 
 import yaml
 
+from softthink.config_io import check_field_types, check_keys, check_types, dataclass_fields
 from softthink.errors import SoftthinkConfigError, SoftthinkDataError, unknown_name_message
 from softthink.extras import require
 
@@ -182,9 +184,18 @@ class BenchmarkSpec:
     source: str = "built-in"
 
     def __post_init__(self) -> None:
-        qf = self.question_field
-        object.__setattr__(self, "question_field", (qf,) if isinstance(qf, str) else tuple(qf))
         where = f" ({self.source})" if self.source != "built-in" else ""
+        qf = self.question_field
+        if isinstance(qf, str):
+            qf = (qf,)
+        if not isinstance(qf, (list, tuple)) or not qf or not all(isinstance(k, str) and k for k in qf):
+            raise SoftthinkConfigError(
+                f"benchmark.question_field must be a field name or a list of field names, got {qf!r}{where}.",
+                param="question_field",
+                value=qf,
+            )
+        object.__setattr__(self, "question_field", tuple(qf))
+        check_field_types(self, what="benchmark", where=where, skip=("question_field",))
         if not self.file and not self.path:
             raise SoftthinkConfigError(
                 f"benchmark {self.name!r}{where} needs 'path' (a JSONL file) or 'file'.", param="path", value=None
@@ -214,16 +225,11 @@ class BenchmarkSpec:
             raise SoftthinkDataError(f"{path}: invalid YAML: {err}") from err
         if not isinstance(data, dict):
             raise SoftthinkDataError(f"{path}: a benchmark YAML must be a mapping with at least 'name' and 'path'.")
-        unknown = sorted(set(data) - set(_SPEC_KEYS))
-        if unknown:
-            raise SoftthinkConfigError(
-                f"{path}: unknown benchmark key(s) {unknown}; allowed: {list(_SPEC_KEYS)}.",
-                param=unknown[0],
-                value=data[unknown[0]],
-            )
+        check_keys(data, _SPEC_KEYS, what="benchmark key", source=str(path), all_at_once=True)
         for key in ("name", "question_field"):
             if key not in data:
                 raise SoftthinkConfigError(f"{path}: benchmark YAML needs {key!r}.", param=key, value=None)
+        check_types(data, dataclass_fields(cls), what="benchmark", where=f" ({path})", skip=("question_field",))
         if data.get("path") and not Path(data["path"]).is_absolute():
             data["path"] = str((path.parent / data["path"]).resolve())
         return cls(**data, source=str(path))
@@ -308,8 +314,15 @@ def problems_from_rows(spec: BenchmarkSpec, rows: list[tuple[int, dict[str, Any]
         question = row[qkey]
         if not isinstance(question, str) or not question.strip():
             raise SoftthinkDataError(f"{where}: field {qkey!r} must be a non-empty string, got {question!r:.60}.")
+        raw_gold = row[spec.answer_field]
+        if raw_gold is None or (isinstance(raw_gold, str) and not raw_gold.strip()):
+            raise SoftthinkDataError(
+                f"{where}: field {spec.answer_field!r} is {'null' if raw_gold is None else 'empty'}; every record "
+                "needs a gold answer (a null answer would be graded against the text 'None'). Fill it in, or remove "
+                "the record."
+            )
         try:
-            gold = to_gold(row[spec.answer_field])
+            gold = to_gold(raw_gold)
         except (ValueError, TypeError) as err:
             raise SoftthinkDataError(
                 f"{where}: field {spec.answer_field!r} = {row[spec.answer_field]!r:.80} is not "
@@ -330,6 +343,8 @@ def problems_from_rows(spec: BenchmarkSpec, rows: list[tuple[int, dict[str, Any]
             if ord(gold) - ord("A") >= len(choices):
                 raise SoftthinkDataError(f"{where}: gold answer {gold!r} but only {len(choices)} options.")
             question, meta_extra = with_options(question, choices), {"choices": list(choices)}
+        if spec.id_field is not None and (row[spec.id_field] is None or str(row[spec.id_field]).strip() == ""):
+            raise SoftthinkDataError(f"{where}: id field {spec.id_field!r} is null or empty; give every record an id.")
         pid = str(row[spec.id_field]) if spec.id_field else str(index)
         if pid in seen:
             raise SoftthinkDataError(f"{where}: duplicate id {pid!r} (first seen on line {seen[pid]}).")
@@ -378,7 +393,19 @@ class BenchmarkEntry:
     spec: BenchmarkSpec | None = None
 
     def load(self, data_dir: str | Path | None = None, split: str | None = None, **options: Any) -> list[Problem]:
+        """The problems; ``options`` must be keyword parameters of the loader, of their annotated types."""
+        self.check_options(options)
         return self.loader(data_dir=data_dir, split=split, **options)
+
+    def check_options(self, options: dict[str, Any]) -> None:
+        """Raise `SoftthinkConfigError` for an option the loader does not take or of the wrong type."""
+        params = inspect.signature(self.loader).parameters
+        if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+            return
+        taken = {n: p.annotation for n, p in params.items() if n not in ("data_dir", "split")}
+        listing = f"Options of {self.name!r}: {', '.join(taken)}." if taken else f"{self.name!r} takes no options."
+        check_keys(options, taken, what=f"option of benchmark {self.name!r}", listing=listing)
+        check_types(options, taken, what=f"benchmark {self.name!r} option")
 
 
 BENCHMARKS: dict[str, BenchmarkEntry] = {}

@@ -25,8 +25,8 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-from softthink.config_io import check_keys, dataclass_fields, parse_set, read_config
-from softthink.errors import SoftthinkConfigError
+from softthink.config_io import check_field_types, check_keys, check_types, dataclass_fields, parse_set, read_config
+from softthink.errors import SoftthinkConfigError, unknown_name_message
 from softthink.eval.published import parse_published
 
 _ENV_RE = re.compile(r"\$\{(\w+)(?::-([^}]*))?\}")
@@ -150,6 +150,9 @@ class Suite:
                 f"suite.{param} {rule}, got {value!r}{where}. {remedy}".rstrip(), param=param, value=value
             )
 
+        if self.ids is not None:
+            self.ids = _ids(self.ids, "suite.ids", where)
+        check_field_types(self, what="suite", where=where)
         if not isinstance(self.name, str) or not re.fullmatch(r"[\w.-]+", self.name):
             fail("name", "must be a non-empty name of letters, digits, '_', '-', '.'", self.name)
         for key in ("models", "decode", "benchmarks", "seeds"):
@@ -174,8 +177,6 @@ class Suite:
             isinstance(self.limit, bool) or not isinstance(self.limit, int) or self.limit < 1
         ):
             fail("limit", "must be an int >= 1 or null", self.limit, "Use null for all problems.")
-        if self.ids is not None:
-            self.ids = [str(i) for i in self.ids]
         if self.pass_k is None:
             self.pass_k = [1] + [2**i for i in range(1, 12) if 2**i <= self.samples]
         if any(not isinstance(k, int) or not 1 <= k <= self.samples for k in self.pass_k):
@@ -189,8 +190,7 @@ class Suite:
         if self.baseline is not None and self.baseline not in labels:
             fail("baseline", f"must be one of the decode labels {labels}", self.baseline)
         for key in ("decode_overrides", "prompt", "grader"):
-            if not isinstance(getattr(self, key), dict):
-                fail(key, "must be a mapping", getattr(self, key))
+            _string_keys(getattr(self, key), f"suite.{key}", where)
         self.published = parse_published(
             self.published,
             models=[m.label for m in self.models],
@@ -225,7 +225,7 @@ class Suite:
         data = dict(data)
         data.pop("include", None)
         where = f" ({source})" if source else ""
-        check_keys(sorted(data), SUITE_KEYS, what="suite key", source=source, all_at_once=True)
+        check_keys(sorted(data, key=str), SUITE_KEYS, what="suite key", source=source, all_at_once=True)
         if "name" not in data:
             raise SoftthinkConfigError(f"suite needs a 'name'{where}.", param="name")
         data["models"] = [_model(m, i, where) for i, m in enumerate(_as_list(data.get("models"), "models", where))]
@@ -280,81 +280,95 @@ def _as_list(value: Any, key: str, where: str) -> list:
     return value if isinstance(value, list) else [value]
 
 
-def _model(entry: Any, index: int, where: str) -> ModelSpec:
+def _entry(entry: Any, section: str, index: int, where: str, required: str, cls: type) -> dict[str, Any]:
+    """One ``models`` / ``decode`` / ``benchmarks`` entry as a checked mapping: a string is ``{required: it}``;
+    keys must be fields of ``cls`` (an unknown key is named, with suggestions) and values of their field's type.
+    Empty optional mappings (``options:`` with nothing after it) read as absent."""
+    what = f"suite.{section}[{index}]"
+    allowed = [name for name in dataclass_fields(cls)]
     if isinstance(entry, str):
-        return ModelSpec(label=Path(entry).stem or entry, path=entry)
-    if isinstance(entry, dict) and "path" in entry and set(entry) <= {"label", "path", "hint", "tp_plan"}:
-        _check_tp_plan(entry.get("tp_plan"), index, where)
-        return ModelSpec(
-            label=str(entry.get("label") or Path(entry["path"]).stem),
-            path=str(entry["path"]),
-            hint=entry.get("hint"),
-            tp_plan=entry.get("tp_plan"),
+        entry = {required: entry}
+    if not isinstance(entry, dict) or required not in entry:
+        raise SoftthinkConfigError(
+            f"{what} must be a string or a mapping with {required!r} and optional "
+            f"{', '.join(repr(k) for k in allowed if k != required)}, got {entry!r}{where}.",
+            param=f"{section}[{index}]",
+            value=entry,
         )
-    raise SoftthinkConfigError(
-        f"suite.models[{index}] must be a path or a mapping with 'path' and optional "
-        f"'label'/'hint'/'tp_plan', got {entry!r}{where}.",
-        param=f"models[{index}]",
-        value=entry,
+    unknown = [str(key) for key in entry if key not in allowed]
+    if unknown:
+        raise SoftthinkConfigError(
+            f"{what}: {unknown_name_message(section.rstrip('s') + ' entry key', unknown, allowed)}{where}",
+            param=f"{section}[{index}].{unknown[0]}",
+            value=entry,
+        )
+    entry = {key: value for key, value in entry.items() if value is not None or key == required}
+    schema = dataclass_fields(cls)
+    check_types(entry, schema, what=what, where=where, skip=("ids",))
+    for key in ("overrides", "options", "prompt", "grader"):
+        if key in entry:
+            _string_keys(entry[key], f"{what}.{key}", where)
+    return entry
+
+
+def _string_keys(mapping: Any, what: str, where: str) -> None:
+    """A mapping of option names (they become keyword arguments): YAML may read a key as a number or null."""
+    if not isinstance(mapping, dict):
+        raise SoftthinkConfigError(
+            f"{what} must be a mapping, got {mapping!r}{where}.", param=what.removeprefix("suite."), value=mapping
+        )
+    bad = [key for key in mapping if not isinstance(key, str)]
+    if bad:
+        raise SoftthinkConfigError(
+            f"{what} keys must be option names, got {bad[0]!r} ({type(bad[0]).__name__}){where}.",
+            param=what.removeprefix("suite."),
+            value=mapping,
+        )
+
+
+def _model(entry: Any, index: int, where: str) -> ModelSpec:
+    values = _entry(entry, "models", index, where, "path", ModelSpec)
+    _check_tp_plan(values.get("tp_plan"), index, where)
+    return ModelSpec(
+        label=values.get("label") or Path(values["path"]).stem or values["path"], **_without(values, "label")
     )
 
 
 def _decode(entry: Any, index: int, where: str) -> DecodeSpec:
-    if isinstance(entry, str):
-        return DecodeSpec(label=Path(entry).stem, preset=entry)
-    if isinstance(entry, dict) and "preset" in entry and set(entry) <= {"label", "preset", "overrides"}:
-        overrides = entry.get("overrides") or {}
-        if not isinstance(overrides, dict):
-            raise SoftthinkConfigError(
-                f"suite.decode[{index}].overrides must be a mapping{where}.",
-                param=f"decode[{index}].overrides",
-                value=overrides,
-            )
-        return DecodeSpec(
-            label=str(entry.get("label") or Path(entry["preset"]).stem),
-            preset=str(entry["preset"]),
-            overrides=dict(overrides),
-        )
-    raise SoftthinkConfigError(
-        f"suite.decode[{index}] must be a preset name/path or a mapping with 'preset' and "
-        f"optional 'label'/'overrides', got {entry!r}{where}.",
-        param=f"decode[{index}]",
-        value=entry,
-    )
-
-
-_BENCH_KEYS = {"name", "label", "split", "limit", "ids", "options", "prompt", "grader"}
+    values = _entry(entry, "decode", index, where, "preset", DecodeSpec)
+    return DecodeSpec(label=values.get("label") or Path(values["preset"]).stem, **_without(values, "label"))
 
 
 def _benchmark(entry: Any, index: int, where: str) -> BenchmarkRef:
-    if isinstance(entry, str):
-        entry = {"name": entry}
-    if not isinstance(entry, dict) or "name" not in entry or not set(entry) <= _BENCH_KEYS:
-        raise SoftthinkConfigError(
-            f"suite.benchmarks[{index}] must be a name/YAML path or a mapping with 'name' "
-            f"and optional {sorted(_BENCH_KEYS - {'name'})}, got {entry!r}{where}.",
-            param=f"benchmarks[{index}]",
-            value=entry,
-        )
-    limit = entry.get("limit")
-    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 1):
+    values = _entry(entry, "benchmarks", index, where, "name", BenchmarkRef)
+    limit = values.get("limit")
+    if limit is not None and limit < 1:
         raise SoftthinkConfigError(
             f"suite.benchmarks[{index}].limit must be an int >= 1 or null, got {limit!r}{where}.",
             param=f"benchmarks[{index}].limit",
             value=limit,
         )
-    ids = entry.get("ids")
-    name = str(entry["name"])
-    return BenchmarkRef(
-        name=name,
-        label=str(entry.get("label") or Path(name).stem),
-        split=entry.get("split"),
-        limit=limit,
-        ids=tuple(str(i) for i in ids) if ids is not None else None,
-        options=dict(entry.get("options") or {}),
-        prompt=dict(entry.get("prompt") or {}),
-        grader=dict(entry.get("grader") or {}),
-    )
+    if "ids" in values:
+        values["ids"] = tuple(_ids(values["ids"], f"suite.benchmarks[{index}].ids", where))
+    for key in ("options", "prompt", "grader"):
+        if key in values:
+            values[key] = dict(values[key])
+    return BenchmarkRef(label=values.get("label") or Path(values["name"]).stem, **_without(values, "label"))
+
+
+def _without(values: dict[str, Any], key: str) -> dict[str, Any]:
+    return {k: v for k, v in values.items() if k != key}
+
+
+def _ids(value: Any, what: str, where: str) -> list[str]:
+    """Problem ids: a list of strings or integers (ids read as numbers by YAML), as strings."""
+    if not isinstance(value, list) or not all(isinstance(i, (str, int)) and not isinstance(i, bool) for i in value):
+        raise SoftthinkConfigError(
+            f"{what} must be a list of problem ids (strings or integers), got {value!r}{where}.",
+            param=what.removeprefix("suite."),
+            value=value,
+        )
+    return [str(i) for i in value]
 
 
 # ----------------------------------------------------------------------------------------------------------------
@@ -375,6 +389,25 @@ def parse_suite_set(pairs: list[str] | None) -> dict[str, Any]:
     return parse_set(
         pairs, schema, what="suite key", dotted=True, nested={"decode_overrides": dataclass_fields(DecodeConfig)}
     )
+
+
+def limit_overrides(path: str | Path, overrides: dict[str, Any], limit: int) -> dict[str, Any]:
+    """The overrides of ``eval --limit N``: at most N problems of every benchmark of the suite at ``path`` (after
+    ``overrides``). The suite key ``limit`` only fills in for benchmarks without their own ``limit``; the flag is a
+    cap: it sets the suite's ``limit`` and lowers each benchmark's own ``limit`` above N to N
+    (``benchmarks.I.limit``), and never raises one."""
+    out: dict[str, Any] = {"limit": limit}
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+        return out  # the suite's own check names the bad value
+    data = read_suite_yaml(Path(path))
+    apply_overrides(data, overrides, source=str(path))
+    entries = data.get("benchmarks")
+    prefixes = [f"benchmarks.{i}." for i in range(len(entries))] if isinstance(entries, list) else ["benchmarks."]
+    for prefix, entry in zip(prefixes, entries if isinstance(entries, list) else [entries]):
+        own = entry.get("limit") if isinstance(entry, dict) else None
+        if isinstance(own, int) and not isinstance(own, bool) and own > limit:
+            out[prefix + "limit"] = limit
+    return out
 
 
 _STRING_ENTRY_KEY = {"models": "path", "decode": "preset", "benchmarks": "name"}

@@ -41,6 +41,7 @@ Where this follows trl rather than the papers' code (stated so results can be co
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
 from dataclasses import dataclass, field
 from typing import ClassVar
@@ -48,6 +49,7 @@ from typing import ClassVar
 from trl import GRPOConfig
 
 from softthink.analysis.forking import DEFAULT_QUANTILE, FORKING_ENTROPY_NATS
+from softthink.config_io import check_type
 from softthink.deprecation import renamed_attributes
 from softthink.errors import SoftthinkConfigError, unknown_name_message
 from softthink.rl.objectives import (
@@ -194,6 +196,8 @@ class SoftthinkGRPOConfig(GRPOConfig):
             )
 
     def _validate_recipe_fields(self) -> None:
+        for own in _RECIPE_FIELDS:  # the softthink fields' types; trl's own fields are trl's to check
+            check_type(own.name, getattr(self, own.name), own.type, what="rl")
         if self.recipe not in self.recipe_names:
             from softthink.rl.soft_config import SOFT_RECIPE_NAMES
 
@@ -282,6 +286,12 @@ class SoftthinkGRPOConfig(GRPOConfig):
             raise SoftthinkConfigError(
                 f"{name}={getattr(self, name)!r}: {err}", param=name, value=getattr(self, name)
             ) from err
+
+
+_RECIPE_FIELDS = tuple(
+    f for f in dataclasses.fields(SoftthinkGRPOConfig) if f.name in SoftthinkGRPOConfig.__annotations__
+)
+"""The fields `SoftthinkGRPOConfig` adds to trl's `GRPOConfig`."""
 
 
 def _check_fraction(name: str, value: float) -> None:

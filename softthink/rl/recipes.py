@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from softthink.config_io import check_keys, dataclass_fields, parse_set, read_config
+from softthink.config_io import check_field_types, check_keys, dataclass_fields, parse_set, read_config
 from softthink.errors import SoftthinkConfigError, unknown_name_message
 from softthink.resources import bundled_config_dir
 
@@ -51,6 +51,7 @@ class RunConfig:
     dry_run_arch: str = _help("llama", "tiny architecture that stands in for the model in a dry run")
 
     def __post_init__(self) -> None:
+        check_field_types(self, what="run")
         for name in ("model", "dataset", "label"):
             value = getattr(self, name)
             if value is not None and (not isinstance(value, str) or not value.strip()):

@@ -95,15 +95,11 @@ def load_policy(model: str):
 
         quantized, tokenizer = softthink.load_model(model, device="cpu")
         return _trainable_copy(quantized), tokenizer
-    from transformers import AutoTokenizer
+    from softthink.models import check_causal_lm_config, load_tokenizer, resolve_source
 
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(model)
-    except OSError as err:
-        raise SoftthinkConfigError(
-            f"cannot load a tokenizer from {model!r}: {err}", param="model", value=model
-        ) from err
-    return model, tokenizer
+    source, kwargs = resolve_source(model)  # the checks of softthink.load_model, before trl loads the weights
+    check_causal_lm_config(source, kwargs, model)
+    return model, load_tokenizer(model)
 
 
 def _trainable_copy(model):

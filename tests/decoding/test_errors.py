@@ -101,5 +101,5 @@ def test_model_path_string_loads(tmp_path):
     path = save_tiny("llama", tmp_path / "m")
     g = softthink.generate(str(path), "hi", mode="discrete", max_new_tokens=3)
     assert g.num_tokens == 3
-    with pytest.raises(SoftthinkInputError, match="could not load model"):
+    with pytest.raises(SoftthinkInputError, match="missing does not exist"):
         softthink.load_model(str(tmp_path / "missing"))

@@ -139,7 +139,11 @@ BASE = {"name": "s", "models": ["m.gguf"], "decode": ["soft"], "benchmarks": ["g
         ({"baseline": "greedy"}, r"suite\.baseline must be one of the decode labels"),
         ({"limit": 0}, r"suite\.limit must be an int >= 1"),
         ({"sampels": 2}, r"unknown suite key\(s\) 'sampels' \(did you mean 'samples'\?\)"),
-        ({"benchmarks": [{"name": "gsm8k", "lmit": 3}]}, r"suite\.benchmarks\[0\] must be"),
+        (
+            {"benchmarks": [{"name": "gsm8k", "lmit": 3}]},
+            r"suite\.benchmarks\[0\]: unknown benchmark entry key\(s\) 'lmit' \(did you mean 'limit'\?\)",
+        ),
+        ({"benchmarks": [{"lmit": 3}]}, r"suite\.benchmarks\[0\] must be a string or a mapping with 'name'"),
         ({"name": "has space"}, r"suite\.name must be"),
     ],
 )

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import torch
 
+from softthink.config_io import check_type
 from softthink.decoding.randomness import GLOBAL_RANDOMNESS, Randomness
 from softthink.errors import SoftthinkConfigError, unknown_name_message
 
@@ -30,7 +31,8 @@ class RuleParam:
     """A config field declared by a rule: it becomes a `DecodeConfig` field with this default and help text.
 
     ``check(value)`` is true for valid values; otherwise `DecodeConfig` raises
-    ``decode.<name> <rule>, got <value>. <remedy>``. ``normalise`` maps a given value first (e.g. lower-case).
+    ``decode.<name> <rule>, got <value>. <remedy>``. ``normalise`` maps a given value first (e.g. lower-case);
+    the normalised value must then fit ``type`` (`softthink.config_io.check_type`), before ``check`` runs.
     """
 
     name: str
@@ -46,6 +48,7 @@ class RuleParam:
         """``value`` normalised, or `SoftthinkConfigError` naming the field, the value, the rule and the fix."""
         if self.normalise is not None:
             value = self.normalise(value)
+        check_type(self.name, value, self.type, what="decode")
         if not self.check(value):
             raise SoftthinkConfigError(
                 f"decode.{self.name} {self.rule}, got {value!r}. {self.remedy}", param=self.name, value=value

@@ -212,7 +212,7 @@ def _plan(args: argparse.Namespace) -> int:
     from softthink.eval.runner import load_suite
 
     try:
-        plan = plan_suite(load_suite(args.suite, _overrides(args)))
+        plan = plan_suite(load_suite(args.suite, _overrides(args, args.suite)))
         print(format_plan(plan, args.gpu_tokens_per_second))
     except (SoftthinkError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)

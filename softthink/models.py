@@ -163,10 +163,10 @@ def resolve_source(name_or_path: str, *, need_config: bool = True) -> tuple[str,
     """``(what to pass to from_pretrained, its keyword arguments)`` for a `load_model` argument. A local folder
     must exist and hold ``config.json`` (``need_config``); a ``.gguf`` file must be readable."""
     source = str(name_or_path)
-    if source == "testbed":
-        from softthink.testbed.default import default_model_path
+    from softthink.testbed.default import TESTBED_MODELS, default_model_path
 
-        return str(default_model_path()), {}
+    if source in TESTBED_MODELS:
+        return str(default_model_path(source)), {}
     path = Path(source).expanduser()
     if source.endswith(".gguf"):
         if not path.is_file():

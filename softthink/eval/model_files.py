@@ -42,10 +42,10 @@ def local_model_files(path: str) -> tuple[ModelFiles | None, str | None]:
 
     kwargs: dict[str, Any] = {}
     hub = False
-    if path == "testbed":
-        from softthink.testbed.default import default_model_path
+    from softthink.testbed.default import TESTBED_MODELS, default_model_path
 
-        source, where = str(default_model_path()), "the shipped testbed checkpoint"
+    if path in TESTBED_MODELS:
+        source, where = str(default_model_path(path)), f"the shipped {path} checkpoint"
     elif path.endswith(".gguf"):
         if not Path(path).is_file():
             return None, f"{path} does not exist on this machine"

@@ -86,10 +86,10 @@ def load_policy(model: str):
                 unknown_name_message("tiny architecture", arch, TINY_ARCHITECTURES), param="model", value=model
             )
         return build_tiny_model(arch), build_tiny_tokenizer()
-    if model == "testbed":
-        from softthink.testbed.default import default_model_path
+    from softthink.testbed.default import TESTBED_MODELS, default_model_path
 
-        model = str(default_model_path())
+    if model in TESTBED_MODELS:
+        model = str(default_model_path(model))
     if model.endswith(".gguf"):
         import softthink
 

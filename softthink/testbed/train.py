@@ -52,7 +52,7 @@ from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerBase
 from softthink.config_io import dataclass_fields, parse_set
 from softthink.errors import SoftthinkConfigError
 from softthink.testbed.curriculum import MixtureFilters, curriculum_fraction, draw_soft_inputs, inputs_embeds
-from softthink.testbed.default import CHECKPOINT_DIR, default_model_path
+from softthink.testbed.default import CHECKPOINT_DIR, TESTBED_MODELS, default_model_path
 from softthink.testbed.quality import greedy_accuracy
 from softthink.testbed.tasks import DEFAULT_DIFFICULTY, make_dataset, resolve_difficulty
 from softthink.testbed.tokenizer import build_tokenizer
@@ -144,8 +144,9 @@ class TrainConfig:
 
 
 def init_checkpoint(name: str) -> Path:
-    """The directory ``init_from`` names: ``"testbed"`` (the shipped model) or a checkpoint directory."""
-    path = default_model_path() if name == "testbed" else Path(name).expanduser()
+    """The directory ``init_from`` names: a shipped model (``"testbed"``, ``"testbed-soft"``) or a checkpoint
+    directory."""
+    path = default_model_path(name) if name in TESTBED_MODELS else Path(name).expanduser()
     if not (path / "model.safetensors").is_file():
         raise SoftthinkConfigError(
             f"train.init_from: {path} has no model.safetensors; pass 'testbed' or a directory written by "

@@ -3,7 +3,7 @@
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
-from softthink.testbed.default import CHECKPOINT_DIR, default_model_path
+from softthink.testbed.default import CHECKPOINT_DIR, SOFT_CHECKPOINT_DIR, TESTBED_MODELS, default_model_path
 from softthink.testbed.quality import extract_boxed, sample_completions
 from softthink.testbed.tasks import load_problems
 
@@ -13,9 +13,12 @@ MAX_BYTES = 20 * 1024 * 1024
 def test_checkpoint_is_complete_and_small():
     path = default_model_path()
     assert path == CHECKPOINT_DIR
-    total = sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
-    assert total <= MAX_BYTES, f"shipped checkpoint is {total / 2**20:.1f} MiB > 20 MiB"
-    assert (path / "QUALITY.md").is_file() and (path / "training_log.json").is_file()
+    assert default_model_path("testbed-soft") == SOFT_CHECKPOINT_DIR
+    # The package-data budget covers every shipped checkpoint together.
+    total = sum(f.stat().st_size for d in TESTBED_MODELS.values() for f in d.rglob("*") if f.is_file())
+    assert total <= MAX_BYTES, f"shipped checkpoints are {total / 2**20:.1f} MiB > 20 MiB"
+    for directory in TESTBED_MODELS.values():
+        assert (directory / "QUALITY.md").is_file() and (directory / "training_log.json").is_file()
 
 
 def test_loads_with_auto_classes_and_answers_in_boxed_format():
@@ -49,3 +52,33 @@ def test_shipped_model_meets_the_quality_bands_on_held_out_problems():
     pass_1 = sum(map(sum, correct)) / (k * len(correct))
     pass_k = sum(any(c) for c in correct) / len(correct)
     assert pass_k >= pass_1 + 0.15, (pass_1, pass_k)
+
+
+def test_unknown_testbed_name_is_a_clear_error():
+    import pytest
+
+    from softthink.errors import SoftthinkDataError
+
+    with pytest.raises(SoftthinkDataError, match="testbed-soft"):
+        default_model_path("testbed-sfot")
+
+
+def test_testbed_soft_is_the_same_model_with_other_weights_and_decodes_concept_tokens_better():
+    """``load_model("testbed-soft")``: same architecture and tokenizer as ``testbed``, fine-tuned weights, and (its
+    reason to ship) more accurate than the base under soft decoding on held-out problems."""
+    import softthink
+    from softthink.testbed.quality import decode_accuracy
+
+    base, base_tok = softthink.load_model("testbed", device="cpu")
+    soft, soft_tok = softthink.load_model("testbed-soft", device="cpu")
+
+    def architecture(model) -> dict:
+        return {k: v for k, v in model.config.to_dict().items() if k != "_name_or_path"}
+
+    assert architecture(soft) == architecture(base)
+    assert soft_tok.get_vocab() == base_tok.get_vocab()
+    assert any(not torch.equal(a, b) for a, b in zip(base.state_dict().values(), soft.state_dict().values()))
+    problems = load_problems("test", 64)
+    soft_on_base = decode_accuracy(base, base_tok, problems, "soft")["accuracy"]
+    soft_on_soft = decode_accuracy(soft, soft_tok, problems, "soft")["accuracy"]
+    assert soft_on_soft > soft_on_base, (soft_on_base, soft_on_soft)

@@ -8,7 +8,6 @@ survivors back through the KV cache.
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -24,6 +23,7 @@ from softthink.decoding.rules import DecodeRule, Step, StepInput, merge_steps, r
 from softthink.decoding.rules.discrete import Discrete
 from softthink.decoding.state import ActiveBatch, RowRecord
 from softthink.errors import SoftthinkInputError
+from softthink.hf_compat import cache_kwarg_name, forward_parameters
 
 
 @dataclass
@@ -92,7 +92,7 @@ def decode(
     marker_matcher = MarkerMatcher(marker, tokenizer) if marker else None
     stop_matcher = StopStringMatcher(config.stop_strings, tokenizer)
     embed = model.get_input_embeddings()
-    forward_args = set(inspect.signature(model.forward).parameters)
+    forward = ModelStep(model)
 
     n = batch.input_ids.shape[0]
     records = [RowRecord(thinking=marker is not None) for _ in range(n)]
@@ -106,7 +106,7 @@ def decode(
         rule_state=think_rule.init_state(n, device),
     )
     prefill_positions = (batch.attention_mask.cumsum(-1) - 1).clamp_min(0)
-    logits = _forward(model, forward_args, active, input_ids=batch.input_ids, position_ids=prefill_positions)
+    logits = forward(active.cache, active.attention_mask, input_ids=batch.input_ids, position_ids=prefill_positions)
 
     for t in range(config.max_new_tokens):
         rows = active.rows.tolist()
@@ -174,8 +174,11 @@ def decode(
         active.attention_mask = torch.cat(
             [active.attention_mask, active.attention_mask.new_ones(len(active.rows), 1)], 1
         )
-        logits = _forward(
-            model, forward_args, active, inputs_embeds=mixture[:, None, :], position_ids=active.next_position[:, None]
+        logits = forward(
+            active.cache,
+            active.attention_mask,
+            inputs_embeds=mixture[:, None, :],
+            position_ids=active.next_position[:, None],
         )
         active.next_position = active.next_position + 1
 
@@ -184,23 +187,34 @@ def decode(
     return LoopResult(records, *_collect_trace(traced_steps, n))
 
 
-def _forward(
-    model,
-    forward_args: set[str],
-    active: ActiveBatch,
-    *,
-    position_ids: torch.Tensor,
-    input_ids: torch.Tensor | None = None,
-    inputs_embeds: torch.Tensor | None = None,
-) -> torch.Tensor:
-    """One forward pass through the KV cache; returns the last position's logits ``[b, vocab]``."""
-    kwargs = dict(attention_mask=active.attention_mask, past_key_values=active.cache, use_cache=True)
-    if "position_ids" in forward_args:
-        kwargs["position_ids"] = position_ids
-    if "logits_to_keep" in forward_args:
-        kwargs["logits_to_keep"] = 1  # the prefill needs only the last position's logits
-    out = model(input_ids=input_ids, inputs_embeds=inputs_embeds, **kwargs)
-    return out.logits[:, -1, :]
+class ModelStep:
+    """Calls the model through a KV cache with the keyword names its ``forward`` takes, looked up once (the cache's
+    name differs across transformers versions, see `softthink.hf_compat`)."""
+
+    def __init__(self, model):
+        params = forward_parameters(model)
+        self.model = model
+        self.cache_name = cache_kwarg_name(params)
+        self.takes_position_ids = "position_ids" in params
+        self.takes_logits_to_keep = "logits_to_keep" in params
+
+    def __call__(
+        self,
+        cache,
+        attention_mask: torch.Tensor,
+        *,
+        position_ids: torch.Tensor,
+        input_ids: torch.Tensor | None = None,
+        inputs_embeds: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """One forward pass through ``cache``; returns the last position's logits ``[b, vocab]``."""
+        kwargs = {"attention_mask": attention_mask, self.cache_name: cache, "use_cache": True}
+        if self.takes_position_ids:
+            kwargs["position_ids"] = position_ids
+        if self.takes_logits_to_keep:
+            kwargs["logits_to_keep"] = 1  # the prefill needs only the last position's logits
+        out = self.model(input_ids=input_ids, inputs_embeds=inputs_embeds, **kwargs)
+        return out.logits[:, -1, :]
 
 
 def _row_temperatures(thinking: list[bool], think: float, answer: float, device) -> torch.Tensor | float:

@@ -24,8 +24,10 @@ from typing import Any
 
 import numpy as np
 import torch
+from transformers import DynamicCache
 
 from softthink.errors import SoftthinkConfigError, SoftthinkInputError
+from softthink.hf_compat import cache_kwarg_name, forward_parameters
 
 RELATIVE_TOLERANCE = 1e-6
 """Singular values below this fraction of the largest are treated as 0 (rounding noise of the streamed scatter)."""
@@ -200,15 +202,15 @@ def hidden_state_rank(
     device = model.get_input_embeddings().weight.device
     acc = _Cumulative() if window is None else _Windowed(window)
     values: list[float] = []
-    cache = None
+    cache = DynamicCache(config=model.config)  # filled in place by each chunk's forward
+    cache_name = cache_kwarg_name(forward_parameters(model))
     was_training = model.training
     model.eval()
     try:
         with torch.no_grad():
             for lo in range(0, len(ids), chunk_size):
                 chunk = torch.tensor([ids[lo : lo + chunk_size]], device=device)
-                out = model(input_ids=chunk, past_key_values=cache, use_cache=True, output_hidden_states=True)
-                cache = out.past_key_values
+                out = model(input_ids=chunk, **{cache_name: cache}, use_cache=True, output_hidden_states=True)
                 rows = out.hidden_states[index][0]
                 values += [acc.add(row) for pos, row in enumerate(rows, lo) if pos >= start]
                 del out

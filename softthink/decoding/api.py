@@ -26,6 +26,7 @@ def generate(
     config: DecodeConfig | dict | str | None = None,
     *,
     seeds: Sequence[int] | None = None,
+    max_batch_size: int | None = None,
     **overrides: Any,
 ) -> Generation | list[Generation]:
     """Decode ``prompt`` with ``model``; Soft Thinking by default.
@@ -42,6 +43,9 @@ def generate(
             so its sample depends only on (prompt, seed, config), never on the other prompts of the batch:
             batched sampling equals one-by-one sampling. Replaces ``config.seed``. Default: one batched RNG
             seeded by ``config.seed`` (faster; samples depend on the batch's composition).
+        max_batch_size: continuous batching: decode at most this many prompts at once, and as soon as a row
+            finishes, start the next queued prompt in its slot, so the batch stays full while prompts remain.
+            Default: all prompts in one batch. With ``seeds`` the results do not depend on it.
         **overrides: any `DecodeConfig` field, applied last (``max_new_tokens=128, temperature=0.6``).
 
     Returns:
@@ -52,7 +56,7 @@ def generate(
     prompts, batched = split_batch(prompt)
     device = model.get_input_embeddings().weight.device
     batch = encode_prompts(prompts, tokenizer, cfg.chat_template, _pad_token_id(tokenizer, model), device)
-    generations = generate_encoded(model, tokenizer, batch, cfg, seeds=seeds)
+    generations = generate_encoded(model, tokenizer, batch, cfg, seeds=seeds, max_batch_size=max_batch_size)
     return generations if batched else generations[0]
 
 
@@ -65,11 +69,13 @@ def generate_encoded(
     seeds: Sequence[int] | None = None,
     eos_ids: set[int] | None = None,
     on_step: Callable[[list[int], torch.Tensor], None] | None = None,
+    max_batch_size: int | None = None,
 ) -> list[Generation]:
     """`generate` on prompts that are already tokenized and left-padded (``batch``), with a resolved config.
 
     For integrations that receive token ids (transformers ``custom_generate``, lm-eval). ``eos_ids`` replaces the
-    model's and tokenizer's end-of-sequence ids (`eos_token_ids`); ``on_step`` is passed to the decode loop.
+    model's and tokenizer's end-of-sequence ids (`eos_token_ids`); ``on_step`` and ``max_batch_size`` (see
+    `generate`) are passed to the decode loop.
     """
     check_model(model)
     rule = rule_class(cfg.mode)
@@ -80,10 +86,13 @@ def generate_encoded(
         needs_injection=cfg.max_think_tokens is not None or cfg.cold_stop_entropy is not None,
     )
     prompt_seeds = _check_seeds(seeds, len(batch.token_ids))
+    _check_max_batch_size(max_batch_size)
     _check_context(model, batch, cfg)
     eos = eos_token_ids(model, tokenizer) if eos_ids is None else set(eos_ids)
     with torch.no_grad(), _seeded(cfg.seed if prompt_seeds is None else None, batch.input_ids.device):
-        result = decode(model, tokenizer, batch, cfg, marker, eos, prompt_seeds, on_step=on_step)
+        result = decode(
+            model, tokenizer, batch, cfg, marker, eos, prompt_seeds, on_step=on_step, max_batch_size=max_batch_size
+        )
     return _assemble(result, batch, tokenizer, cfg, marker)
 
 
@@ -147,6 +156,13 @@ def _check_seeds(seeds: Sequence[int] | None, n_prompts: int) -> list[int] | Non
     if any(s < 0 for s in seeds):
         raise SoftthinkInputError(f"seeds must be non-negative ints; got {seeds!r}.")
     return seeds
+
+
+def _check_max_batch_size(value: int | None) -> None:
+    if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
+        raise SoftthinkInputError(
+            f"max_batch_size must be None (one batch) or an int >= 1 (the number of slots); got {value!r}."
+        )
 
 
 def _pad_token_id(tokenizer, model) -> int:

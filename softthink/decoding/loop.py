@@ -4,11 +4,24 @@ Per step: turn the logits into the phase's distribution and entropy, let the pha
 weighted tokens to feed back), override with injected marker tokens, update each row's phase and stop state on
 the host (one device-to-host copy per step), drop finished rows, and feed the concept/token embeddings of the
 survivors back through the KV cache.
+
+Continuous batching (``max_batch_size=K`` below the number of prompts): the first K prompts are prefilled as one
+batch, the rest wait in a queue. When rows finish and prompts are queued, each finished row's slot takes the next
+prompt before the step's forward: the prompt is prefilled alone but for its last token (one small batch of the
+new prompts, its own cache), its KV is written into the slot in place, right-aligned to the batch's columns
+(`softthink.decoding.slots`), and its last token is fed in the same forward as the running rows' mixtures, so that
+forward yields the new row's first logits. Memory stays bounded without a full-cache copy per finished row: the
+only full copies are `DynamicCache`'s own concatenation each step and, rarely, growing the batch on the left when
+a new prompt is wider than the batch; each step drops the leading columns that every row masks out (views that
+the next concatenation compacts), so the cache is as wide as the longest live row. Finished rows with nothing
+queued are dropped as usual. Per-prompt generators (``prompt_seeds``) make each row's draws independent of which
+slot it lands in and when.
 """
 
 from __future__ import annotations
 
-import inspect
+import itertools
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -22,8 +35,10 @@ from softthink.decoding.prompts import EncodedBatch
 from softthink.decoding.randomness import GLOBAL_RANDOMNESS, PromptGenerators
 from softthink.decoding.rules import DecodeRule, Step, StepInput, merge_steps, rule_class
 from softthink.decoding.rules.discrete import Discrete
-from softthink.decoding.state import ActiveBatch, RowRecord
+from softthink.decoding.slots import check_slot_cache
+from softthink.decoding.state import ActiveBatch, RowRecord, SlotPrefill
 from softthink.errors import SoftthinkInputError
+from softthink.hf_compat import cache_kwarg_name, forward_parameters
 
 
 @dataclass
@@ -79,6 +94,7 @@ def decode(
     on_step: Callable[[list[int], torch.Tensor], None] | None = None,
     generators: PromptGenerators | None = None,
     on_feed: Callable[[list[int], Step, torch.Tensor], torch.Tensor] | None = None,
+    max_batch_size: int | None = None,
 ) -> LoopResult:
     """Run the decode loop on a left-padded batch. Call inside ``torch.no_grad()`` (``generate`` does).
 
@@ -99,23 +115,30 @@ def decode(
     marker_matcher = MarkerMatcher(marker, tokenizer) if marker else None
     stop_matcher = StopStringMatcher(config.stop_strings, tokenizer)
     embed = model.get_input_embeddings()
-    forward_args = set(inspect.signature(model.forward).parameters)
+    forward = ModelStep(model)
 
     n = batch.input_ids.shape[0]
+    slots = n if max_batch_size is None else min(max_batch_size, n)
+    queue = deque(range(slots, n))
+    continuous = bool(queue)
     records = [RowRecord(thinking=marker is not None) for _ in range(n)]
     traced_steps: list[tuple[list[int], torch.Tensor, torch.Tensor]] = []
 
+    first = _first_slots(batch, slots)
     active = ActiveBatch(
-        rows=torch.arange(n, device=device),
-        attention_mask=batch.attention_mask,
-        next_position=batch.attention_mask.sum(-1),
+        rows=torch.arange(slots, device=device),
+        attention_mask=first.attention_mask,
+        next_position=first.attention_mask.sum(-1),
         cache=DynamicCache(config=model.config),
-        rule_state=think_rule.init_state(n, device),
+        rule_state=think_rule.init_state(slots, device),
+        lengths=[len(ids) for ids in batch.token_ids[:slots]],
     )
-    prefill_positions = (batch.attention_mask.cumsum(-1) - 1).clamp_min(0)
-    logits = _forward(model, forward_args, active, input_ids=batch.input_ids, position_ids=prefill_positions)
+    prefill_positions = (first.attention_mask.cumsum(-1) - 1).clamp_min(0)
+    logits = forward(active.cache, active.attention_mask, input_ids=first.input_ids, position_ids=prefill_positions)
+    if continuous:
+        check_slot_cache(active.cache)
 
-    for t in range(config.max_new_tokens):
+    for t in itertools.count():
         rows = active.rows.tolist()
         if on_step is not None:
             on_step(rows, logits)
@@ -156,7 +179,7 @@ def decode(
                     marker_matcher,
                     stop_matcher,
                     eos_token_ids,
-                    last_step=t + 1 == config.max_new_tokens,
+                    last_step=len(rec.token_ids) + 1 == config.max_new_tokens,  # before this step's token
                 )
             )
         # A soft step whose visible token completes the marker feeds the marker token itself.
@@ -169,49 +192,107 @@ def decode(
         if config.trace:
             traced_steps.append((rows, step.kept_ids, step.weights))
 
-        # 5. Drop finished rows, feed the rest.
-        done = [rec.finished for rec in live]
-        if all(done) and on_feed is None:
+        # 5. Refill finished rows' slots from the queue, drop the other finished rows, feed the rest.
+        done = [i for i, rec in enumerate(live) if rec.finished]
+        finished_all = len(done) == len(live) and not queue
+        if finished_all and on_feed is None:
             break
         mixture = torch.einsum("bk,bkh->bh", step.weights.to(embed.weight.dtype), embed(step.kept_ids))
-        if on_feed is not None:
+        if on_feed is not None:  # sees (and may replace) every decision's fed input, the last one included
             mixture = on_feed(rows, step, mixture)
-            if all(done):
+            if finished_all:
                 break
-        if any(done):
-            keep = torch.tensor([i for i, d in enumerate(done) if not d], device=device)
+        refill, drop = done[: len(queue)], done[len(queue) :]
+        if refill:
+            new_rows = [queue.popleft() for _ in refill]
+            # A new row's first fed input is its prompt's last token: this step's forward yields its first logits.
+            last_tokens = torch.tensor([batch.token_ids[r][-1] for r in new_rows], device=device)
+            mixture[torch.tensor(refill, device=device)] = embed(last_tokens).to(mixture.dtype)
+            prefill = _prefill_all_but_last(forward, model, batch, new_rows)
+            active.refill(refill, new_rows, prefill, think_rule.init_state(len(refill), device))
+        if drop:
+            dropped = set(drop)
+            keep = torch.tensor([i for i in range(len(live)) if i not in dropped], device=device)
             active.select(keep)
             mixture = mixture[keep]
         active.attention_mask = torch.cat(
-            [active.attention_mask, active.attention_mask.new_ones(len(active.rows), 1)], 1
+            [active.attention_mask, active.attention_mask.new_ones(len(active.lengths), 1)], 1
         )
-        logits = _forward(
-            model, forward_args, active, inputs_embeds=mixture[:, None, :], position_ids=active.next_position[:, None]
+        logits = forward(
+            active.cache,
+            active.attention_mask,
+            inputs_embeds=mixture[:, None, :],
+            position_ids=active.next_position[:, None],
         )
         active.next_position = active.next_position + 1
+        active.lengths = [length + 1 for length in active.lengths]
+        if continuous:
+            active.trim_padding()
 
     if not config.trace:
         return LoopResult(records, None, None)
     return LoopResult(records, *_collect_trace(traced_steps, n))
 
 
-def _forward(
-    model,
-    forward_args: set[str],
-    active: ActiveBatch,
-    *,
-    position_ids: torch.Tensor,
-    input_ids: torch.Tensor | None = None,
-    inputs_embeds: torch.Tensor | None = None,
-) -> torch.Tensor:
-    """One forward pass through the KV cache; returns the last position's logits ``[b, vocab]``."""
-    kwargs = dict(attention_mask=active.attention_mask, past_key_values=active.cache, use_cache=True)
-    if "position_ids" in forward_args:
-        kwargs["position_ids"] = position_ids
-    if "logits_to_keep" in forward_args:
-        kwargs["logits_to_keep"] = 1  # the prefill needs only the last position's logits
-    out = model(input_ids=input_ids, inputs_embeds=inputs_embeds, **kwargs)
-    return out.logits[:, -1, :]
+class ModelStep:
+    """Calls the model through a KV cache with the keyword names its ``forward`` takes, looked up once (the cache's
+    name differs across transformers versions, see `softthink.hf_compat`)."""
+
+    def __init__(self, model):
+        params = forward_parameters(model)
+        self.model = model
+        self.cache_name = cache_kwarg_name(params)
+        self.takes_position_ids = "position_ids" in params
+        self.takes_logits_to_keep = "logits_to_keep" in params
+
+    def __call__(
+        self,
+        cache,
+        attention_mask: torch.Tensor,
+        *,
+        position_ids: torch.Tensor,
+        input_ids: torch.Tensor | None = None,
+        inputs_embeds: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """One forward pass through ``cache``; returns the last position's logits ``[b, vocab]``."""
+        kwargs = {"attention_mask": attention_mask, self.cache_name: cache, "use_cache": True}
+        if self.takes_position_ids:
+            kwargs["position_ids"] = position_ids
+        if self.takes_logits_to_keep:
+            kwargs["logits_to_keep"] = 1  # the prefill needs only the last position's logits
+        out = self.model(input_ids=input_ids, inputs_embeds=inputs_embeds, **kwargs)
+        return out.logits[:, -1, :]
+
+
+def _first_slots(batch: EncodedBatch, slots: int) -> EncodedBatch:
+    """The first ``slots`` prompts of ``batch``, without the columns that are padding in all of them."""
+    if slots == len(batch.token_ids):
+        return batch
+    width = max(len(ids) for ids in batch.token_ids[:slots])
+    return EncodedBatch(
+        batch.texts[:slots],
+        batch.token_ids[:slots],
+        batch.input_ids[:slots, -width:],
+        batch.attention_mask[:slots, -width:],
+    )
+
+
+def _prefill_all_but_last(forward: ModelStep, model, batch: EncodedBatch, rows: list[int]) -> SlotPrefill:
+    """Prefill prompts ``rows`` of ``batch`` but for their last token, as one left-padded batch of their own."""
+    lengths = [len(batch.token_ids[r]) - 1 for r in rows]
+    device = batch.input_ids.device
+    next_position = torch.tensor(lengths, device=device)
+    prefilled = [length > 0 for length in lengths]
+    with_tokens = [r for r, p in zip(rows, prefilled) if p]
+    if not with_tokens:
+        return SlotPrefill(None, None, 0, prefilled, next_position, lengths)
+    width = max(lengths)
+    at = torch.tensor(with_tokens, device=device)
+    end = batch.input_ids.shape[1] - 1  # prompts are left-padded: each one's last token is in the last column
+    input_ids, mask = batch.input_ids[at, end - width : end], batch.attention_mask[at, end - width : end]
+    cache = DynamicCache(config=model.config)
+    forward(cache, mask, input_ids=input_ids, position_ids=(mask.cumsum(-1) - 1).clamp_min(0))
+    return SlotPrefill(cache, mask, width, prefilled, next_position, lengths)
 
 
 def _row_temperatures(thinking: list[bool], think: float, answer: float, device) -> torch.Tensor | float:
@@ -297,7 +378,7 @@ def _finite(x: float) -> bool:
 def _raise_non_finite(logits: torch.Tensor, rows: list[int], t: int) -> None:
     bad = [r for r, ok in zip(rows, torch.isfinite(logits).all(-1).tolist()) if not ok]
     raise SoftthinkInputError(
-        f"the model produced non-finite logits (NaN/inf) at generated step {t} for prompt(s) {bad}. This usually "
+        f"the model produced non-finite logits (NaN/inf) at decode step {t} for prompt(s) {bad}. This usually "
         "means a numerically unstable dtype (try torch_dtype=torch.bfloat16 or float32 instead of float16) or "
         "broken weights; softthink does not silently replace them."
     )

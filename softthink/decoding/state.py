@@ -1,8 +1,10 @@
 """Per-row state of the decode loop.
 
 Device tensors (what the model needs) live in `ActiveBatch`; its `select` is the only place that shrinks the
-batch when rows finish, so finished rows stop costing compute. Per-row bookkeeping that the loop reads on the
-host every step (phase, counters, the generated tokens) lives in `RowRecord`, one per original prompt.
+batch when rows finish, so finished rows stop costing compute, and its `refill` the only place that puts a new
+prompt into a finished row's slot (continuous batching, see `softthink.decoding.slots`). Per-row bookkeeping that
+the loop reads on the host every step (phase, counters, the generated tokens) lives in `RowRecord`, one per
+original prompt.
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 import torch
+
+from softthink.decoding import slots as slots_kv
 
 
 class BatchSelectableCache(Protocol):
@@ -29,6 +33,9 @@ class ActiveBatch:
         next_position: ``[b]`` position id of the next fed token.
         cache: the model's KV cache (batch dimension = active rows).
         rule_state: per-row tensors of the decode rules.
+        lengths: host-side, the unmasked columns of each row (its prompt and the tokens fed so far): every row's
+            columns are the last ``lengths[i]`` of the mask, so the leading ``width - max(lengths)`` are padding
+            for all rows.
     """
 
     rows: torch.Tensor
@@ -36,6 +43,7 @@ class ActiveBatch:
     next_position: torch.Tensor
     cache: BatchSelectableCache
     rule_state: dict[str, torch.Tensor] = field(default_factory=dict)
+    lengths: list[int] = field(default_factory=list)
 
     def select(self, keep: torch.Tensor) -> None:
         """Keep only the rows at positions ``keep`` (a 1-D index tensor), everywhere at once."""
@@ -44,6 +52,62 @@ class ActiveBatch:
         self.next_position = self.next_position[keep]
         self.cache.batch_select_indices(keep)
         self.rule_state = {name: value[keep] for name, value in self.rule_state.items()}
+        self.lengths = [self.lengths[i] for i in keep.tolist()]
+
+    def refill(self, slots: list[int], rows: list[int], prefill: SlotPrefill, fresh_state: dict[str, torch.Tensor]):
+        """Put new prompts ``rows`` into the positions ``slots``: their prefilled KV (``prefill``) replaces the
+        finished rows' there, in place, and the rules' state of those slots starts afresh (``fresh_state``)."""
+        width = self.attention_mask.shape[1]
+        if prefill.width > width:
+            slots_kv.grow_left(self.cache, prefill.width - width)
+            self.attention_mask = torch.nn.functional.pad(self.attention_mask, (prefill.width - width, 0))
+            width = prefill.width
+        at = torch.tensor(slots, device=self.rows.device)
+        self.rows[at] = torch.tensor(rows, device=self.rows.device)
+        self.next_position[at] = prefill.next_position
+        self.attention_mask[at] = 0
+        filled = [s for s, p in zip(slots, prefill.prefilled) if p]
+        if filled:
+            assert prefill.cache is not None and prefill.attention_mask is not None, "prefilled rows have a cache"
+            slots_kv.place_rows(self.cache, filled, prefill.cache)
+            rows_filled = torch.tensor(filled, device=at.device)
+            self.attention_mask[rows_filled, width - prefill.width :] = prefill.attention_mask
+        empty = [s for s, p in zip(slots, prefill.prefilled) if not p]
+        if empty:
+            slots_kv.clear_rows(self.cache, empty)
+        for name, value in fresh_state.items():
+            self.rule_state[name][at] = value
+        for s, length in zip(slots, prefill.lengths):
+            self.lengths[s] = length
+
+    def trim_padding(self) -> None:
+        """Drop the leading columns that every row masks out (free: the cache keeps views until its next update)."""
+        unused = self.attention_mask.shape[1] - max(self.lengths)
+        if unused > 0:
+            slots_kv.trim_left(self.cache, unused)
+            self.attention_mask = self.attention_mask[:, unused:]
+
+
+@dataclass
+class SlotPrefill:
+    """New prompts prefilled for `ActiveBatch.refill`: all but each prompt's last token (which the next decode
+    step feeds with the running rows, so the step's logits are the prompt's first).
+
+    Attributes:
+        cache: the prefilled KV of the rows with ``prefilled`` set (a one-token prompt has nothing to prefill).
+        attention_mask: ``[prefilled rows, width]`` left-padded mask of ``cache``.
+        width: ``cache``'s columns (0 when nothing was prefilled).
+        prefilled: per new prompt, whether it has a row in ``cache``.
+        next_position: ``[new prompts]`` position id of each prompt's last token.
+        lengths: per new prompt, its prefilled token count.
+    """
+
+    cache: BatchSelectableCache | None
+    attention_mask: torch.Tensor | None
+    width: int
+    prefilled: list[bool]
+    next_position: torch.Tensor
+    lengths: list[int]
 
 
 @dataclass

@@ -22,8 +22,10 @@ def hf_greedy(model, tokenizer, gens, max_new_tokens):
     """model.generate on the same left-padded batch of rendered prompts."""
     tokenizer.padding_side = "left"
     enc = tokenizer([g.prompt for g in gens], return_tensors="pt", padding=True, add_special_tokens=False)
+    # Only ids and mask: older tokenizers also return token_type_ids, which older model.generate rejects.
+    enc = {"input_ids": enc["input_ids"], "attention_mask": enc["attention_mask"]}
     out = model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=False, pad_token_id=tokenizer.pad_token_id)
-    return out[:, enc.input_ids.shape[1] :].tolist()
+    return out[:, enc["input_ids"].shape[1] :].tolist()
 
 
 def assert_same_prefix_until_stop(ours, ref, eos_ids):

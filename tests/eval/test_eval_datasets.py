@@ -152,7 +152,8 @@ def test_bad_data_errors_name_file_line_field(tmp_path, rows, spec, pattern):
 def test_bad_yaml_spec(tmp_path):
     (tmp_path / "x.yaml").write_text("name: x\npath: x.jsonl\nquestion_field: q\nanswer_feild: a\n")
     with pytest.raises(
-        SoftthinkConfigError, match=r"unknown benchmark key\(s\) 'answer_feild' \(did you mean 'answer_field'\?\).*x\.yaml"
+        SoftthinkConfigError,
+        match=r"unknown benchmark key\(s\) 'answer_feild' \(did you mean 'answer_field'\?\).*x\.yaml",
     ):
         load_benchmark(tmp_path / "x.yaml")
     (tmp_path / "y.yaml").write_text("name: y\npath: y.jsonl\nquestion_field: q\nanswer_format: roman\n")

@@ -1,0 +1,102 @@
+"""KV-cache surgery for continuous batching, on transformers' `DynamicCache`, in place and row by row.
+
+The running batch's cache is addressed by *columns*: every row occupies the same ``width`` columns (the attention
+mask's), left-padded, and each decode step appends one column to all rows. A full-attention layer stores all
+``width`` columns; a sliding-window layer stores only the last ``min(width, window - 1)`` and counts ``width`` in
+its ``cumulative_length``. The three operations keep that invariant:
+
+- `place_rows`: write the KV of freshly prefilled prompts (a separate cache of the same model, at most ``width``
+  columns wide) into slots of the running cache, right-aligned, zeroing the slot's older columns. It writes only
+  those rows: no copy of the rest of the cache.
+- `grow_left`: prepend padding columns, for a new prompt longer than the batch is wide (rare: the batch is as
+  wide as its longest row). This copies the cache once.
+- `trim_left`: drop leading columns that every row masks out. The layers keep views; the next step's
+  `DynamicCache.update` (which concatenates anyway) compacts them, so trimming costs no extra copy.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from transformers.cache_utils import DynamicLayer, DynamicSlidingWindowLayer
+
+from softthink.errors import SoftthinkInputError
+
+_SUPPORTED = (DynamicLayer, DynamicSlidingWindowLayer)
+
+
+def check_slot_cache(cache) -> None:
+    """Raise `SoftthinkInputError` unless every layer of ``cache`` is one the slot operations understand."""
+    layers = getattr(cache, "layers", None)
+    unsupported = sorted({type(layer).__name__ for layer in layers or () if type(layer) not in _SUPPORTED})
+    if layers is None or unsupported:
+        found = ", ".join(unsupported) or type(cache).__name__
+        raise SoftthinkInputError(
+            f"max_batch_size (continuous batching) needs a KV cache of full-attention and sliding-window layers "
+            f"(transformers' DynamicLayer / DynamicSlidingWindowLayer); this model's cache has {found}. "
+            "Pass max_batch_size=None to decode the prompts in one batch."
+        )
+
+
+def place_rows(cache, slots: Sequence[int], source) -> None:
+    """Write row ``i`` of ``source`` into row ``slots[i]`` of ``cache``, right-aligned; the slots' other columns
+    become zeros. ``source`` must not be wider than ``cache``."""
+    index = torch.tensor(list(slots), dtype=torch.long)
+    for dst, src in zip(_layers(cache), _layers(source)):
+        width, new = dst.keys.shape[-2], src.keys.shape[-2]
+        if new > width:
+            raise ValueError(f"cannot place {new} columns into a cache {width} columns wide; grow_left first")
+        for name in ("keys", "values"):
+            target = getattr(dst, name)
+            at = index.to(target.device)
+            target[at, :, : width - new] = 0
+            target[at, :, width - new :] = getattr(src, name).to(target.dtype)
+
+
+def clear_rows(cache, slots: Sequence[int]) -> None:
+    """Zero rows ``slots`` of every layer (a new prompt with nothing to prefill)."""
+    index = torch.tensor(list(slots), dtype=torch.long)
+    for layer in _layers(cache):
+        layer.keys[index.to(layer.keys.device)] = 0
+        layer.values[index.to(layer.values.device)] = 0
+
+
+def grow_left(cache, columns: int) -> None:
+    """Prepend ``columns`` zero columns to every row (the width grows by ``columns``)."""
+    for layer in _layers(cache):
+        keys, values = _kv(layer)
+        add = columns
+        if isinstance(layer, DynamicSlidingWindowLayer):
+            layer.cumulative_length += columns
+            add = min(columns, max(layer.sliding_window - 1 - keys.shape[-2], 0))
+        if add:
+            layer.keys, layer.values = _pad_left(keys, add), _pad_left(values, add)
+
+
+def trim_left(cache, columns: int) -> None:
+    """Drop the first ``columns`` columns of every row (the width shrinks by ``columns``)."""
+    for layer in _layers(cache):
+        keys, values = _kv(layer)
+        width = keys.shape[-2]
+        if isinstance(layer, DynamicSlidingWindowLayer):
+            layer.cumulative_length -= columns
+            keep = min(layer.cumulative_length, width)
+        else:
+            keep = width - columns
+        layer.keys, layer.values = keys[:, :, width - keep :], values[:, :, width - keep :]
+
+
+def _layers(cache) -> list:
+    """The layers holding KV tensors (a layer that shares another's KV is never filled and is skipped)."""
+    return [layer for layer in cache.layers if getattr(layer, "keys", None) is not None and layer.keys.numel() > 0]
+
+
+def _kv(layer) -> tuple[torch.Tensor, torch.Tensor]:
+    keys, values = layer.keys, layer.values
+    assert keys is not None and values is not None, "only filled layers (see _layers)"
+    return keys, values
+
+
+def _pad_left(x: torch.Tensor, columns: int) -> torch.Tensor:
+    return torch.cat([x.new_zeros(*x.shape[:2], columns, x.shape[3]), x], dim=-2)

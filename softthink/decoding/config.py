@@ -180,6 +180,15 @@ class DecodeConfig(RuleFields):
         """The fully resolved config, as written beside every run's outputs."""
         return dataclasses.asdict(self)
 
+    def identity_dict(self) -> dict[str, Any]:
+        """`to_dict` without the rule params marked `RuleParam.omitted_at_default` that hold their default: what
+        identifies a decode setting in stored results (an eval cell's hash), stable when new modes are added."""
+        values = self.to_dict()
+        for param in registered_params():
+            if param.omitted_at_default and values.get(param.name) == param.default:
+                del values[param.name]
+        return values
+
     @classmethod
     def from_dict(cls, values: dict[str, Any], *, source: str | None = None) -> DecodeConfig:
         """Build from a mapping (e.g. a YAML preset); unknown keys raise naming ``source``."""

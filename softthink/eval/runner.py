@@ -314,7 +314,7 @@ class Runner:
         return {
             "schema": CELL_SCHEMA_VERSION,
             "model": {"label": cell.model.label, "path": cell.model.path},
-            "decode": {"label": cell.decode.label, **cfg.to_dict()},
+            "decode": {"label": cell.decode.label, **cfg.identity_dict()},
             "benchmark": {
                 "name": cell.benchmark.name,
                 "split": cell.benchmark.split,

@@ -30,6 +30,7 @@ from tqdm import tqdm
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 
 from softthink.analysis.entropy import entropy_from_logits
+from softthink.decoding.api import generate
 from softthink.figures import save_figure
 from softthink.testbed.default import CHECKPOINT_DIR
 from softthink.testbed.tasks import ROLES, load_problems, token_roles
@@ -118,12 +119,10 @@ def decode_problems(
 ) -> list:
     """One ``softthink.generate`` `Generation` per problem under decode preset ``preset`` (plus ``overrides``), the
     bare question as the chat prompt, per-prompt seeds ``seed + i`` (so a result never depends on the batching)."""
-    import softthink
-
     outs: list = []
     for start in range(0, len(problems), batch_size):
         chunk = problems[start : start + batch_size]
-        outs += softthink.generate(
+        outs += generate(
             model,
             [p["question"] for p in chunk],
             tokenizer=tokenizer,

@@ -97,3 +97,12 @@ def test_gated_rule_needs_its_threshold_when_built_directly():
     assert info.value.param == "entropy_threshold"
     gated = DecodeConfig(mode="gated", entropy_threshold=0.5)
     assert EntropyGated(gated, gated.think_sampling()).threshold == 0.5
+
+
+def test_identity_dict_leaves_out_later_params_at_their_default():
+    """Stored eval cells hash `identity_dict`: a param added after results were stored (multiplex_k) is absent at
+    its default, so old cells keep their folders, and present when set, so a changed setting is a new cell."""
+    default = DecodeConfig(mode="soft")
+    assert "multiplex_k" in default.to_dict() and "multiplex_k" not in default.identity_dict()
+    assert {k: v for k, v in default.to_dict().items() if k != "multiplex_k"} == default.identity_dict()
+    assert DecodeConfig(mode="multiplex", do_sample=True, multiplex_k=5).identity_dict()["multiplex_k"] == 5

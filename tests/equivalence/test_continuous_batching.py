@@ -31,7 +31,7 @@ GREEDY_MODES = {
     "gated": dict(mode="gated", entropy_threshold=1.5, max_topk=4),
     "mixture_of_inputs": dict(mode="mixture_of_inputs", max_topk=5),
     "swir": dict(mode="swir", max_topk=4),
-}  # forking_temperature always samples: it is in SAMPLED_MODES only
+}  # forking_temperature and multiplex always sample: they are in SAMPLED_MODES only
 
 
 def assert_same(ours, alone):
@@ -60,7 +60,7 @@ def check(model, tokenizer, settings, seeds, slots):
 
 
 def test_every_mode_is_covered():
-    assert set(GREEDY_MODES) == set(softthink.available_modes()) - {"forking_temperature"}
+    assert set(GREEDY_MODES) == set(softthink.available_modes()) - {"forking_temperature", "multiplex"}
     assert {s["mode"] for s in SAMPLED_MODES.values()} == set(softthink.available_modes())
 
 

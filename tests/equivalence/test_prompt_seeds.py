@@ -32,6 +32,7 @@ SAMPLED_MODES = {
     "mixture_of_inputs": dict(mode="mixture_of_inputs", max_topk=5),
     "swir": dict(mode="swir", noise="dirichlet", max_topk=4),
     "forking_temperature": dict(mode="forking_temperature", fork_temperature=1.5, fork_threshold=1.0),
+    "multiplex": dict(mode="multiplex", multiplex_k=3, top_k=20),
 }
 
 

@@ -43,7 +43,7 @@ def test_jsonl_fields_ids_and_limit(tmp_path):
 
 
 def test_jsonl_errors_name_the_file_and_the_line(tmp_path):
-    with pytest.raises(SoftthinkDataError, match="nulls.jsonl: problem '0' has no gold 'answer'"):
+    with pytest.raises(SoftthinkDataError, match=r"nulls.jsonl:1: field 'answer' is null"):
         load_problems(str(_write(tmp_path / "nulls.jsonl", [{"question": "1+1?", "answer": None}])))
     with pytest.raises(SoftthinkDataError, match=r"missing.jsonl:2: record has no answer field"):
         load_problems(str(_write(tmp_path / "missing.jsonl", [{"question": "a", "answer": "1"}, {"question": "b"}])))

@@ -43,6 +43,10 @@ class RuleParam:
     rule: str = ""
     remedy: str = ""
     normalise: Callable[[Any], Any] | None = None
+    omitted_at_default: bool = False
+    """Leave the field out of `DecodeConfig.identity_dict` while it holds its default. Every param added after
+    results were first stored sets it, so that registering a new mode never changes the identity (the cell hash and
+    folder) of existing evaluation cells; a non-default value is always part of the identity."""
 
     def validated(self, value: Any) -> Any:
         """``value`` normalised, or `SoftthinkConfigError` naming the field, the value, the rule and the fix."""

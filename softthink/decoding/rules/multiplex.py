@@ -44,6 +44,7 @@ class MultiplexThinking(DecodeRule):
             positive_int,
             "must be an int >= 1",
             "Use 3 (the default) or another small K; 1 is discrete sampling.",
+            omitted_at_default=True,  # added after stored results: keeps existing cell hashes
         ),
     )
     needs_thinking = True

@@ -86,10 +86,6 @@ def load_policy(model: str):
                 unknown_name_message("tiny architecture", arch, TINY_ARCHITECTURES), param="model", value=model
             )
         return build_tiny_model(arch), build_tiny_tokenizer()
-    from softthink.testbed.default import TESTBED_MODELS, default_model_path
-
-    if model in TESTBED_MODELS:
-        model = str(default_model_path(model))
     if model.endswith(".gguf"):
         import softthink
 
@@ -97,9 +93,10 @@ def load_policy(model: str):
         return _trainable_copy(quantized), tokenizer
     from softthink.models import check_causal_lm_config, load_tokenizer, resolve_source
 
-    source, kwargs = resolve_source(model)  # the checks of softthink.load_model, before trl loads the weights
+    # The checks of softthink.load_model, before trl loads the weights; a shipped testbed name resolves to its folder.
+    source, kwargs = resolve_source(model)
     check_causal_lm_config(source, kwargs, model)
-    return model, load_tokenizer(model)
+    return source, load_tokenizer(model)
 
 
 def _trainable_copy(model):

@@ -22,6 +22,10 @@ at once, listing every bad name (`check_names`). Data and model failures still f
 fails (disk full, read-only folder) stops the run with a `SoftthinkStorageError`. The output folder is locked for
 the run (`softthink.eval.lock.RunLock`): a second run into it exits naming the holder, or waits (``wait_for_lock``).
 
+Continuous batching (``continuous_batching``, with ``seed_per_sample``): one `softthink.generate` call decodes up to
+`REFILL_BATCHES` planned batches with ``batch_size`` slots (``max_batch_size``), refilling a finished row's slot from
+the rest; its records are written after the call, so an interruption loses at most that window per process.
+
 Data parallel: under ``accelerate launch`` (GPUs) or ``torchrun`` (CPU) each process takes every
 ``num_processes``-th batch of the plan and appends to its own shard; the main process merges the shards and writes
 the report.
@@ -80,6 +84,19 @@ class WorkItem:
     @property
     def key(self) -> tuple[str, int]:
         return (self.problem.id, self.sample_index)
+
+
+REFILL_BATCHES = 8
+"""Planned batches per continuous-batching `generate` call: the slots refill from this window."""
+
+
+def generation_windows(
+    todo: list[tuple[list[WorkItem], list[WorkItem]]], continuous: bool
+) -> list[list[tuple[list[WorkItem], list[WorkItem]]]]:
+    """``todo``'s ``(batch, pending)`` pairs grouped per `generate` call: `REFILL_BATCHES` at a time with
+    continuous batching, else one each."""
+    size = REFILL_BATCHES if continuous else 1
+    return [todo[i : i + size] for i in range(0, len(todo), size)]
 
 
 def plan_batches(problems: list[Problem], samples: int, batch_size: int) -> list[list[WorkItem]]:
@@ -494,11 +511,30 @@ class Runner:
         with tqdm(
             total=total, desc=str(cell), disable=not (self.progress and self.is_main), unit="sample", dynamic_ncols=True
         ) as bar:
-            for batch, pending in job.todo:
-                items = items_to_decode(batch, pending, job.done, job.unmerged, cell.seed, self.suite.seed_per_sample)
+            continuous = self.suite.seed_per_sample and self.suite.continuous_batching
+            for window in generation_windows(job.todo, continuous):
+                items = [
+                    item
+                    for batch, pending in window
+                    for item in items_to_decode(
+                        batch, pending, job.done, job.unmerged, cell.seed, self.suite.seed_per_sample
+                    )
+                ]
+                pending = [item for _, waiting in window for item in waiting]
+                batch = window[0][0]
                 inputs = [job.builder.model_input(item.problem.question) for item in items]
                 start = time.perf_counter()
-                if self.suite.seed_per_sample:
+                if continuous and len(items) > self.suite.batch_size:
+                    sample_seeds = [derive_seed(cell.seed, *item.key) for item in items]
+                    gens = generate_fn(
+                        job.model,
+                        inputs,
+                        tokenizer=job.tokenizer,
+                        config=cfg,
+                        seeds=sample_seeds,
+                        max_batch_size=self.suite.batch_size,
+                    )
+                elif self.suite.seed_per_sample:
                     sample_seeds = [derive_seed(cell.seed, *item.key) for item in items]
                     gens = generate_fn(job.model, inputs, tokenizer=job.tokenizer, config=cfg, seeds=sample_seeds)
                 else:

@@ -124,6 +124,12 @@ class Suite:
     """Decode every sample with its own seed (`softthink.generate(seeds=...)`), derived from (cell seed, problem,
     sample index): samples no longer depend on the batch size or on batch neighbours, and a resumed run redoes a
     sample exactly. False (the default, and the setting of the committed results) seeds one RNG per batch."""
+    continuous_batching: bool = True
+    """With ``seed_per_sample``: decode up to `softthink.eval.runner.REFILL_BATCHES` planned batches per
+    `softthink.generate` call with ``batch_size`` slots (``max_batch_size``), a finished row's slot refilled at
+    once from the rest, so the batch stays full while long traces finish. The samples are the same as with fixed
+    batches (each is a function of its own seed). Without ``seed_per_sample`` batches stay fixed: their one RNG
+    stream per batch is what a resumed run must replay."""
     limit: int | None = None
     """First N problems of every benchmark (a benchmark's own ``limit`` wins)."""
     ids: list[str] | None = None
@@ -167,8 +173,9 @@ class Suite:
             fail("seeds", "must be a list of ints", self.seeds)
         if len(set(self.seeds)) != len(self.seeds):
             fail("seeds", "must not repeat", self.seeds)
-        if not isinstance(self.seed_per_sample, bool):
-            fail("seed_per_sample", "must be true or false", self.seed_per_sample)
+        for key in ("seed_per_sample", "continuous_batching"):
+            if not isinstance(getattr(self, key), bool):
+                fail(key, "must be true or false", getattr(self, key))
         for key in ("samples", "batch_size"):
             value = getattr(self, key)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:

@@ -19,10 +19,18 @@ class FakeGenerate:
         self.fail_after = fail_after
         self.calls: list[dict] = []
 
-    def __call__(self, model, prompts, tokenizer=None, config=None, seeds=None):
+    def __call__(self, model, prompts, tokenizer=None, config=None, seeds=None, max_batch_size=None):
         if self.fail_after is not None and len(self.calls) >= self.fail_after:
             raise KeyboardInterrupt("simulated interruption")
-        self.calls.append({"prompts": list(prompts), "seed": config.seed, "seeds": seeds, "config": config})
+        self.calls.append(
+            {
+                "prompts": list(prompts),
+                "seed": config.seed,
+                "seeds": seeds,
+                "config": config,
+                "max_batch_size": max_batch_size,
+            }
+        )
         out = []
         for i, prompt in enumerate(prompts):
             text = (

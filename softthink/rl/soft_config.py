@@ -55,6 +55,7 @@ class SoftRLConfig(SoftthinkGRPOConfig):
         gaussian_variant: "soft" | "fuzzy" | "hard"; fuzzy_temperature: fuzzy's mixture temperature (> 0).
         think_end / max_think_tokens: as in `softthink.DecodeConfig`.
         answer_do_sample / answer_temperature: answer-phase sampling (None = the think phase's temperature).
+        rollout_batch_size: continuous batching of the rollouts with this many slots (None = all at once).
     """
 
     recipe_names = SOFT_RECIPE_NAMES
@@ -73,6 +74,11 @@ class SoftRLConfig(SoftthinkGRPOConfig):
     max_think_tokens: int | None = _help(None, "Thinking budget in tokens (None: only max_completion_length).")
     answer_do_sample: bool = _help(True, "Sample answer tokens (False: greedy answers).")
     answer_temperature: float | None = _help(None, "Answer-phase temperature (None: the think temperature).")
+    rollout_batch_size: int | None = _help(
+        None,
+        "Slots of the rollout decode (continuous batching: a finished completion's slot takes the next one at "
+        "once; the rollout is the same). None: every completion of the generation batch at once.",
+    )
 
     def _validate_recipe_fields(self) -> None:
         super()._validate_recipe_fields()
@@ -124,6 +130,12 @@ class SoftRLConfig(SoftthinkGRPOConfig):
                     "must be 'none' for recipe 'soft_gaussian' (its noise is on the embedding, not the weights)",
                     "Set rollout_noise: none.",
                 )
+        if self.rollout_batch_size is not None and not (
+            isinstance(self.rollout_batch_size, int)
+            and not isinstance(self.rollout_batch_size, bool)
+            and self.rollout_batch_size >= 1
+        ):
+            self._fail("rollout_batch_size", "must be an int >= 1 or null", "Use null for all completions at once.")
         if self.answer_temperature is not None and not _positive(self.answer_temperature):
             self._fail("answer_temperature", "must be > 0 or null", "Use null for the think temperature.")
         if not _positive(self.temperature):

@@ -72,8 +72,8 @@ class RecordingGenerators(PromptGenerators):
 
 @dataclass
 class _FedStep:
-    """What one decode step fed, for its active rows (loop step ``s`` is completion position ``s`` of every row
-    still active: rows only ever leave the batch)."""
+    """What one decode step fed, for its active rows (`_assemble` places it at each row's own next completion
+    position)."""
 
     rows: torch.Tensor
     soft: torch.Tensor
@@ -182,10 +182,13 @@ def soft_rollout(
     *,
     embedding_sigma: float = 0.0,
     record_logits: bool = False,
+    max_batch_size: int | None = None,
 ) -> SoftRolloutBatch:
     """Decode ``prompt_ids`` (token ids, e.g. chat-templated) with ``config`` through softthink's decode loop, one
     generator per row (``seeds``), adding ``N(0, embedding_sigma^2 I)`` noise to every soft step's embedding, and
-    record what every step fed (`SoftRolloutBatch`). Call with the model in eval mode; runs under ``no_grad``."""
+    record what every step fed (`SoftRolloutBatch`). Call with the model in eval mode; runs under ``no_grad``.
+    ``max_batch_size``: continuous batching with that many slots (a finished row's slot refilled from the rest);
+    every row draws from its own generators, so the rollout is the same as all rows at once."""
     from softthink.decoding.rules import rule_class
 
     device = model.get_input_embeddings().weight.device
@@ -217,6 +220,7 @@ def soft_rollout(
             on_step=on_step if record_logits else None,
             generators=generators,
             on_feed=recorder,
+            max_batch_size=max_batch_size,
         )
     return _assemble(result.records, recorder, logits_steps if record_logits else None, model)
 
@@ -235,8 +239,27 @@ def _assemble(records, recorder: _Recorder, logits_steps, model) -> SoftRolloutB
     kept_mask = torch.zeros(n, length, width, dtype=torch.bool, device=device)
     perturbed = torch.zeros(n, length, width, dtype=weight_dtype, device=device)
     noise = torch.zeros(n, length, embed.shape[1], dtype=embed.dtype, device=device) if recorder.sigma > 0 else None
-    for t, step in enumerate(recorder.steps[:length]):
+    # Each row's own position counter: with continuous batching a row joins after others started, so loop step s is
+    # not completion position s of every row (without it, all rows start together and the two coincide).
+    position = torch.zeros(n, dtype=torch.long, device=device)
+    for step in recorder.steps:
         rows, k = step.rows.to(device), step.kept_ids.shape[1]
+        t = position[rows]
+        position[rows] += 1
+        inside = t < length
+        if not bool(inside.all()):  # a row's final decision past the longest completion: never fed
+            noise_kept = None if step.noise is None else step.noise[inside.to(step.noise.device)]
+            kept = inside.to(step.soft.device)
+            step = _FedStep(
+                rows[inside],
+                step.soft[kept],
+                step.kept_ids[kept],
+                step.weights[kept],
+                step.kept_mask[kept],
+                step.perturbed[kept],
+                noise_kept,
+            )
+            rows, t = step.rows, t[inside]
         soft[rows, t] = step.soft
         kept_ids[rows, t, :k] = step.kept_ids
         weights[rows, t, :k] = step.weights

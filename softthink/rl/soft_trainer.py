@@ -103,14 +103,16 @@ class SoftRLTrainer(SoftthinkGRPOTrainer):
                 param="use_vllm",
             )
         self.decode_config = self.args.decode_config()
-        self._check_think_marker()
+        self._think_marker = self._check_think_marker()
         self._rollout_tensors: dict[str, torch.Tensor] | None = None
 
-    def _check_think_marker(self) -> None:
+    def _check_think_marker(self):
         from softthink.decoding.markers import resolve_think_marker
 
         try:
-            resolve_think_marker(self.decode_config.think_end, self.processing_class, required_by=self.args.recipe)
+            return resolve_think_marker(
+                self.decode_config.think_end, self.processing_class, required_by=self.args.recipe
+            )
         except SoftthinkConfigError as err:
             raise SoftthinkConfigError(
                 f"recipe {self.args.recipe!r} trains soft thinking, which needs a thinking phase: {err} "
@@ -119,10 +121,29 @@ class SoftRLTrainer(SoftthinkGRPOTrainer):
                 value=self.decode_config.think_end,
             ) from err
 
+    def _check_prompts_leave_thinking_open(self, prompt_ids) -> None:
+        """A prompt that already holds the think-end marker (e.g. a chat template's empty ``<think></think>``
+        block, as with ``enable_thinking=False``) has no thinking phase left to roll out in soft mode."""
+        marker = tuple(self._think_marker.token_ids)
+        width = len(marker)
+        for i, ids in enumerate(prompt_ids):
+            ids = list(ids)
+            if any(tuple(ids[j : j + width]) == marker for j in range(len(ids) - width + 1)):
+                text = self.processing_class.decode(ids)
+                raise SoftthinkConfigError(
+                    f"recipe {self.args.recipe!r}: training prompt {i} of this rollout already contains the think-end "
+                    f"marker {self._think_marker.text!r}, so its completion has no thinking phase and no soft step "
+                    f"(prompt text: ...{text[-120:]!r}). Build the dataset's prompts without a closed thinking "
+                    "block (e.g. a chat template with thinking enabled), or set think_end to the marker the "
+                    "completions end their reasoning with.",
+                    param="dataset",
+                )
+
     # -- generation ---------------------------------------------------------------------------------------------
     def _generate_single_turn(self, prompt_ids, images, multimodal_fields, num_generations, has_tool_images=False):
         if images is not None or multimodal_fields:
             raise SoftthinkConfigError(f"recipe {self.args.recipe!r} does not support multimodal prompts.")
+        self._check_prompts_leave_thinking_open(prompt_ids)
         model = self.accelerator.unwrap_model(self.model)
         was_training = model.training
         mode = "train" if was_training else "eval"
@@ -145,6 +166,7 @@ class SoftRLTrainer(SoftthinkGRPOTrainer):
                 self.decode_config,
                 seeds,
                 embedding_sigma=float(self.args.gaussian_sigma),
+                max_batch_size=self.args.rollout_batch_size,
             )
         finally:
             model.train(was_training)

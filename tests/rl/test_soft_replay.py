@@ -49,13 +49,23 @@ def trl_layout(prompt_ids, completion_ids, pad_id):
     return torch.tensor(rows), torch.tensor(masks), length
 
 
+@pytest.mark.parametrize("slots", [None, 2], ids=["all-at-once", "continuous-2-slots"])
 @pytest.mark.parametrize("case", list(CASES))
-def test_training_forward_replays_the_rollout_logits(model64, tiny_tokenizer, case):
+def test_training_forward_replays_the_rollout_logits(model64, tiny_tokenizer, case, slots):
+    """With 2 slots for 3 completions the third joins when the first ends: its steps are recorded at its own
+    positions, not at the loop's step index."""
     config = DecodeConfig(max_new_tokens=12, do_sample=True, trace=False, seed=None, **CASES[case])
     sigma = 0.05 if case == "gaussian" else 0.0
     prompt_ids = encode(tiny_tokenizer)
     batch = soft_rollout(
-        model64, tiny_tokenizer, prompt_ids, config, rollout_seeds(0, 0, 3), embedding_sigma=sigma, record_logits=True
+        model64,
+        tiny_tokenizer,
+        prompt_ids,
+        config,
+        rollout_seeds(0, 0, 3),
+        embedding_sigma=sigma,
+        record_logits=True,
+        max_batch_size=slots,
     )
     soft_steps = batch.soft.sum().item()
     assert soft_steps > 0
@@ -96,3 +106,23 @@ def test_rollouts_are_functions_of_their_seeds(model64, tiny_tokenizer):
     n = len(alone.completion_ids[0])
     assert alone.completion_ids[0] == a.completion_ids[1]
     assert torch.allclose(alone.weights[0, :n], a.weights[1, :n, : alone.weights.shape[2]], atol=1e-12)
+
+
+@pytest.mark.parametrize("case", ["gumbel", "gaussian"])
+def test_continuous_batching_rollout_equals_all_at_once(model64, tiny_tokenizer, case):
+    config = DecodeConfig(max_new_tokens=10, do_sample=True, trace=False, seed=None, **CASES[case])
+    sigma = 0.05 if case == "gaussian" else 0.0
+    prompt_ids = encode(tiny_tokenizer)
+    seeds = rollout_seeds(0, 2, 3)
+    whole = soft_rollout(model64, tiny_tokenizer, prompt_ids, config, seeds, embedding_sigma=sigma)
+    slots = soft_rollout(model64, tiny_tokenizer, prompt_ids, config, seeds, embedding_sigma=sigma, max_batch_size=1)
+    assert slots.completion_ids == whole.completion_ids
+    for name in SoftRolloutBatch.TENSOR_FIELDS:
+        a, b = getattr(whole, name), getattr(slots, name)
+        if a is None:
+            assert b is None
+            continue
+        width = min(a.shape[-1], b.shape[-1]) if a.dim() == 3 and name != "noise" else None
+        if width is not None:
+            a, b = a[..., :width], b[..., :width]
+        assert torch.allclose(a.double(), b.double(), atol=1e-10), name

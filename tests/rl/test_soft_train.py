@@ -40,8 +40,16 @@ def run(recipe, problems, out, model="tiny:llama", callbacks=None, **kw):
         ("soft_gaussian", GAUSSIAN),
         ("soft_gaussian", dict(GAUSSIAN, gaussian_variant="fuzzy")),
         ("soft_gaussian", dict(GAUSSIAN, gaussian_variant="hard")),
+        ("soft_grpo", dict(rollout_batch_size=3)),
     ],
-    ids=["soft_grpo", "soft_grpo-gated", "soft_gaussian", "soft_gaussian-fuzzy", "soft_gaussian-hard"],
+    ids=[
+        "soft_grpo",
+        "soft_grpo-gated",
+        "soft_gaussian",
+        "soft_gaussian-fuzzy",
+        "soft_gaussian-hard",
+        "soft_grpo-slots",
+    ],
 )
 def test_soft_recipes_train_and_log_soft_dynamics(tmp_path, problems, recipe, extra):
     from transformers import AutoModelForCausalLM
@@ -119,6 +127,7 @@ def test_soft_recipes_are_listed():
         ("soft_grpo", dict(rollout_mode="discrete"), "rollout_mode"),
         ("soft_grpo", dict(rollout_noise="dirichlet"), "rollout_noise"),
         ("soft_grpo", dict(max_topk=0), "max_topk"),
+        ("soft_grpo", dict(rollout_batch_size=0), "rollout_batch_size"),
         ("soft_grpo", dict(rollout_mode="gated"), "entropy_threshold"),
         ("soft_gaussian", dict(gaussian_sigma=0.0), "gaussian_sigma"),
         ("soft_gaussian", dict(gaussian_sigma=-0.1), "gaussian_sigma"),
@@ -142,3 +151,14 @@ def test_a_model_without_a_think_marker_is_refused(tmp_path, problems):
     with pytest.raises(SoftthinkConfigError, match="think_end") as err:
         run("soft_grpo", problems, tmp_path / "x", model=str(bare))
     assert err.value.param == "think_end" and "needs a thinking phase" in str(err.value)
+
+
+def test_prompts_that_already_close_thinking_are_refused(tmp_path, problems):
+    """A dataset whose prompts end the thinking phase (a chat template's empty think block) would train no soft
+    step: the first rollout stops with an error naming the dataset and the fix."""
+    rows = [json.loads(line) for line in open(problems)]
+    closed = tmp_path / "closed.jsonl"
+    closed.write_text("".join(json.dumps(dict(r, question=r["question"] + " <think></think>")) + "\n" for r in rows))
+    with pytest.raises(SoftthinkConfigError, match="already contains the think-end marker") as err:
+        run("soft_grpo", str(closed), tmp_path / "closed")
+    assert err.value.param == "dataset" and "thinking enabled" in str(err.value)

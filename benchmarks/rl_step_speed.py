@@ -6,10 +6,13 @@ Each recipe trains ``--steps`` optimiser steps on the embedded testbed model; on
 are set to ``<unk>``, which the testbed model never emits, so both rollouts run to the length cap. The first step
 (warm-up) is dropped; the script prints the median of the others per recipe (wall clock, trl's ``step_time``, and
 this process's CPU time, which a shared machine disturbs less) and the ratios to ``full``
-(plain GRPO with trl's ``model.generate``). Target: soft / discrete <= 1.3.
+(plain GRPO with trl's ``model.generate``). With ``--rounds R`` the recipes run R times in turn (full, soft_grpo,
+soft_gaussian, full, ...), each round gives its own ratios, and the script prints their medians: interleaving keeps
+a noisy machine's slow minutes from landing on one recipe only. Target: soft / discrete <= 1.3.
 
     OMP_NUM_THREADS=1 python benchmarks/rl_step_speed.py                     # soft_grpo, soft_gaussian vs full
     OMP_NUM_THREADS=1 python benchmarks/rl_step_speed.py --length 64 --steps 3
+    OMP_NUM_THREADS=1 python benchmarks/rl_step_speed.py --rounds 3         # interleaved, median of 3 rounds
 """
 
 from __future__ import annotations
@@ -90,23 +93,34 @@ def main() -> None:
     parser.add_argument("--group", type=int, default=8)
     parser.add_argument("--length", type=int, default=128)
     parser.add_argument("--steps", type=int, default=4)
+    parser.add_argument("--rounds", type=int, default=1, help="interleaved rounds of all recipes (median ratios)")
     args = parser.parse_args()
     root = Path(tempfile.mkdtemp(prefix="softthink-rl-speed-"))
     model = never_ending_testbed(root / "model")
     print(f"testbed model, {args.completions} completions ({args.group} per prompt) x {args.length} tokens per step")
-    wall, cpu = {}, {}
-    for recipe in ["full", *args.recipes]:
-        start = time.perf_counter()
-        timer = time_recipe(recipe, model, args, root / recipe)
-        wall[recipe] = statistics.median(timer.times[1:] or timer.times)
-        cpu[recipe] = statistics.median(timer.cpu[1:] or timer.cpu)
-        print(
-            f"{recipe:14s} step wall {wall[recipe]:7.3f} s, CPU {cpu[recipe]:7.3f} s "
-            f"(medians of steps 2..{len(timer.cpu)}; run {time.perf_counter() - start:.1f} s)"
-        )
+    ratios: dict[str, dict[str, list[float]]] = {r: {"wall": [], "cpu": []} for r in args.recipes}
+    for round_index in range(args.rounds):
+        wall, cpu = {}, {}
+        for recipe in ["full", *args.recipes]:
+            start = time.perf_counter()
+            timer = time_recipe(recipe, model, args, root / f"{recipe}-{round_index}")
+            wall[recipe] = statistics.median(timer.times[1:] or timer.times)
+            cpu[recipe] = statistics.median(timer.cpu[1:] or timer.cpu)
+            print(
+                f"round {round_index + 1}: {recipe:14s} step wall {wall[recipe]:7.3f} s, CPU {cpu[recipe]:7.3f} s "
+                f"(medians of steps 2..{len(timer.cpu)}; run {time.perf_counter() - start:.1f} s)"
+            )
+        for recipe in args.recipes:
+            ratios[recipe]["wall"].append(wall[recipe] / wall["full"])
+            ratios[recipe]["cpu"].append(cpu[recipe] / cpu["full"])
+            print(
+                f"round {round_index + 1}: ratio {recipe} / full: wall {ratios[recipe]['wall'][-1]:.2f}, "
+                f"CPU {ratios[recipe]['cpu'][-1]:.2f}"
+            )
     for recipe in args.recipes:
         print(
-            f"ratio {recipe} / full: wall {wall[recipe] / wall['full']:.2f}, CPU {cpu[recipe] / cpu['full']:.2f}"
+            f"ratio {recipe} / full (median of {args.rounds} round(s)): wall "
+            f"{statistics.median(ratios[recipe]['wall']):.2f}, CPU {statistics.median(ratios[recipe]['cpu']):.2f}"
             "  (target <= 1.3)"
         )
 

@@ -8,12 +8,20 @@ from softthink.errors import SoftthinkDataError
 
 CHECKPOINT_DIR = Path(__file__).resolve().parent / "checkpoint"
 SOFT_CHECKPOINT_DIR = Path(__file__).resolve().parent / "checkpoint_soft"
-TESTBED_MODELS = {"testbed": CHECKPOINT_DIR, "testbed-soft": SOFT_CHECKPOINT_DIR}
-"""The shipped checkpoints by name: ``testbed`` (the embedded default) and ``testbed-soft`` (the same model
-fine-tuned with the soft-input curriculum, so that concept tokens are in distribution; its QUALITY.md)."""
+SOFT_RL_CHECKPOINT_DIR = Path(__file__).resolve().parent / "checkpoint_soft_rl"
+TESTBED_MODELS = {
+    "testbed": CHECKPOINT_DIR,
+    "testbed-soft": SOFT_CHECKPOINT_DIR,
+    "testbed-soft-rl": SOFT_RL_CHECKPOINT_DIR,
+}
+"""The shipped checkpoints by name: ``testbed`` (the embedded default), ``testbed-soft`` (the same model
+fine-tuned with the soft-input curriculum, so that concept tokens are in distribution) and ``testbed-soft-rl``
+(the best soft-thinking RL policy trained from testbed-soft, float16 weights loaded as float32). Each has its
+QUALITY.md."""
 _REBUILD = {
     "testbed": "`python -m softthink.testbed.train` (700 steps, about 17 CPU-minutes)",
     "testbed-soft": "`python experiments/testbed_soft.py --stage train` (60 steps from testbed, about 3 CPU-minutes)",
+    "testbed-soft-rl": "`python experiments/latent_comparison.py --stage train` then `--stage ship`",
 }
 _REQUIRED = ("config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json")
 

@@ -82,3 +82,27 @@ def test_testbed_soft_is_the_same_model_with_other_weights_and_decodes_concept_t
     soft_on_base = decode_accuracy(base, base_tok, problems, "soft")["accuracy"]
     soft_on_soft = decode_accuracy(soft, soft_tok, problems, "soft")["accuracy"]
     assert soft_on_soft > soft_on_base, (soft_on_base, soft_on_soft)
+
+
+def test_testbed_soft_rl_ships_float16_weights_that_load_as_float32():
+    """The third checkpoint fits the package-data budget by storing float16 weights; every loader gets float32
+    (its QUALITY.md compares the rounded weights with the trained ones)."""
+    import json
+
+    from safetensors import safe_open
+
+    import softthink
+    from softthink.testbed.default import SOFT_RL_CHECKPOINT_DIR
+
+    assert default_model_path("testbed-soft-rl") == SOFT_RL_CHECKPOINT_DIR
+    with safe_open(str(SOFT_RL_CHECKPOINT_DIR / "model.safetensors"), "pt") as weights:
+        assert {weights.get_tensor(k).dtype for k in weights.keys()} == {torch.float16}
+    assert json.loads((SOFT_RL_CHECKPOINT_DIR / "config.json").read_text())["dtype"] == "float32"
+    policy, tok = softthink.load_model("testbed-soft-rl", device="cpu")
+    plain = AutoModelForCausalLM.from_pretrained(SOFT_RL_CHECKPOINT_DIR)
+    base, base_tok = softthink.load_model("testbed-soft", device="cpu")
+    assert policy.dtype == torch.float32 and plain.dtype == torch.float32
+    assert tok.get_vocab() == base_tok.get_vocab()
+    assert policy.config.num_hidden_layers == base.config.num_hidden_layers
+    provenance = json.loads((SOFT_RL_CHECKPOINT_DIR / "train_config.json").read_text())
+    assert provenance["recipe"] in ("soft_grpo", "soft_gaussian")

@@ -27,7 +27,7 @@ SHELL_LANGUAGES = {"bash", "sh", "shell", "console"}
 SKIPPED = {
     "pip install -e .": "installs packages",
     "pip install -e .[dev]": "installs packages",
-    "softthink demo": "the full demo (40 problems x 3 modes, about a minute on a free core); "
+    "softthink demo": "the full demo (2 models x 2 modes x 100 problems, about a minute on a free core); "
     "tests/cli/test_demo_and_generate.py runs it on 4 problems",
     "python -m pytest": "runs the whole test suite, this test included",
     "python -m pytest -m not slow": "runs the whole test suite, this test included",

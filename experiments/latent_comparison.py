@@ -107,10 +107,10 @@ def _pct(x) -> str:
 
 
 def cell_records(results) -> dict[tuple[str, str], list[dict]]:
-    cells: dict[tuple[str, str], list[dict]] = {}
-    for cell in results.cells:
-        cells.setdefault((cell.cell.model.label, cell.cell.decode.label), []).extend(cell.records)
-    return cells
+    """Records by (model, mode): the grid has one benchmark and one seed."""
+    from softthink.eval.aggregate import pooled_records
+
+    return {(model, mode): recs for (model, mode, _), recs in pooled_records(results).items()}
 
 
 def _paired(records, a: tuple[str, str], b: tuple[str, str]) -> dict:
@@ -127,6 +127,10 @@ def _diff_cell(c: dict) -> str:
     )
 
 
+def _table_head(first: str, columns: list[str]) -> list[str]:
+    return ["| " + " | ".join([first, *columns]) + " |", "|---|" + "---|" * len(columns)]
+
+
 def models_in_order() -> list[str]:
     return [*BASES, *(policy_label(r, s) for r in RECIPES for s in SEEDS)]
 
@@ -136,8 +140,7 @@ def accuracy_tables(rows: dict, ks: list[int]) -> list[str]:
     lines = [
         "Accuracy (%, all samples) per policy and decoding, 95% bootstrap CI over problems in brackets:",
         "",
-        "| policy | " + " | ".join(labels) + " |",
-        "|---|" + "---|" * len(labels),
+        *_table_head("policy", labels),
     ]
     for model in models_in_order():
         cells = []
@@ -258,8 +261,7 @@ def seed_means(rows: dict) -> list[str]:
     lines = [
         "Mean of the two training seeds (accuracy %; the seeds' spread in brackets):",
         "",
-        "| recipe | " + " | ".join(labels) + " |",
-        "|---|" + "---|" * len(labels),
+        *_table_head("recipe", labels),
     ]
     for recipe in RECIPES:
         cells = []

@@ -85,11 +85,9 @@ def _label(model: str) -> str:
 def verdict_lines(results) -> list[str]:
     """Each cell's paired difference from the first model under discrete decoding, and whether Soft Thinking (the
     best cell of a non-discrete mode) beats it: a difference counts only when its 95% CI excludes zero."""
-    from softthink.eval.aggregate import paired_comparison
+    from softthink.eval.aggregate import paired_comparison, pooled_records
 
-    records: dict[tuple[str, str], list[dict]] = {}
-    for cell in results.cells:
-        records.setdefault((cell.cell.model.label, cell.cell.decode.label), []).extend(cell.records)
+    records = {(model, mode): recs for (model, mode, _), recs in pooled_records(results).items()}
     accuracy = {(r["model"], r["mode"]): r.get("accuracy") for r in results.rows}
     reference = (results.suite.models[0].label, REFERENCE_MODE)
     if not records.get(reference):

@@ -216,7 +216,8 @@ def paired_comparison(
 _ROW_KEYS = ("model", "mode", "benchmark")
 
 
-def _pooled(results: EvalResults) -> dict[tuple[str, str, str], list[dict[str, Any]]]:
+def pooled_records(results: EvalResults) -> dict[tuple[str, str, str], list[dict[str, Any]]]:
+    """Every record of ``results`` by (model, mode, benchmark) label, seeds pooled."""
     groups: dict[tuple[str, str, str], list[dict[str, Any]]] = defaultdict(list)
     for cell in results.cells:
         groups[cell.cell.key[:3]].extend(cell.records)
@@ -226,7 +227,7 @@ def _pooled(results: EvalResults) -> dict[tuple[str, str, str], list[dict[str, A
 def build_rows(results: EvalResults) -> list[dict[str, Any]]:
     """One summary row per (model, mode, benchmark), in grid order, seeds pooled."""
     suite = results.suite
-    groups = _pooled(results)
+    groups = pooled_records(results)
     errors: dict[tuple[str, str, str], list[str]] = defaultdict(list)
     for cell in results.cells:
         if cell.error:
@@ -246,7 +247,7 @@ def compare_cells(results: EvalResults) -> list[dict[str, Any]]:
     """Paired comparisons on the same problems: every mode vs the baseline mode (per model and benchmark), and
     every model vs the first model (per mode and benchmark) when the grid has several models."""
     suite = results.suite
-    groups = _pooled(results)
+    groups = pooled_records(results)
     out = []
     models = [m.label for m in suite.models]
     modes = [d.label for d in suite.decode]

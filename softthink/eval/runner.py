@@ -515,28 +515,24 @@ class Runner:
             for window in generation_windows(job.todo, continuous):
                 items = [
                     item
-                    for batch, pending in window
+                    for planned, waiting in window
                     for item in items_to_decode(
-                        batch, pending, job.done, job.unmerged, cell.seed, self.suite.seed_per_sample
+                        planned, waiting, job.done, job.unmerged, cell.seed, self.suite.seed_per_sample
                     )
                 ]
                 pending = [item for _, waiting in window for item in waiting]
                 batch = window[0][0]
                 inputs = [job.builder.model_input(item.problem.question) for item in items]
                 start = time.perf_counter()
-                if continuous and len(items) > self.suite.batch_size:
+                if self.suite.seed_per_sample:
                     sample_seeds = [derive_seed(cell.seed, *item.key) for item in items]
-                    gens = generate_fn(
-                        job.model,
-                        inputs,
-                        tokenizer=job.tokenizer,
-                        config=cfg,
-                        seeds=sample_seeds,
-                        max_batch_size=self.suite.batch_size,
+                    # more items than slots only in a continuous-batching window of several planned batches
+                    slots: dict[str, Any] = (
+                        {"max_batch_size": self.suite.batch_size} if len(items) > self.suite.batch_size else {}
                     )
-                elif self.suite.seed_per_sample:
-                    sample_seeds = [derive_seed(cell.seed, *item.key) for item in items]
-                    gens = generate_fn(job.model, inputs, tokenizer=job.tokenizer, config=cfg, seeds=sample_seeds)
+                    gens = generate_fn(
+                        job.model, inputs, tokenizer=job.tokenizer, config=cfg, seeds=sample_seeds, **slots
+                    )
                 else:
                     batch_seed = derive_seed(cell.seed, *batch[0].key)
                     sample_seeds = [batch_seed] * len(items)

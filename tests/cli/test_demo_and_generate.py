@@ -82,7 +82,7 @@ def _fake_results(correct: dict[tuple[str, str], list[bool]]):
 
     cells = [
         NS(
-            cell=NS(model=NS(label=model), decode=NS(label=mode)),
+            cell=NS(model=NS(label=model), decode=NS(label=mode), key=(model, mode, "testbed", 0)),
             records=[{"problem_id": f"p{i}", "correct": c} for i, c in enumerate(flags)],
         )
         for (model, mode), flags in correct.items()

@@ -5,6 +5,19 @@ from __future__ import annotations
 import re
 
 from softthink.decoding.output import Generation, StepTrace
+from softthink.eval import Suite, run
+
+
+def run_with_fake(data: dict, generate_fn, load_model_fn):
+    """`softthink.eval.run` of suite dict ``data`` in one process, no progress bar, with a fake generate/load."""
+    return run(
+        Suite.from_dict(data),
+        generate_fn=generate_fn,
+        load_model_fn=load_model_fn,
+        num_processes=1,
+        process_index=0,
+        progress=False,
+    )
 
 
 class FakeGenerate:

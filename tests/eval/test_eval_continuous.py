@@ -7,18 +7,7 @@ import pytest
 
 from softthink.eval import Suite, run
 from softthink.eval.runner import REFILL_BATCHES, generation_windows
-from tests.eval.fakes import FakeGenerate
-
-
-def _run(data, fake, fake_load):
-    return run(
-        Suite.from_dict(data),
-        generate_fn=fake,
-        load_model_fn=fake_load,
-        num_processes=1,
-        process_index=0,
-        progress=False,
-    )
+from tests.eval.fakes import FakeGenerate, run_with_fake
 
 
 def test_windows_group_the_planned_batches():
@@ -30,7 +19,7 @@ def test_windows_group_the_planned_batches():
 
 def test_seed_per_sample_cells_decode_a_window_with_batch_size_slots(suite_dict, tok, fake_load):
     fake = FakeGenerate(tok)
-    res = _run(suite_dict(decode=["discrete"], seed_per_sample=True, batch_size=2, samples=2), fake, fake_load)
+    res = run_with_fake(suite_dict(decode=["discrete"], seed_per_sample=True, batch_size=2, samples=2), fake, fake_load)
     assert res.errors == [] and len(res.records) == 12
     # 12 samples = 6 planned batches of 2: one call (REFILL_BATCHES >= 6) holding all of them, 2 slots
     assert [(len(c["prompts"]), c["max_batch_size"]) for c in fake.calls] == [(12, 2)]
@@ -44,7 +33,7 @@ def test_seed_per_sample_cells_decode_a_window_with_batch_size_slots(suite_dict,
 )
 def test_fixed_batches_without_seed_per_sample_or_when_switched_off(suite_dict, tok, fake_load, changes):
     fake = FakeGenerate(tok)
-    res = _run(suite_dict(decode=["discrete"], batch_size=4, samples=2, **changes), fake, fake_load)
+    res = run_with_fake(suite_dict(decode=["discrete"], batch_size=4, samples=2, **changes), fake, fake_load)
     assert res.errors == [] and len(res.records) == 12
     assert [(len(c["prompts"]), c["max_batch_size"]) for c in fake.calls] == [(4, None)] * 3
 

@@ -16,21 +16,10 @@ import pytest
 from softthink.eval import Suite, run
 from softthink.eval.datasets import Problem
 from softthink.eval.runner import derive_seed, items_to_decode, plan_batches
-from tests.eval.fakes import FakeGenerate
+from tests.eval.fakes import FakeGenerate, run_with_fake
 
 REPO = Path(__file__).resolve().parents[2]
 TIMING_FIELDS = {"wall_time"}  # measured, so never equal between two runs
-
-
-def _run(data, fake, fake_load):
-    return run(
-        Suite.from_dict(data),
-        generate_fn=fake,
-        load_model_fn=fake_load,
-        num_processes=1,
-        process_index=0,
-        progress=False,
-    )
 
 
 def assert_same_records(resumed, clean) -> None:
@@ -74,13 +63,15 @@ def test_items_to_decode():
 def test_partly_written_batch_is_redone_whole_and_equals_an_uninterrupted_run(suite_dict, tok, fake_load, tmp_path):
     """The fake writes its row in the batch into the text: a sample decoded in another batch composition differs
     (the old resume decoded the 3 missing samples of a 4-sample batch alone)."""
-    clean = _run(suite_dict(decode=["discrete"], output_dir=str(tmp_path / "clean")), FakeGenerate(tok), fake_load)
+    clean = run_with_fake(
+        suite_dict(decode=["discrete"], output_dir=str(tmp_path / "clean")), FakeGenerate(tok), fake_load
+    )
     with pytest.raises(KeyboardInterrupt):
-        _run(suite_dict(decode=["discrete"]), FakeGenerate(tok, fail_after=2), fake_load)
+        run_with_fake(suite_dict(decode=["discrete"]), FakeGenerate(tok, fail_after=2), fake_load)
     _cut_shard(Path(suite_dict()["output_dir"]), keep_lines=5)  # batch 2 of 3: 1 of its 4 records whole, 1 cut
     resumed = FakeGenerate(tok)
     with pytest.warns(RuntimeWarning, match="partial last record"):
-        res = _run(suite_dict(decode=["discrete"]), resumed, fake_load)
+        res = run_with_fake(suite_dict(decode=["discrete"]), resumed, fake_load)
     assert [len(c["prompts"]) for c in resumed.calls] == [4, 4]  # batch 2 whole, then batch 3
     assert res.errors == [] and res.cells[0].resumed == 5 and res.cells[0].generated == 7
     assert_same_records(res.records, clean.records)
@@ -91,9 +82,9 @@ def test_partly_written_batch_is_redone_whole_and_equals_an_uninterrupted_run(su
 def test_more_samples_decode_only_the_new_ones(suite_dict, tok, fake_load):
     """Records of a finished run (merged) with another plan (samples raised 2 -> 3): each new batch decodes only
     its new samples, 1 + 1 + 2 + 1 + 1 of the 5 batches of 4, 4, 4, 4, 2."""
-    _run(suite_dict(decode=["discrete"]), FakeGenerate(tok), fake_load)
+    run_with_fake(suite_dict(decode=["discrete"]), FakeGenerate(tok), fake_load)
     more = FakeGenerate(tok)
-    res = _run(suite_dict(decode=["discrete"], samples=3), more, fake_load)
+    res = run_with_fake(suite_dict(decode=["discrete"], samples=3), more, fake_load)
     assert len(res.records) == 18 and res.errors == []
     assert [len(c["prompts"]) for c in more.calls] == [1, 1, 2, 1, 1]
 
@@ -145,7 +136,7 @@ from pathlib import Path
 from softthink.eval import Suite, run
 from softthink.eval.store import CellStore
 from softthink.testbed.tiny import build_tiny_tokenizer
-from tests.eval.fakes import FakeGenerate
+from tests.eval.fakes import FakeGenerate, run_with_fake
 
 suite, marker = Suite.from_dict(json.loads(sys.argv[1])), Path(sys.argv[2])
 original, appends = CellStore.append, []
@@ -172,7 +163,9 @@ run(suite, generate_fn=FakeGenerate(tok), load_model_fn=lambda p: (object(), tok
 
 def test_sigkill_mid_write_then_resume_equals_an_uninterrupted_run(suite_dict, tok, fake_load, tmp_path):
     """A real SIGKILL of a run whose batch was half on disk; the resumed run also takes over the dead run's lock."""
-    clean = _run(suite_dict(decode=["discrete"], output_dir=str(tmp_path / "clean")), FakeGenerate(tok), fake_load)
+    clean = run_with_fake(
+        suite_dict(decode=["discrete"], output_dir=str(tmp_path / "clean")), FakeGenerate(tok), fake_load
+    )
     data, marker = suite_dict(decode=["discrete"]), tmp_path / "marker"
     env = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1"}
     child = subprocess.Popen(
@@ -194,7 +187,7 @@ def test_sigkill_mid_write_then_resume_equals_an_uninterrupted_run(suite_dict, t
     assert (out / "run.lock").exists()  # left behind by the killed run
     resumed = FakeGenerate(tok)
     with pytest.warns(RuntimeWarning) as warned:
-        res = _run(data, resumed, fake_load)
+        res = run_with_fake(data, resumed, fake_load)
     messages = [str(w.message) for w in warned]
     assert any("partial last record" in m for m in messages)
     assert any(f"taking over the lock of a run that ended without releasing it (pid {child.pid}" in m for m in messages)

@@ -14,13 +14,7 @@ from pathlib import Path
 import pytest
 
 from softthink.errors import SoftthinkStorageError
-from softthink.eval import Suite, run
-from tests.eval.fakes import FakeGenerate
-
-
-def _run(data, fake, fake_load):
-    suite = Suite.from_dict(data)
-    return run(suite, generate_fn=fake, load_model_fn=fake_load, num_processes=1, process_index=0, progress=False)
+from tests.eval.fakes import FakeGenerate, run_with_fake
 
 
 def _fd_path(fd: int) -> str:
@@ -83,7 +77,7 @@ def test_disk_full_while_appending_records_stops_the_run_and_keeps_no_partial_ba
     _fail_fsync(monkeypatch, errno.ENOSPC, lambda path: "records.rank" in path)
     fake = FakeGenerate(tok)
     with pytest.raises(SoftthinkStorageError) as err:
-        _run(suite_dict(), fake, fake_load)
+        run_with_fake(suite_dict(), fake, fake_load)
     message = str(err.value)
     assert "cannot append to" in message and "records.rank0.jsonl: the disk is full (ENOSPC)" in message
     assert "Free disk space or choose another output folder (--output-dir" in message
@@ -94,7 +88,7 @@ def test_disk_full_while_appending_records_stops_the_run_and_keeps_no_partial_ba
     assert _leftovers(out) == []
     monkeypatch.undo()
     resumed = FakeGenerate(tok)
-    res = _run(suite_dict(), resumed, fake_load)
+    res = run_with_fake(suite_dict(), resumed, fake_load)
     assert res.errors == [] and len(res.records) == 24 and len(resumed.calls) == 6
 
 
@@ -102,13 +96,13 @@ def test_disk_full_while_merging_leaves_the_shards_and_no_tmp_file(suite_dict, t
     out = Path(suite_dict()["output_dir"])
     _fail_fsync(monkeypatch, errno.ENOSPC, lambda path: path.endswith(".tmp") and "records.jsonl" in path)
     with pytest.raises(SoftthinkStorageError, match=r"cannot write .*records\.jsonl: the disk is full \(ENOSPC\)"):
-        _run(suite_dict(decode=["discrete"]), FakeGenerate(tok), fake_load)
+        run_with_fake(suite_dict(decode=["discrete"]), FakeGenerate(tok), fake_load)
     assert _leftovers(out) == [] and not list(out.glob("cells/*/records.jsonl"))
     shard = next(out.glob("cells/*/records.rank0.jsonl"))
     assert len(shard.read_text().splitlines()) == 12  # nothing lost
     monkeypatch.undo()
     again = FakeGenerate(tok)
-    res = _run(suite_dict(decode=["discrete"]), again, fake_load)
+    res = run_with_fake(suite_dict(decode=["discrete"]), again, fake_load)
     assert again.calls == [] and len(res.records) == 12 and res.errors == []
 
 
@@ -123,7 +117,7 @@ def test_read_only_output_folder_fails_before_decoding(suite_dict, tok, fake_loa
     _deny_writes_under(monkeypatch, out, code)
     fake = FakeGenerate(tok)
     with pytest.raises(SoftthinkStorageError) as err:
-        _run(suite_dict(), fake, fake_load)
+        run_with_fake(suite_dict(), fake, fake_load)
     assert f"cannot create the lock file {out / 'run.lock'}: {reason}" in str(err.value)
     assert "Make the folder writable or choose another output folder" in str(err.value)
     assert fake.calls == []
@@ -131,13 +125,13 @@ def test_read_only_output_folder_fails_before_decoding(suite_dict, tok, fake_loa
     assert list(out.iterdir()) == []
 
 
-def test_read_only_cell_folder_mid_run_stops_the_run(suite_dict, tok, fake_load, monkeypatch):
+def test_read_only_cell_folder_mid_run_stops_therun_with_fake(suite_dict, tok, fake_load, monkeypatch):
     out = Path(suite_dict()["output_dir"])
     out.mkdir(parents=True)
     _deny_writes_under(monkeypatch, out / "cells", errno.EROFS)
     fake = FakeGenerate(tok)
     with pytest.raises(SoftthinkStorageError, match="cannot create the cell folder .*read-only"):
-        _run(suite_dict(), fake, fake_load)
+        run_with_fake(suite_dict(), fake, fake_load)
     assert fake.calls == []
     monkeypatch.undo()
     assert _leftovers(out) == []
@@ -151,7 +145,7 @@ def test_disk_full_while_writing_the_report(suite_dict, tok, fake_load, monkeypa
 
     monkeypatch.setattr(runner, "write_report_files", full)
     with pytest.raises(SoftthinkStorageError, match="cannot write the report into .*the disk is full"):
-        _run(suite_dict(decode=["discrete"]), FakeGenerate(tok), fake_load)
+        run_with_fake(suite_dict(decode=["discrete"]), FakeGenerate(tok), fake_load)
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root ignores file permissions (the EACCES case above covers it)")
@@ -161,6 +155,6 @@ def test_chmod_read_only_output_folder(suite_dict, tok, fake_load):
     out.chmod(0o555)
     try:
         with pytest.raises(SoftthinkStorageError, match="permission denied"):
-            _run(suite_dict(), FakeGenerate(tok), fake_load)
+            run_with_fake(suite_dict(), FakeGenerate(tok), fake_load)
     finally:
         out.chmod(0o755)

@@ -4,7 +4,10 @@
 per-step filtering every soft step also pays, so `soft / discrete_sampled` isolates the cost of feeding a mixture.
 
 Prints generated tokens per second (median of --repeats runs, methods interleaved so that machine noise hits all
-of them alike) and ratios: softthink discrete / model.generate, and every other mode / discrete.
+of them alike) and ratios: softthink discrete / model.generate, and every other mode / discrete. Every row decodes
+--max-new-tokens steps, past its EOS (``ignore_eos``; ``min_new_tokens`` for model.generate), so that every method
+does the same work: otherwise modes that decode different tokens end rows at different steps and the ratio mixes
+per-step cost with batch shrinkage. ``--stop-at-eos`` times the natural lengths instead.
 
   python benchmarks/decode_speed.py --smollm2 PATH.gguf    # tiny random Llama + SmolLM2-135M, batch 1 and 8
   python benchmarks/decode_speed.py --models tiny --repeats 3
@@ -120,8 +123,15 @@ def encode_prompts(model, tokenizer, prompts):
     return tokenizer(rendered, return_tensors="pt", padding=True, add_special_tokens=False).to(model.device)
 
 
+FIXED_LENGTH = True
+"""Every row decodes ``max_new_tokens`` steps (softthink ``ignore_eos=True``, model.generate ``min_new_tokens``), so
+that every method times the same number of steps at the same batch size; `--stop-at-eos` turns it off."""
+
+
 def time_hf(model, tokenizer, prompts, max_new_tokens, **generate_kwargs) -> tuple[int, float]:
     enc = encode_prompts(model, tokenizer, prompts)
+    if FIXED_LENGTH:
+        generate_kwargs = dict(generate_kwargs, min_new_tokens=max_new_tokens)
     synchronize(model.device)
     start = time.perf_counter()
     out = model.generate(
@@ -143,7 +153,13 @@ def time_softthink(model, tokenizer, prompts, max_new_tokens, settings) -> tuple
     synchronize(model.device)
     start = time.perf_counter()
     gens = softthink.generate(
-        model, prompts, tokenizer=tokenizer, max_new_tokens=max_new_tokens, trace=False, **settings
+        model,
+        prompts,
+        tokenizer=tokenizer,
+        max_new_tokens=max_new_tokens,
+        trace=False,
+        ignore_eos=FIXED_LENGTH,
+        **settings,
     )
     return sum(g.num_tokens for g in gens), time.perf_counter() - start
 
@@ -324,7 +340,8 @@ def markdown(rows: list[dict], meta: dict) -> str:
         )
     lines += [f"\n{r['model']} {r['method']}: {r['skipped']}" for r in rows if "skipped" in r]
     lines.append(
-        f"\nmedian of {meta['repeats']} interleaved runs, {meta['max_new_tokens']} new tokens max, "
+        f"\nmedian of {meta['repeats']} interleaved runs, "
+        f"{meta['max_new_tokens']} new tokens {'per row' if meta.get('fixed_length') else 'max'}, "
         f"{meta['device']} {meta['dtype']}, matvec bandwidth {meta['bandwidth_gb_s']:.1f} GB/s, "
         f"torch {meta['torch']}, transformers {meta['transformers']}"
     )
@@ -361,6 +378,11 @@ def parse_args():
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--compile", action="store_true", help="also time the compiled variants")
+    parser.add_argument(
+        "--stop-at-eos",
+        action="store_true",
+        help="rows stop at their EOS (default: every row decodes --max-new-tokens steps, the same work per method)",
+    )
     parser.add_argument("--no-vllm", action="store_true", help="skip vLLM even when it is installed")
     parser.add_argument("--vllm-memory", type=float, default=0.4, help="vLLM gpu_memory_utilization")
     parser.add_argument("--vllm-eager", action="store_true", help="vLLM without CUDA graphs / compilation")
@@ -388,6 +410,8 @@ def parse_args():
 
 def main() -> None:
     args = parse_args()
+    global FIXED_LENGTH
+    FIXED_LENGTH = not args.stop_at_eos
     torch.set_num_threads(args.threads)
     device = torch.device(args.device)
     dtype = getattr(torch, args.dtype or ("bfloat16" if device.type == "cuda" else "float32"))
@@ -406,6 +430,7 @@ def main() -> None:
         repeats=args.repeats,
         threads=args.threads,
         compile=args.compile,
+        fixed_length=FIXED_LENGTH,
         torch=torch.__version__,
         transformers=transformers.__version__,
     )

@@ -76,12 +76,25 @@ class DecodeConfig(RuleFields):
     # and inserted here by `_add_rule_fields`; their static types come from `RuleFields`.
 
     # --- output -----------------------------------------------------------------------------------------------
+    ignore_eos: bool = _help(
+        False,
+        "keep decoding past end-of-sequence tokens, to max_new_tokens or a stop string (benchmarks: every row "
+        "decodes the same number of steps)",
+    )
     stop_strings: list[str] = field(
         default_factory=list, metadata={"help": "answer stops when the generated text contains one of these"}
     )
     seed: int | None = _help(0, "random seed for sampling and noise; None = nondeterministic")
     chat_template: bool = _help(True, "apply the tokenizer's chat template to string prompts when it has one")
     trace: bool = _help(True, "record per-step entropy, kept tokens and weights")
+
+    # --- engine -----------------------------------------------------------------------------------------------
+    compile: bool = _help(
+        False,
+        "decode with a static KV cache and a torch.compile'd one-token forward (inductor; CUDA graphs on CUDA): "
+        "same tokens as the eager loop, faster per step once compiled (the first call compiles, which takes "
+        "seconds to minutes); needs a model whose layers all use full attention",
+    )
 
     def __post_init__(self) -> None:
         self._normalise()

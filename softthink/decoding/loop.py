@@ -30,15 +30,14 @@ from transformers import DynamicCache
 
 from softthink.analysis.entropy import at_least_float32, probs_and_entropy
 from softthink.decoding.config import DecodeConfig
+from softthink.decoding.kv import DynamicKV, ModelStep, RunningKV, StaticKV, static_capacity
 from softthink.decoding.markers import ThinkMarker
 from softthink.decoding.prompts import EncodedBatch
 from softthink.decoding.randomness import GLOBAL_RANDOMNESS, PromptGenerators
 from softthink.decoding.rules import DecodeRule, Step, StepInput, merge_steps, rule_class
 from softthink.decoding.rules.discrete import Discrete
-from softthink.decoding.slots import check_slot_cache
 from softthink.decoding.state import ActiveBatch, RowRecord, SlotPrefill
 from softthink.errors import SoftthinkInputError
-from softthink.hf_compat import cache_kwarg_name, forward_parameters
 
 
 @dataclass
@@ -107,6 +106,8 @@ def decode(
     before finished rows are dropped; the last step too, which is never fed) and returns the ``[rows, hidden]``
     embeddings to feed instead of ``embeds`` (e.g. with noise added)."""
     device = batch.input_ids.device
+    if config.ignore_eos:
+        eos_token_ids = set()
     if generators is None and prompt_seeds is not None:
         generators = PromptGenerators(prompt_seeds, device)
     think_rule: DecodeRule = rule_class(config.mode)(config, config.think_sampling())
@@ -125,18 +126,24 @@ def decode(
     traced_steps: list[tuple[list[int], torch.Tensor, torch.Tensor]] = []
 
     first = _first_slots(batch, slots)
+    kv: RunningKV
+    if config.compile:
+        longest = max(len(ids) for ids in batch.token_ids)
+        kv = StaticKV(model, forward, slots, static_capacity(longest, config.max_new_tokens, continuous))
+    else:
+        kv = DynamicKV(model, forward)
     active = ActiveBatch(
         rows=torch.arange(slots, device=device),
         attention_mask=first.attention_mask,
         next_position=first.attention_mask.sum(-1),
-        cache=DynamicCache(config=model.config),
+        cache=kv,
         rule_state=think_rule.init_state(slots, device),
         lengths=[len(ids) for ids in batch.token_ids[:slots]],
     )
     prefill_positions = (first.attention_mask.cumsum(-1) - 1).clamp_min(0)
-    logits = forward(active.cache, active.attention_mask, input_ids=first.input_ids, position_ids=prefill_positions)
+    logits = kv.forward(active.attention_mask, input_ids=first.input_ids, position_ids=prefill_positions)
     if continuous:
-        check_slot_cache(active.cache)
+        kv.check_slots()
 
     for t in itertools.count():
         rows = active.rows.tolist()
@@ -218,8 +225,7 @@ def decode(
         active.attention_mask = torch.cat(
             [active.attention_mask, active.attention_mask.new_ones(len(active.lengths), 1)], 1
         )
-        logits = forward(
-            active.cache,
+        logits = active.cache.forward(
             active.attention_mask,
             inputs_embeds=mixture[:, None, :],
             position_ids=active.next_position[:, None],
@@ -232,36 +238,6 @@ def decode(
     if not config.trace:
         return LoopResult(records, None, None)
     return LoopResult(records, *_collect_trace(traced_steps, n))
-
-
-class ModelStep:
-    """Calls the model through a KV cache with the keyword names its ``forward`` takes, looked up once (the cache's
-    name differs across transformers versions, see `softthink.hf_compat`)."""
-
-    def __init__(self, model):
-        params = forward_parameters(model)
-        self.model = model
-        self.cache_name = cache_kwarg_name(params)
-        self.takes_position_ids = "position_ids" in params
-        self.takes_logits_to_keep = "logits_to_keep" in params
-
-    def __call__(
-        self,
-        cache,
-        attention_mask: torch.Tensor,
-        *,
-        position_ids: torch.Tensor,
-        input_ids: torch.Tensor | None = None,
-        inputs_embeds: torch.Tensor | None = None,
-    ) -> torch.Tensor:
-        """One forward pass through ``cache``; returns the last position's logits ``[b, vocab]``."""
-        kwargs = {"attention_mask": attention_mask, self.cache_name: cache, "use_cache": True}
-        if self.takes_position_ids:
-            kwargs["position_ids"] = position_ids
-        if self.takes_logits_to_keep:
-            kwargs["logits_to_keep"] = 1  # the prefill needs only the last position's logits
-        out = self.model(input_ids=input_ids, inputs_embeds=inputs_embeds, **kwargs)
-        return out.logits[:, -1, :]
 
 
 def _first_slots(batch: EncodedBatch, slots: int) -> EncodedBatch:

@@ -43,7 +43,7 @@ def place_rows(cache, slots: Sequence[int], source) -> None:
     """Write row ``i`` of ``source`` into row ``slots[i]`` of ``cache``, right-aligned; the slots' other columns
     become zeros. ``source`` must not be wider than ``cache``."""
     index = torch.tensor(list(slots), dtype=torch.long)
-    for dst, src in zip(_layers(cache), _layers(source)):
+    for dst, src in zip(filled_layers(cache), filled_layers(source)):
         width, new = dst.keys.shape[-2], src.keys.shape[-2]
         if new > width:
             raise ValueError(f"cannot place {new} columns into a cache {width} columns wide; grow_left first")
@@ -57,14 +57,14 @@ def place_rows(cache, slots: Sequence[int], source) -> None:
 def clear_rows(cache, slots: Sequence[int]) -> None:
     """Zero rows ``slots`` of every layer (a new prompt with nothing to prefill)."""
     index = torch.tensor(list(slots), dtype=torch.long)
-    for layer in _layers(cache):
+    for layer in filled_layers(cache):
         layer.keys[index.to(layer.keys.device)] = 0
         layer.values[index.to(layer.values.device)] = 0
 
 
 def grow_left(cache, columns: int) -> None:
     """Prepend ``columns`` zero columns to every row (the width grows by ``columns``)."""
-    for layer in _layers(cache):
+    for layer in filled_layers(cache):
         keys, values = _kv(layer)
         add = columns
         if isinstance(layer, DynamicSlidingWindowLayer):
@@ -76,7 +76,7 @@ def grow_left(cache, columns: int) -> None:
 
 def trim_left(cache, columns: int) -> None:
     """Drop the first ``columns`` columns of every row (the width shrinks by ``columns``)."""
-    for layer in _layers(cache):
+    for layer in filled_layers(cache):
         keys, values = _kv(layer)
         width = keys.shape[-2]
         if isinstance(layer, DynamicSlidingWindowLayer):
@@ -87,7 +87,7 @@ def trim_left(cache, columns: int) -> None:
         layer.keys, layer.values = keys[:, :, width - keep :], values[:, :, width - keep :]
 
 
-def _layers(cache) -> list:
+def filled_layers(cache) -> list:
     """The layers holding KV tensors (a layer that shares another's KV is never filled and is skipped)."""
     return [layer for layer in cache.layers if getattr(layer, "keys", None) is not None and layer.keys.numel() > 0]
 

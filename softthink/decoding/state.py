@@ -10,17 +10,14 @@ original prompt.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import TYPE_CHECKING
 
 import torch
 
-from softthink.decoding import slots as slots_kv
+if TYPE_CHECKING:
+    from transformers import DynamicCache
 
-
-class BatchSelectableCache(Protocol):
-    """A KV cache that can keep a subset of its rows (transformers' `Cache` classes, e.g. `DynamicCache`)."""
-
-    def batch_select_indices(self, indices: torch.Tensor) -> None: ...
+    from softthink.decoding.kv import RunningKV
 
 
 @dataclass
@@ -31,7 +28,7 @@ class ActiveBatch:
         rows: ``[b]`` index of each active row in the original batch.
         attention_mask: ``[b, past + 1]`` mask over the cache plus the token about to be fed.
         next_position: ``[b]`` position id of the next fed token.
-        cache: the model's KV cache (batch dimension = active rows).
+        cache: the running batch's KV cache (`softthink.decoding.kv`; its rows are the active rows).
         rule_state: per-row tensors of the decode rules.
         lengths: host-side, the unmasked columns of each row (its prompt and the tokens fed so far): every row's
             columns are the last ``lengths[i]`` of the mask, so the leading ``width - max(lengths)`` are padding
@@ -41,7 +38,7 @@ class ActiveBatch:
     rows: torch.Tensor
     attention_mask: torch.Tensor
     next_position: torch.Tensor
-    cache: BatchSelectableCache
+    cache: RunningKV
     rule_state: dict[str, torch.Tensor] = field(default_factory=dict)
     lengths: list[int] = field(default_factory=list)
 
@@ -50,7 +47,7 @@ class ActiveBatch:
         self.rows = self.rows[keep]
         self.attention_mask = self.attention_mask[keep]
         self.next_position = self.next_position[keep]
-        self.cache.batch_select_indices(keep)
+        self.cache.select(keep)
         self.rule_state = {name: value[keep] for name, value in self.rule_state.items()}
         self.lengths = [self.lengths[i] for i in keep.tolist()]
 
@@ -59,7 +56,7 @@ class ActiveBatch:
         finished rows' there, in place, and the rules' state of those slots starts afresh (``fresh_state``)."""
         width = self.attention_mask.shape[1]
         if prefill.width > width:
-            slots_kv.grow_left(self.cache, prefill.width - width)
+            self.cache.grow_left(prefill.width - width)
             self.attention_mask = torch.nn.functional.pad(self.attention_mask, (prefill.width - width, 0))
             width = prefill.width
         at = torch.tensor(slots, device=self.rows.device)
@@ -69,12 +66,12 @@ class ActiveBatch:
         filled = [s for s, p in zip(slots, prefill.prefilled) if p]
         if filled:
             assert prefill.cache is not None and prefill.attention_mask is not None, "prefilled rows have a cache"
-            slots_kv.place_rows(self.cache, filled, prefill.cache)
+            self.cache.place_rows(filled, prefill.cache)
             rows_filled = torch.tensor(filled, device=at.device)
             self.attention_mask[rows_filled, width - prefill.width :] = prefill.attention_mask
         empty = [s for s, p in zip(slots, prefill.prefilled) if not p]
         if empty:
-            slots_kv.clear_rows(self.cache, empty)
+            self.cache.clear_rows(empty)
         for name, value in fresh_state.items():
             self.rule_state[name][at] = value
         for s, length in zip(slots, prefill.lengths):
@@ -84,7 +81,7 @@ class ActiveBatch:
         """Drop the leading columns that every row masks out (free: the cache keeps views until its next update)."""
         unused = self.attention_mask.shape[1] - max(self.lengths)
         if unused > 0:
-            slots_kv.trim_left(self.cache, unused)
+            self.cache.trim_left(unused)
             self.attention_mask = self.attention_mask[:, unused:]
 
 
@@ -102,7 +99,7 @@ class SlotPrefill:
         lengths: per new prompt, its prefilled token count.
     """
 
-    cache: BatchSelectableCache | None
+    cache: DynamicCache | None
     attention_mask: torch.Tensor | None
     width: int
     prefilled: list[bool]

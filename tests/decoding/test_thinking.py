@@ -122,6 +122,18 @@ def test_stop_string_and_eos(tiny_tokenizer):
 
 
 @pytest.mark.parametrize(
+    "settings", [dict(mode="discrete", think_end=None), dict(mode="soft", think_end="qqq", max_topk=1)]
+)
+def test_ignore_eos_decodes_every_step(settings, tiny_tokenizer):
+    model = tiny("gpt2")
+    stopped = softthink.generate(model, "hi", tokenizer=tiny_tokenizer, max_new_tokens=24, **settings)
+    assert stopped.stop_reason == "eos" and stopped.num_tokens < 24
+    longer = softthink.generate(model, "hi", tokenizer=tiny_tokenizer, max_new_tokens=24, ignore_eos=True, **settings)
+    assert longer.stop_reason == "max_tokens" and longer.num_tokens == 24
+    assert longer.token_ids[: stopped.num_tokens] == stopped.token_ids  # the same decoding, past the EOS
+
+
+@pytest.mark.parametrize(
     "settings",
     [
         dict(mode="discrete", do_sample=True, temperature=1.5),

@@ -22,7 +22,8 @@ from typing import Any, Protocol
 import torch
 from transformers import DynamicCache, StaticCache
 
-from softthink.decoding import compiled, slots
+from softthink.decoding import compiled
+from softthink.decoding import slots as slots_kv
 from softthink.errors import SoftthinkInputError
 from softthink.hf_compat import cache_kwarg_name, forward_parameters
 
@@ -89,7 +90,7 @@ class RunningKV(Protocol):
         """Keep only the loop's rows ``keep`` (a 1-D index tensor)."""
         ...
 
-    def place_rows(self, rows: list[int], source: DynamicCache) -> None:
+    def place_rows(self, rows: list[int], source: slots_kv.PrefilledRows) -> None:
         """Write the prefilled ``source`` rows into the loop's rows ``rows``, right-aligned."""
         ...
 
@@ -126,22 +127,22 @@ class DynamicKV:
         )
 
     def check_slots(self) -> None:
-        slots.check_slot_cache(self.cache)
+        slots_kv.check_slot_cache(self.cache)
 
     def select(self, keep: torch.Tensor) -> None:
         self.cache.batch_select_indices(keep)
 
-    def place_rows(self, rows: list[int], source: DynamicCache) -> None:
-        slots.place_rows(self.cache, rows, source)
+    def place_rows(self, rows: list[int], source: slots_kv.PrefilledRows) -> None:
+        slots_kv.place_rows(self.cache, rows, source)
 
     def clear_rows(self, rows: list[int]) -> None:
-        slots.clear_rows(self.cache, rows)
+        slots_kv.clear_rows(self.cache, rows)
 
     def grow_left(self, columns: int) -> None:
-        slots.grow_left(self.cache, columns)
+        slots_kv.grow_left(self.cache, columns)
 
     def trim_left(self, columns: int) -> None:
-        slots.trim_left(self.cache, columns)
+        slots_kv.trim_left(self.cache, columns)
 
 
 class StaticKV:
@@ -240,11 +241,11 @@ class StaticKV:
         if target <= self.slots // 2:
             self._compact(target)
 
-    def place_rows(self, rows: list[int], source: DynamicCache) -> None:
+    def place_rows(self, rows: list[int], source: slots_kv.PrefilledRows) -> None:
         """Write row ``i`` of ``source`` (a freshly prefilled `DynamicCache`) into the loop's row ``rows[i]``,
         right-aligned to the newest column."""
         at = self.live[torch.tensor(rows, device=self.live.device)]
-        for dst, src in zip(_full_layers(self.cache), slots.filled_layers(source)):
+        for dst, src in zip(_full_layers(self.cache), slots_kv.filled_layers(source)):
             new = src.keys.shape[-2]
             if new > self.width:
                 raise ValueError(f"cannot place {new} columns into a cache {self.width} columns wide; grow_left first")

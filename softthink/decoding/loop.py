@@ -7,8 +7,9 @@ survivors back through the KV cache.
 
 Continuous batching (``max_batch_size=K`` below the number of prompts): the first K prompts are prefilled as one
 batch, the rest wait in a queue. When rows finish and prompts are queued, each finished row's slot takes the next
-prompt before the step's forward: the prompt is prefilled alone but for its last token (one small batch of the
-new prompts, its own cache), its KV is written into the slot in place, right-aligned to the batch's columns
+prompt before the step's forward: the queued prompts are prefilled but for their last token ahead of need, K at
+a time in a batch and cache of their own (`QueuedPrompts`), the new prompt's KV rows are copied into the slot in
+place, right-aligned to the batch's columns
 (`softthink.decoding.slots`), and its last token is fed in the same forward as the running rows' mixtures, so that
 forward yields the new row's first logits. Memory stays bounded without a full-cache copy per finished row: the
 only full copies are `DynamicCache`'s own concatenation each step and, rarely, growing the batch on the left when
@@ -29,6 +30,7 @@ import torch
 from transformers import DynamicCache
 
 from softthink.analysis.entropy import at_least_float32, probs_and_entropy
+from softthink.decoding import slots as slots_kv
 from softthink.decoding.config import DecodeConfig
 from softthink.decoding.kv import DynamicKV, ModelStep, RunningKV, StaticKV, static_capacity
 from softthink.decoding.markers import ThinkMarker
@@ -120,7 +122,7 @@ def decode(
 
     n = batch.input_ids.shape[0]
     slots = n if max_batch_size is None else min(max_batch_size, n)
-    queue = deque(range(slots, n))
+    queue = QueuedPrompts(forward, model, batch, range(slots, n), chunk=slots)
     continuous = bool(queue)
     records = [RowRecord(thinking=marker is not None) for _ in range(n)]
     traced_steps: list[tuple[list[int], torch.Tensor, torch.Tensor]] = []
@@ -211,11 +213,10 @@ def decode(
                 break
         refill, drop = done[: len(queue)], done[len(queue) :]
         if refill:
-            new_rows = [queue.popleft() for _ in refill]
+            new_rows, prefill = queue.take(len(refill))
             # A new row's first fed input is its prompt's last token: this step's forward yields its first logits.
             last_tokens = torch.tensor([batch.token_ids[r][-1] for r in new_rows], device=device)
             mixture[torch.tensor(refill, device=device)] = embed(last_tokens).to(mixture.dtype)
-            prefill = _prefill_all_but_last(forward, model, batch, new_rows)
             active.refill(refill, new_rows, prefill, think_rule.init_state(len(refill), device))
         if drop:
             dropped = set(drop)
@@ -253,22 +254,69 @@ def _first_slots(batch: EncodedBatch, slots: int) -> EncodedBatch:
     )
 
 
-def _prefill_all_but_last(forward: ModelStep, model, batch: EncodedBatch, rows: list[int]) -> SlotPrefill:
-    """Prefill prompts ``rows`` of ``batch`` but for their last token, as one left-padded batch of their own."""
-    lengths = [len(batch.token_ids[r]) - 1 for r in rows]
-    device = batch.input_ids.device
-    next_position = torch.tensor(lengths, device=device)
-    prefilled = [length > 0 for length in lengths]
-    with_tokens = [r for r, p in zip(rows, prefilled) if p]
-    if not with_tokens:
-        return SlotPrefill(None, None, 0, prefilled, next_position, lengths)
-    width = max(lengths)
-    at = torch.tensor(with_tokens, device=device)
-    end = batch.input_ids.shape[1] - 1  # prompts are left-padded: each one's last token is in the last column
-    input_ids, mask = batch.input_ids[at, end - width : end], batch.attention_mask[at, end - width : end]
-    cache = DynamicCache(config=model.config)
-    forward(cache, mask, input_ids=input_ids, position_ids=(mask.cumsum(-1) - 1).clamp_min(0))
-    return SlotPrefill(cache, mask, width, prefilled, next_position, lengths)
+class QueuedPrompts:
+    """The prompts waiting for a slot (continuous batching), prefilled but for their last token ahead of need, in
+    chunks of up to ``chunk`` prompts: a refill then copies KV rows out of the chunk instead of running a forward of
+    its own, so a slot-step that refills costs a copy rather than a second model call (one prefill forward per
+    ``chunk`` new rows)."""
+
+    def __init__(self, forward: ModelStep, model, batch: EncodedBatch, rows: Sequence[int], chunk: int):
+        self.forward, self.model, self.batch, self.chunk = forward, model, batch, chunk
+        self.waiting = deque(rows)
+        self.prefilled: list[int] = []  # the current chunk's rows, in order
+        self.taken = 0  # of them, how many have left for a slot
+        self.cache: DynamicCache | None = None
+        self.mask: torch.Tensor | None = None
+
+    def __len__(self) -> int:
+        return len(self.waiting) + len(self.prefilled) - self.taken
+
+    def take(self, count: int) -> tuple[list[int], SlotPrefill]:
+        """The next ``count`` prompts and their prefilled KV (one `SlotPrefill`)."""
+        if len(self.prefilled) - self.taken < count:
+            # not enough left in this chunk: prefill the rest of it again with the next prompts
+            rest = self.prefilled[self.taken :]
+            more = [self.waiting.popleft() for _ in range(min(len(self.waiting), max(self.chunk, count) - len(rest)))]
+            self._prefill(rest + more)
+        rows = self.prefilled[self.taken : self.taken + count]
+        picked = list(range(self.taken, self.taken + count))
+        self.taken += count
+        return rows, self._slot_prefill(rows, picked)
+
+    def _prefill(self, rows: list[int]) -> None:
+        """Prefill prompts ``rows`` but for their last token, as one left-padded batch of their own."""
+        self.prefilled, self.taken = rows, 0
+        lengths = [len(self.batch.token_ids[r]) - 1 for r in rows]
+        width = max(lengths)
+        self.cache = self.mask = None
+        if width == 0:
+            return
+        device = self.batch.input_ids.device
+        at = torch.tensor(rows, device=device)
+        end = self.batch.input_ids.shape[1] - 1  # prompts are left-padded: each one's last token is the last column
+        input_ids = self.batch.input_ids[at, end - width : end]
+        self.mask = self.batch.attention_mask[at, end - width : end]
+        self.cache = DynamicCache(config=self.model.config)
+        self.forward(self.cache, self.mask, input_ids=input_ids, position_ids=(self.mask.cumsum(-1) - 1).clamp_min(0))
+
+    def _slot_prefill(self, rows: list[int], picked: list[int]) -> SlotPrefill:
+        lengths = [len(self.batch.token_ids[r]) - 1 for r in rows]
+        next_position = torch.tensor(lengths, device=self.batch.input_ids.device)
+        prefilled = [length > 0 for length in lengths]
+        with_tokens = [i for i, p in zip(picked, prefilled) if p]
+        if not with_tokens:
+            return SlotPrefill(None, None, 0, prefilled, next_position, lengths)
+        assert self.cache is not None and self.mask is not None, "a chunk with tokens has a cache"
+        width = max(lengths)
+        at = torch.tensor(with_tokens, device=self.mask.device)
+        return SlotPrefill(
+            slots_kv.PrefilledRows(self.cache, at, width),
+            self.mask[at, -width:],
+            width,
+            prefilled,
+            next_position,
+            lengths,
+        )
 
 
 def _row_temperatures(thinking: list[bool], think: float, answer: float, device) -> torch.Tensor | float:

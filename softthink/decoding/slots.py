@@ -17,6 +17,7 @@ its ``cumulative_length``. The three operations keep that invariant:
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import torch
 from transformers.cache_utils import DynamicLayer, DynamicSlidingWindowLayer
@@ -85,6 +86,22 @@ def trim_left(cache, columns: int) -> None:
         else:
             keep = width - columns
         layer.keys, layer.values = keys[:, :, width - keep :], values[:, :, width - keep :]
+
+
+class PrefilledRows:
+    """Rows ``at`` of a prefilled `DynamicCache`, their last ``width`` columns: what `softthink.decoding.slots`
+    reads of a source cache (``layers``, each with ``keys`` and ``values``)."""
+
+    def __init__(self, cache, at: torch.Tensor, width: int):
+        self.layers = [
+            _Columns(layer.keys[at, :, -width:], layer.values[at, :, -width:]) for layer in filled_layers(cache)
+        ]
+
+
+@dataclass
+class _Columns:
+    keys: torch.Tensor
+    values: torch.Tensor
 
 
 def filled_layers(cache) -> list:

@@ -15,9 +15,8 @@ from typing import TYPE_CHECKING
 import torch
 
 if TYPE_CHECKING:
-    from transformers import DynamicCache
-
     from softthink.decoding.kv import RunningKV
+    from softthink.decoding.slots import PrefilledRows
 
 
 @dataclass
@@ -99,7 +98,7 @@ class SlotPrefill:
         lengths: per new prompt, its prefilled token count.
     """
 
-    cache: DynamicCache | None
+    cache: PrefilledRows | None
     attention_mask: torch.Tensor | None
     width: int
     prefilled: list[bool]

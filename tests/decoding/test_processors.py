@@ -89,3 +89,25 @@ def test_gumbel_low_temperature_approaches_one_hot_and_dirichlet_high_alpha_appr
     assert (g.max(-1).values > 0.99).float().mean() > 0.95
     d = dirichlet_weights(w.repeat(2000, 1), alpha=1e4)
     torch.testing.assert_close(d.mean(0), w[0], atol=2e-3, rtol=0)
+
+
+def test_step_input_filters_once_and_serves_capped_requests_from_the_wider_pass(monkeypatch):
+    from softthink.decoding.rules import base
+
+    torch.manual_seed(0)
+    probs = torch.softmax(torch.randn(4, 50, dtype=torch.float64) * 3, -1)
+    chain = dict(top_k=30, top_p=0.9, min_p=0.01)
+    calls = []
+    monkeypatch.setattr(base, "truncate_sorted", lambda *a, **k: calls.append(k) or truncate_sorted(*a, **k))
+    inputs = base.StepInput(probs.log(), probs, torch.zeros(4))
+    wide = inputs.truncated(**chain)
+    for cap in (1, 3, 10, 40):
+        ids, weights = inputs.truncated(**chain, max_keep=cap)
+        expected_ids, expected_weights = truncate_sorted(probs, **chain, max_keep=cap)
+        width = expected_ids.shape[1]
+        assert torch.equal(ids[:, :width], expected_ids)
+        torch.testing.assert_close(weights[:, :width], expected_weights, rtol=0, atol=1e-12)
+        assert (weights[:, width:] == 0).all()  # a cap wider than the chain's width keeps the chain's width
+    assert inputs.truncated(**chain) == wide and len(calls) == 1  # one filtering pass for all of them
+    inputs.truncated(**{**chain, "top_p": 0.5})  # another chain is its own pass
+    assert len(calls) == 2

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import torch
 
 from softthink.config_io import check_type
+from softthink.decoding.processors import truncate_sorted
 from softthink.decoding.randomness import GLOBAL_RANDOMNESS, Randomness
 from softthink.errors import SoftthinkConfigError, unknown_name_message
 
@@ -103,6 +104,9 @@ class StepInput:
         state: the rule's per-row state tensors (see `DecodeRule.init_state`); a rule updates it in place.
         random: where the rule's random draws come from (`softthink.decoding.randomness`); a rule never calls
             torch's RNG itself, so per-prompt seeds can make each row's draws independent of the batch.
+
+    `truncated` filters ``probs`` once per step and filter chain: rules that run on the same step (a gate's two
+    branches, both phases' rules) share the pass, a capped request being the prefix of an uncapped one.
     """
 
     logits: torch.Tensor
@@ -110,6 +114,27 @@ class StepInput:
     entropy: torch.Tensor
     state: dict[str, torch.Tensor] = field(default_factory=dict)
     random: Randomness = GLOBAL_RANDOMNESS
+    _filtered: dict = field(default_factory=dict, repr=False, compare=False)
+
+    def truncated(
+        self, *, top_k: int = 0, top_p: float = 1.0, min_p: float = 0.0, max_keep: int | None = None
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """`softthink.decoding.processors.truncate_sorted` of ``probs``, computed once per filter chain: a
+        request capped at ``max_keep`` is served from an earlier wider result (its first ``max_keep`` columns,
+        renormalised: the filters keep prefixes, so that is the same distribution)."""
+        key = (top_k, top_p, min_p)
+        hit = self._filtered.get(key)
+        if hit is not None:
+            ids, weights, cap = hit
+            if cap == max_keep or (cap is None and max_keep is not None and max_keep >= ids.shape[1]):
+                return ids, weights
+            if max_keep is not None and (cap is None or max_keep < cap):
+                ids, weights = ids[:, :max_keep], weights[:, :max_keep]
+                return ids, weights / weights.sum(-1, keepdim=True)
+        ids, weights = truncate_sorted(self.probs, top_k=top_k, top_p=top_p, min_p=min_p, max_keep=max_keep)
+        if hit is None or max_keep is None or (hit[2] is not None and max_keep > hit[2]):
+            self._filtered[key] = (ids, weights, max_keep)
+        return ids, weights
 
 
 @dataclass

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import torch
 
-from softthink.decoding.processors import sample_columns, truncate_sorted
+from softthink.decoding.processors import sample_columns
 from softthink.decoding.rules.base import DecodeRule, Step, StepInput, register_rule
 
 
@@ -21,5 +21,5 @@ class Discrete(DecodeRule):
         s = self.sampling
         if not s.do_sample:
             return inputs.logits.argmax(dim=-1)
-        ids, weights = truncate_sorted(inputs.probs, top_k=s.top_k, top_p=s.top_p, min_p=s.min_p)
+        ids, weights = inputs.truncated(top_k=s.top_k, top_p=s.top_p, min_p=s.min_p)
         return ids.gather(1, sample_columns(weights, inputs.random)[:, None]).squeeze(1)

@@ -64,4 +64,7 @@ class EntropyGated(DecodeRule):
 
     def step(self, inputs: StepInput) -> Step:
         gate = inputs.entropy >= self.threshold
+        s = self.sampling
+        if s.do_sample:  # one filtering pass for both branches: the sampled fallback's, whose prefix is the soft one
+            inputs.truncated(top_k=s.top_k, top_p=s.top_p, min_p=s.min_p)
         return merge_steps(gate, self.inner.step(inputs), self.fallback.step(inputs))

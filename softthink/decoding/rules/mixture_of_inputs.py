@@ -13,7 +13,7 @@ import math
 
 import torch
 
-from softthink.decoding.processors import sample_columns, truncate_sorted
+from softthink.decoding.processors import sample_columns
 from softthink.decoding.rules.base import DecodeRule, RuleParam, Step, StepInput, positive, register_rule
 
 
@@ -48,9 +48,7 @@ class MixtureOfInputs(DecodeRule):
 
     def step(self, inputs: StepInput) -> Step:
         s = self.sampling
-        ids, kept = truncate_sorted(
-            inputs.probs, top_k=s.top_k, top_p=s.top_p, min_p=s.min_p, max_keep=self.config.max_topk
-        )
+        ids, kept = inputs.truncated(top_k=s.top_k, top_p=s.top_p, min_p=s.min_p, max_keep=self.config.max_topk)
         col = (
             sample_columns(kept, inputs.random)
             if s.do_sample

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import torch
 
-from softthink.decoding.processors import sample_columns, truncate_sorted
+from softthink.decoding.processors import sample_columns
 from softthink.decoding.rules.base import (
     DecodeRule,
     RuleParam,
@@ -55,7 +55,7 @@ class MultiplexThinking(DecodeRule):
 
     def step(self, inputs: StepInput) -> Step:
         s = self.sampling
-        ids, weights = truncate_sorted(inputs.probs, top_k=s.top_k, top_p=s.top_p, min_p=s.min_p)
+        ids, weights = inputs.truncated(top_k=s.top_k, top_p=s.top_p, min_p=s.min_p)
         columns = torch.stack([sample_columns(weights, inputs.random) for _ in range(self.config.multiplex_k)], 1)
         sampled = ids.gather(1, columns)
         mixture = multiplex_weights(columns)

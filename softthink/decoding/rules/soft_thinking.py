@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import torch
 
-from softthink.decoding.processors import dirichlet_weights, gumbel_softmax_weights, truncate_sorted
+from softthink.decoding.processors import dirichlet_weights, gumbel_softmax_weights
 from softthink.decoding.rules.base import DecodeRule, RuleParam, Step, StepInput, positive, positive_int, register_rule
 
 NOISE_KINDS = ("none", "gumbel", "dirichlet")
@@ -60,7 +60,7 @@ class SoftThinking(DecodeRule):
 
     def step(self, inputs: StepInput) -> Step:
         s, c = self.sampling, self.config
-        ids, weights = truncate_sorted(inputs.probs, top_k=s.top_k, top_p=s.top_p, min_p=s.min_p, max_keep=c.max_topk)
+        ids, weights = inputs.truncated(top_k=s.top_k, top_p=s.top_p, min_p=s.min_p, max_keep=c.max_topk)
         if c.noise == "gumbel":
             weights = gumbel_softmax_weights(weights, c.gumbel_tau, inputs.random)
         elif c.noise == "dirichlet":

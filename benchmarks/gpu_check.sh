@@ -4,10 +4,10 @@
 #   bash benchmarks/gpu_check.sh [OUT_DIR]        # default OUT_DIR: benchmarks/results/gpu_check
 #
 # 1. the CUDA equivalence tests (pytest -m cuda: softthink discrete == model.generate in bf16, soft with one kept
-#    token == greedy), about a minute;
+#    token == greedy, compile=True == eager under CUDA graphs), about two minutes;
 # 2. benchmarks/decode_speed.py on random-init Qwen2.5-1.5B and Llama-3-8B shapes (no download), bf16, batch 1, 16
 #    and 64: model.generate and softthink discrete / soft / gated, plus vLLM discrete when vLLM is installed; the
-#    compiled variants too (--compile) once softthink has a compile option, else eager only.
+#    compiled variants too (--compile: model.generate with a static cache, softthink with compile=True).
 # Each step has its own time limit, and each model writes its JSON + markdown table as soon as it is done, so a step
 # cut short keeps what it measured. The exit status is that of the first step that failed.
 set -uo pipefail
@@ -50,9 +50,9 @@ else
 fi
 BENCH=(python benchmarks/decode_speed.py --device cuda --batch-sizes 1 16 64 --max-new-tokens 64 --repeats 2 "${COMPILE[@]}")
 
-step cuda_tests 90 python -m pytest tests/equivalence/test_cuda.py -m cuda -q -rs
-step bench_qwen2.5-1.5b 210 "${BENCH[@]}" --arch qwen2.5-1.5b --out "$OUT/qwen2.5-1.5b"
-step bench_llama3-8b 250 "${BENCH[@]}" --arch llama3-8b --out "$OUT/llama3-8b"
+step cuda_tests 150 python -m pytest tests/equivalence/test_cuda.py -m cuda -q -rs
+step bench_qwen2.5-1.5b 200 "${BENCH[@]}" --arch qwen2.5-1.5b --out "$OUT/qwen2.5-1.5b"
+step bench_llama3-8b 230 "${BENCH[@]}" --arch llama3-8b --out "$OUT/llama3-8b"
 
 echo "=== results in $OUT (total ${SECONDS}s)"
 cat "$OUT"/*.md 2>/dev/null

@@ -1,5 +1,6 @@
 """On a CUDA device in bfloat16: softthink's discrete greedy decoding equals `model.generate` token for token, and
-soft thinking with one kept token equals greedy decoding (the CPU float32 versions are in test_greedy_matches_hf).
+soft thinking with one kept token equals greedy decoding (the CPU float32 versions are in test_greedy_matches_hf),
+and compile=True (CUDA graphs) equals the eager loop.
 Skipped without CUDA; ``benchmarks/gpu_check.sh`` runs them (``pytest -m cuda``) on a GPU machine."""
 
 from __future__ import annotations
@@ -55,3 +56,17 @@ def test_load_model_defaults_to_cuda_bf16(tmp_path, tiny_tokenizer):
     assert weight.device.type == "cuda" and weight.dtype == torch.bfloat16
     gen = softthink.generate(model, PROMPTS[0], tokenizer=tiny_tokenizer, mode="soft", max_new_tokens=8)
     assert gen.num_tokens > 0
+
+
+@pytest.mark.parametrize("settings", [dict(mode="discrete"), dict(mode="soft", max_topk=5, noise="gumbel")])
+def test_compiled_cuda_graphs_equal_eager(settings, tiny_tokenizer):
+    """compile=True on CUDA (CUDA graphs) decodes what the eager loop decodes, one batch and continuous (float64,
+    so the comparison tests the engine, not rounding; the CPU version is test_compiled.py)."""
+    model = build_tiny_model("llama", dtype=torch.float64).to("cuda")
+    common = dict(tokenizer=tiny_tokenizer, max_new_tokens=MAX_NEW, seeds=list(range(len(PROMPTS))), **settings)
+    eager = softthink.generate(model, PROMPTS, **common)
+    for slots in (None, 2):
+        ours = softthink.generate(model, PROMPTS, compile=True, max_batch_size=slots, **common)
+        for a, b in zip(ours, eager):
+            assert a.token_ids == b.token_ids
+            assert a.trace.entropy == pytest.approx(b.trace.entropy, abs=1e-6)

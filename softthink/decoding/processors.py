@@ -38,15 +38,16 @@ def truncate_sorted(
     values, ids = probs.topk(max(width, top_k), dim=-1, sorted=True)
     topk_mass = (values if top_k else probs).sum(-1, keepdim=True)
     values, ids = values[:, :width], ids[:, :width]
-    renormalised = values / topk_mass
-    keep = torch.ones_like(values, dtype=torch.bool)
+    # Both filters keep a prefix that always includes the top-1 token (its mass before is 0 < top_p, and it is
+    # >= min_p x itself for min_p < 1), so no explicit "keep the top-1" step is needed. Each compares unnormalised
+    # values against a threshold scaled by the top-k mass: the same test as on the renormalised distribution.
+    keep = None
     if top_p < 1.0:
-        mass_before = renormalised.cumsum(-1) - renormalised
-        keep &= mass_before < top_p
+        keep = values.cumsum(-1) - values < top_p * topk_mass
     if min_p > 0.0:
-        keep &= renormalised >= min_p * renormalised[:, :1]
-    keep[:, 0] = True
-    weights = torch.where(keep, values, torch.zeros_like(values))
+        above = values >= min_p * values[:, :1]
+        keep = above if keep is None else keep & above
+    weights = values if keep is None else values * keep
     return ids, weights / weights.sum(-1, keepdim=True)
 
 

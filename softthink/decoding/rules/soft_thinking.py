@@ -65,5 +65,8 @@ class SoftThinking(DecodeRule):
             weights = gumbel_softmax_weights(weights, c.gumbel_tau, inputs.random)
         elif c.noise == "dirichlet":
             weights = dirichlet_weights(weights, c.dirichlet_alpha, inputs.random)
-        visible = ids.gather(1, weights.argmax(dim=-1, keepdim=True)).squeeze(1)
-        return Step(visible, ids, weights, soft=weights.new_ones(weights.shape[0], dtype=torch.bool))
+        if c.noise == "none":
+            visible = ids[:, 0]  # the weights are sorted: the top-1 is the largest
+        else:
+            visible = ids.gather(1, weights.argmax(dim=-1, keepdim=True)).squeeze(1)
+        return Step(visible, ids, weights, soft=torch.ones_like(visible, dtype=torch.bool))

@@ -31,6 +31,11 @@ def _help(default: Any, text: str) -> Any:
     return field(default=default, metadata={"help": text})
 
 
+FIELDS_OMITTED_AT_DEFAULT = ("ignore_eos", "compile")
+"""Fields added after eval results were stored: left out of `DecodeConfig.identity_dict` at their defaults, so the
+stored cells keep their hashes (a run with the field set gets new cells)."""
+
+
 @dataclass
 class DecodeConfig(RuleFields):
     """How to decode. Every field has a default; presets list only what they change.
@@ -194,12 +199,17 @@ class DecodeConfig(RuleFields):
         return dataclasses.asdict(self)
 
     def identity_dict(self) -> dict[str, Any]:
-        """`to_dict` without the rule params marked `RuleParam.omitted_at_default` that hold their default: what
-        identifies a decode setting in stored results (an eval cell's hash), stable when new modes are added."""
+        """`to_dict` without the rule params marked `RuleParam.omitted_at_default` and the fields of
+        `FIELDS_OMITTED_AT_DEFAULT` that hold their default: what identifies a decode setting in stored results (an
+        eval cell's hash), stable when new modes and fields are added."""
         values = self.to_dict()
         for param in registered_params():
             if param.omitted_at_default and values.get(param.name) == param.default:
                 del values[param.name]
+        defaults = {f.name: f.default for f in dataclasses.fields(self)}
+        for name in FIELDS_OMITTED_AT_DEFAULT:
+            if values.get(name) == defaults[name]:
+                del values[name]
         return values
 
     @classmethod

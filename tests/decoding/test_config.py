@@ -103,6 +103,12 @@ def test_identity_dict_leaves_out_later_params_at_their_default():
     """Stored eval cells hash `identity_dict`: a param added after results were stored (multiplex_k) is absent at
     its default, so old cells keep their folders, and present when set, so a changed setting is a new cell."""
     default = DecodeConfig(mode="soft")
-    assert "multiplex_k" in default.to_dict() and "multiplex_k" not in default.identity_dict()
-    assert {k: v for k, v in default.to_dict().items() if k != "multiplex_k"} == default.identity_dict()
+    later = {"multiplex_k", "compile", "ignore_eos"}  # a rule param and two engine fields added later
+    assert later <= set(default.to_dict()) and not later & set(default.identity_dict())
+    assert {k: v for k, v in default.to_dict().items() if k not in later} == default.identity_dict()
     assert DecodeConfig(mode="multiplex", do_sample=True, multiplex_k=5).identity_dict()["multiplex_k"] == 5
+    assert DecodeConfig(mode="soft", compile=True, ignore_eos=True).identity_dict() == {
+        **default.identity_dict(),
+        "compile": True,
+        "ignore_eos": True,
+    }

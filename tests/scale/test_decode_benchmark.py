@@ -65,12 +65,13 @@ def test_decode_speed_script_on_cpu(tmp_path):
     assert proc.returncode == 0, proc.stderr[-3000:]
     result = json.loads((tmp_path / "tiny-llama.x.json").read_text())
     timed = {(r["batch"], r["method"]): r for r in result["rows"] if "skipped" not in r}
-    methods = ["model.generate", "discrete", "soft", "model.generate+static_cache"]
+    methods = ["model.generate", "discrete", "soft", "model.generate+static_cache", "discrete+compile", "soft+compile"]
     assert set(timed) == {(b, m) for b in (1, 2) for m in methods}
     for row in timed.values():
         assert row["tokens_per_s"] > 0 and 0 < row["bound_share"] == row["tokens_per_s"] / row["bound_tokens_per_s"]
     skipped = {r["method"]: r["skipped"] for r in result["rows"] if "skipped" in r}
-    assert "--device cuda" in skipped["vllm"]
+    assert "--device cuda" in skipped["vllm"] and set(skipped) == {"vllm"}  # softthink has its compile option
     assert result["meta"]["device"] == "cpu" and result["meta"]["bandwidth_gb_s"] > 0
+    assert result["meta"]["fixed_length"] is True
     table = (tmp_path / "tiny-llama.x.md").read_text()
     assert table.count("| tiny-llama |") == len(timed)

@@ -48,7 +48,6 @@ class ModelStep:
         position_ids: torch.Tensor,
         input_ids: torch.Tensor | None = None,
         inputs_embeds: torch.Tensor | None = None,
-        cache_position: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """One forward pass through ``cache``; returns the last position's logits ``[b, vocab]``."""
         out = self.model(
@@ -202,7 +201,6 @@ class StaticKV:
             positions[self.live] = position_ids
         self.cache_position.fill_(self.column)
         kwargs = self.step.kwargs(self.cache, self.mask, positions, self._cache_position(self.cache_position))
-        kwargs.pop("logits_to_keep", None)
         logits = self.decode(self.model, embeds, kwargs)
         self.column += 1
         self.width += 1
@@ -244,21 +242,17 @@ class StaticKV:
     def place_rows(self, rows: list[int], source: slots_kv.PrefilledRows) -> None:
         """Write row ``i`` of ``source`` (a freshly prefilled `DynamicCache`) into the loop's row ``rows[i]``,
         right-aligned to the newest column."""
-        at = self.live[torch.tensor(rows, device=self.live.device)]
-        for dst, src in zip(_full_layers(self.cache), slots_kv.filled_layers(source)):
-            new = src.keys.shape[-2]
-            if new > self.width:
-                raise ValueError(f"cannot place {new} columns into a cache {self.width} columns wide; grow_left first")
-            for name in ("keys", "values"):
-                target = getattr(dst, name)
-                target[at, :, : self.column - new] = 0
-                target[at, :, self.column - new : self.column] = getattr(src, name).to(target.dtype)
+        new = max((layer.keys.shape[-2] for layer in slots_kv.filled_layers(source)), default=0)
+        if new > self.width:
+            raise ValueError(f"cannot place {new} columns into a cache {self.width} columns wide; grow_left first")
+        slots_kv.place_rows(self.cache, self._slots_of(rows), source, end=self.column)
 
     def clear_rows(self, rows: list[int]) -> None:
-        at = self.live[torch.tensor(rows, device=self.live.device)]
-        for layer in _full_layers(self.cache):
-            layer.keys[at] = 0
-            layer.values[at] = 0
+        slots_kv.clear_rows(self.cache, self._slots_of(rows))
+
+    def _slots_of(self, rows: list[int]) -> torch.Tensor:
+        """The physical slots of the loop's rows ``rows``."""
+        return self.live[torch.tensor(rows, device=self.live.device)]
 
     def grow_left(self, columns: int) -> None:
         """The loop's rows are ``columns`` wider on the left: move the content right if it would start before 0."""
@@ -277,7 +271,7 @@ class StaticKV:
             raise RuntimeError(
                 f"static cache of {self.capacity} columns cannot move columns [{start}, {end}) by {shift}"
             )
-        for layer in _full_layers(self.cache):
+        for layer in slots_kv.filled_layers(self.cache):
             for name in ("keys", "values"):
                 tensor = getattr(layer, name)
                 tensor[:, :, start + shift : end + shift] = tensor[:, :, start:end].clone()
@@ -332,11 +326,6 @@ def _static_cache(model, capacity: int, step: ModelStep) -> StaticCache:
             "(sliding-window attention). Use compile=False."
         )
     return cache
-
-
-def _full_layers(cache: StaticCache) -> list:
-    """The layers holding KV tensors (initialised by the first prefill)."""
-    return [layer for layer in cache.layers if getattr(layer, "keys", None) is not None]
 
 
 def _initialize_layer(layer, keys: torch.Tensor, values: torch.Tensor) -> None:

@@ -40,24 +40,25 @@ def check_slot_cache(cache) -> None:
         )
 
 
-def place_rows(cache, slots: Sequence[int], source) -> None:
-    """Write row ``i`` of ``source`` into row ``slots[i]`` of ``cache``, right-aligned; the slots' other columns
-    become zeros. ``source`` must not be wider than ``cache``."""
-    index = torch.tensor(list(slots), dtype=torch.long)
+def place_rows(cache, slots: Sequence[int] | torch.Tensor, source, end: int | None = None) -> None:
+    """Write row ``i`` of ``source`` into row ``slots[i]`` of ``cache``, right-aligned to column ``end`` (default:
+    each layer's width); the slots' columns before it become zeros. ``source`` must not be wider than ``end``.
+    A static cache passes ``end``: its layers are wider than what they hold."""
+    index = torch.as_tensor(slots, dtype=torch.long)
     for dst, src in zip(filled_layers(cache), filled_layers(source)):
-        width, new = dst.keys.shape[-2], src.keys.shape[-2]
+        width, new = end if end is not None else dst.keys.shape[-2], src.keys.shape[-2]
         if new > width:
             raise ValueError(f"cannot place {new} columns into a cache {width} columns wide; grow_left first")
         for name in ("keys", "values"):
             target = getattr(dst, name)
             at = index.to(target.device)
             target[at, :, : width - new] = 0
-            target[at, :, width - new :] = getattr(src, name).to(target.dtype)
+            target[at, :, width - new : width] = getattr(src, name).to(target.dtype)
 
 
-def clear_rows(cache, slots: Sequence[int]) -> None:
+def clear_rows(cache, slots: Sequence[int] | torch.Tensor) -> None:
     """Zero rows ``slots`` of every layer (a new prompt with nothing to prefill)."""
-    index = torch.tensor(list(slots), dtype=torch.long)
+    index = torch.as_tensor(slots, dtype=torch.long)
     for layer in filled_layers(cache):
         layer.keys[index.to(layer.keys.device)] = 0
         layer.values[index.to(layer.values.device)] = 0

@@ -50,6 +50,19 @@ def assert_same(ours, eager, atol=1e-9):
             np.testing.assert_allclose(wa, wb, atol=atol)
 
 
+def record_calls(monkeypatch, method: str) -> list:
+    """The argument of every call of `StaticKV.method` (which still runs), in order."""
+    seen: list = []
+    original = getattr(kv.StaticKV, method)
+
+    def recording(self, value):
+        seen.append(value)
+        original(self, value)
+
+    monkeypatch.setattr(kv.StaticKV, method, recording)
+    return seen
+
+
 def both(model, tokenizer, settings, prompts=PROMPTS, **kwargs):
     eager = softthink.generate(model, prompts, tokenizer=tokenizer, **settings, **kwargs)
     ours = softthink.generate(model, prompts, tokenizer=tokenizer, compile=True, **settings, **kwargs)
@@ -88,14 +101,7 @@ def test_inductor_seeded_continuous_batching_equals_eager(name, model, tiny_toke
 def test_compiled_continuous_batching_equals_eager(name, model, tiny_tokenizer, monkeypatch, backend):
     """Slots refill from the queue; a capacity of just what one row needs makes the live columns
     move back to the start, and the longest prompt, queued behind short ones, makes them move right."""
-    moves = []
-    original_move = kv.StaticKV._move_content
-
-    def counting_move(self, shift):
-        moves.append(shift)
-        original_move(self, shift)
-
-    monkeypatch.setattr(kv.StaticKV, "_move_content", counting_move)
+    moves = record_calls(monkeypatch, "_move_content")
     monkeypatch.setattr(
         "softthink.decoding.loop.static_capacity", lambda longest, new_tokens, continuous: longest + new_tokens
     )
@@ -107,14 +113,7 @@ def test_compiled_continuous_batching_equals_eager(name, model, tiny_tokenizer, 
 
 
 def test_idle_slots_compact_to_halves(model, tiny_tokenizer, monkeypatch, backend):
-    sizes = []
-    original = kv.StaticKV._compact
-
-    def spy(self, slots):
-        sizes.append(slots)
-        original(self, slots)
-
-    monkeypatch.setattr(kv.StaticKV, "_compact", spy)
+    sizes = record_calls(monkeypatch, "_compact")
     settings = {**GREEDY, **GREEDY_MODES["soft"]}
     ours, eager = both(model, tiny_tokenizer, settings)
     assert_same(ours, eager)

@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 
 from softthink.errors import SoftthinkDataError
-from softthink.eval import Suite, run
+from softthink.eval import Suite
 from softthink.eval.results import RECORD_SCHEMA_VERSION, upgrade_record
 from softthink.eval.runner import derive_seed, rebuild_report
 from softthink.eval.store import CellStore, read_jsonl
-from tests.eval.fakes import FakeGenerate
+from tests.eval.fakes import FakeGenerate, run_with_fake
 
 REPO = Path(__file__).resolve().parents[2]
 COMMITTED_CELLS = REPO / "eval" / "results" / "smollm2_gsm8k50" / "cells"
@@ -67,25 +67,11 @@ def test_committed_old_schema_records_read_in_the_current_schema():
 
 def test_resumed_run_over_old_schema_records_generates_nothing_and_upgrades(suite_dict, tok, fake_load):
     suite = suite_dict(decode=["discrete"])
-    first = run(
-        Suite.from_dict(suite),
-        generate_fn=FakeGenerate(tok),
-        load_model_fn=fake_load,
-        num_processes=1,
-        process_index=0,
-        progress=False,
-    )
+    first = run_with_fake(suite, FakeGenerate(tok), fake_load)
     path = first.cells[0].dir / "records.jsonl"
     path.write_text("".join(json.dumps(_old_schema(r)) + "\n" for r in read_jsonl(path)))
     again = FakeGenerate(tok)
-    res = run(
-        Suite.from_dict(suite),
-        generate_fn=again,
-        load_model_fn=fake_load,
-        num_processes=1,
-        process_index=0,
-        progress=False,
-    )
+    res = run_with_fake(suite, again, fake_load)
     assert again.calls == [] and res.errors == [] and res.cells[0].hash == first.cells[0].hash
     assert len(res.records) == 6 * 2
     for record in res.records:
@@ -107,9 +93,7 @@ def _first_of_batch(record: dict) -> tuple[str, int]:
 
 def test_report_from_disk_matches_the_run_without_generating(suite_dict, tok, fake_load):
     suite = Suite.from_dict(suite_dict())
-    ran = run(
-        suite, generate_fn=FakeGenerate(tok), load_model_fn=fake_load, num_processes=1, process_index=0, progress=False
-    )
+    ran = run_with_fake(suite_dict(), FakeGenerate(tok), fake_load)
     (ran.output_dir / "report.md").unlink()
     path = ran.cells[0].dir / "records.jsonl"
     path.write_text("".join(json.dumps(_old_schema(r)) + "\n" for r in read_jsonl(path)))  # one cell in schema 1
@@ -128,9 +112,7 @@ def test_report_from_disk_matches_the_run_without_generating(suite_dict, tok, fa
 
 def test_report_marks_missing_samples_incomplete(suite_dict, tok, fake_load):
     suite = Suite.from_dict(suite_dict(decode=["discrete"]))
-    ran = run(
-        suite, generate_fn=FakeGenerate(tok), load_model_fn=fake_load, num_processes=1, process_index=0, progress=False
-    )
+    ran = run_with_fake(suite_dict(decode=["discrete"]), FakeGenerate(tok), fake_load)
     more = rebuild_report(suite, samples=3, write_report=False)  # a different plan over the same cell folder
     assert more.cells[0].hash == ran.cells[0].hash and len(more.records) == 12
     assert len(more.errors) == 1 and more.errors[0].endswith("incomplete: 12 of 18 samples on disk.")

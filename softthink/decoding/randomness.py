@@ -7,6 +7,11 @@ it alone, so a sample is a function of (prompt, seed) whatever the batch: batche
 decoding, sampling included. That costs one small call per row per draw.
 
 Rules never touch an RNG directly; they call the `Randomness` in their `StepInput`.
+
+Categorical draws use the exponential race ``argmax(w / q)``, ``q ~ Exp(1)``: the algorithm, and the very draws,
+of ``torch.multinomial(w, 1)`` (which takes that path for one sample), without its input checks: those cost two
+device-to-host syncs and ~10 small ops per call, and the loop checks each step's distribution itself (a non-finite
+one raises `SoftthinkInputError` after the step).
 """
 
 from __future__ import annotations
@@ -20,8 +25,9 @@ class Randomness:
     """The random draws a decode rule may make for the rows of one step (batched on torch's global RNG)."""
 
     def multinomial(self, weights: torch.Tensor) -> torch.Tensor:
-        """One column index per row, drawn from ``[b, K]`` non-negative ``weights``."""
-        return torch.multinomial(weights, num_samples=1).squeeze(-1)
+        """One column index per row, drawn from ``[b, K]`` non-negative ``weights`` (not necessarily normalised);
+        the same index ``torch.multinomial(weights, 1).squeeze(-1)`` draws from the same RNG state."""
+        return exponential_race(weights, None)
 
     def uniform_like(self, x: torch.Tensor) -> torch.Tensor:
         """Uniform [0, 1) noise of ``x``'s shape, dtype and device."""
@@ -30,6 +36,13 @@ class Randomness:
     def standard_gamma(self, concentration: torch.Tensor) -> torch.Tensor:
         """Gamma(concentration, 1) draws of the same shape."""
         return torch._standard_gamma(concentration)
+
+
+def exponential_race(weights: torch.Tensor, generator: torch.Generator | None) -> torch.Tensor:
+    """The index of the largest ``weights / q`` along the last dimension, ``q ~ Exp(1)`` from ``generator`` (torch's
+    global RNG when None): a draw from the categorical distribution proportional to ``weights``."""
+    race = torch.empty_like(weights).exponential_(1.0, generator=generator)
+    return torch.div(weights, race, out=race).argmax(dim=-1)
 
 
 GLOBAL_RANDOMNESS = Randomness()
@@ -48,7 +61,7 @@ class PerRowRandomness(Randomness):
         return torch.stack([draw(row, generator) for row, generator in zip(x, self.generators)])
 
     def multinomial(self, weights: torch.Tensor) -> torch.Tensor:
-        return self._rows(weights, lambda w, g: torch.multinomial(w, 1, generator=g)).squeeze(-1)
+        return self._rows(weights, exponential_race)
 
     def uniform_like(self, x: torch.Tensor) -> torch.Tensor:
         return self._rows(x, lambda row, g: torch.rand(row.shape, generator=g, dtype=row.dtype, device=row.device))

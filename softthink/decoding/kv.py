@@ -24,6 +24,7 @@ from transformers import DynamicCache, StaticCache
 
 from softthink.decoding import compiled
 from softthink.decoding import slots as slots_kv
+from softthink.decoding.host import host_tensor
 from softthink.errors import SoftthinkInputError
 from softthink.hf_compat import cache_kwarg_name, forward_parameters
 
@@ -252,7 +253,7 @@ class StaticKV:
 
     def _slots_of(self, rows: list[int]) -> torch.Tensor:
         """The physical slots of the loop's rows ``rows``."""
-        return self.live[torch.tensor(rows, device=self.live.device)]
+        return self.live[host_tensor(rows, device=self.live.device)]
 
     def grow_left(self, columns: int) -> None:
         """The loop's rows are ``columns`` wider on the left: move the content right if it would start before 0."""

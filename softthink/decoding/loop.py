@@ -31,7 +31,9 @@ from transformers import DynamicCache
 
 from softthink.analysis.entropy import at_least_float32, probs_and_entropy
 from softthink.decoding import slots as slots_kv
+from softthink.decoding.concept import concept_embeddings
 from softthink.decoding.config import DecodeConfig
+from softthink.decoding.host import host_tensor
 from softthink.decoding.kv import DynamicKV, ModelStep, RunningKV, StaticKV, static_capacity
 from softthink.decoding.markers import ThinkMarker
 from softthink.decoding.prompts import EncodedBatch
@@ -135,7 +137,7 @@ def decode(
     else:
         kv = DynamicKV(model, forward)
     active = ActiveBatch(
-        rows=torch.arange(slots, device=device),
+        rows=list(range(slots)),
         attention_mask=first.attention_mask,
         next_position=first.attention_mask.sum(-1),
         cache=kv,
@@ -148,7 +150,7 @@ def decode(
         kv.check_slots()
 
     for t in itertools.count():
-        rows = active.rows.tolist()
+        rows = list(active.rows)  # a copy: a refill changes active.rows in place
         if on_step is not None:
             on_step(rows, logits)
         live = [records[r] for r in rows]
@@ -165,8 +167,8 @@ def decode(
         step = _decide(think_rule, answer_rule, inputs, thinking, both=generators is not None)
         forced = [bool(rec.forced) for rec in live]
         if any(forced):
-            forced_tokens = torch.tensor([rec.forced[0] if rec.forced else 0 for rec in live], device=device)
-            step = merge_steps(torch.tensor(forced, device=device), Step.discrete(forced_tokens), step)
+            forced_tokens = host_tensor([rec.forced[0] if rec.forced else 0 for rec in live], device=device)
+            step = merge_steps(host_tensor(forced, device=device), Step.discrete(forced_tokens), step)
 
         # 3. One device-to-host copy: the visible tokens, entropies and soft flags.
         synced = torch.stack([step.token_ids.double(), inputs.entropy.double(), step.soft.double()], 1).tolist()
@@ -193,7 +195,7 @@ def decode(
             )
         # A soft step whose visible token completes the marker feeds the marker token itself.
         if any(e and s for e, (_, _, s) in zip(ended_by_marker, synced)):
-            ended = torch.tensor(ended_by_marker, device=device)
+            ended = host_tensor(ended_by_marker, device=device)
             step = merge_steps(ended, Step.discrete(step.token_ids), step)
             for rec, e in zip(live, ended_by_marker):
                 if e:
@@ -206,7 +208,7 @@ def decode(
         finished_all = len(done) == len(live) and not queue
         if finished_all and on_feed is None:
             break
-        mixture = torch.einsum("bk,bkh->bh", step.weights.to(embed.weight.dtype), embed(step.kept_ids))
+        mixture = concept_embeddings(embed, step.kept_ids, step.weights)
         if on_feed is not None:  # sees (and may replace) every decision's fed input, the last one included
             mixture = on_feed(rows, step, mixture)
             if finished_all:
@@ -215,14 +217,12 @@ def decode(
         if refill:
             new_rows, prefill = queue.take(len(refill))
             # A new row's first fed input is its prompt's last token: this step's forward yields its first logits.
-            last_tokens = torch.tensor([batch.token_ids[r][-1] for r in new_rows], device=device)
-            mixture[torch.tensor(refill, device=device)] = embed(last_tokens).to(mixture.dtype)
+            last_tokens = host_tensor([batch.token_ids[r][-1] for r in new_rows], device=device)
+            mixture[host_tensor(refill, device=device)] = embed(last_tokens).to(mixture.dtype)
             active.refill(refill, new_rows, prefill, think_rule.init_state(len(refill), device))
         if drop:
             dropped = set(drop)
-            keep = torch.tensor([i for i in range(len(live)) if i not in dropped], device=device)
-            active.select(keep)
-            mixture = mixture[keep]
+            mixture = mixture[active.select([i for i in range(len(live)) if i not in dropped])]
         active.attention_mask = torch.cat(
             [active.attention_mask, active.attention_mask.new_ones(len(active.lengths), 1)], 1
         )
@@ -292,7 +292,7 @@ class QueuedPrompts:
         if width == 0:
             return
         device = self.batch.input_ids.device
-        at = torch.tensor(rows, device=device)
+        at = host_tensor(rows, device=device)
         end = self.batch.input_ids.shape[1] - 1  # prompts are left-padded: each one's last token is the last column
         input_ids = self.batch.input_ids[at, end - width : end]
         self.mask = self.batch.attention_mask[at, end - width : end]
@@ -301,14 +301,14 @@ class QueuedPrompts:
 
     def _slot_prefill(self, rows: list[int], picked: list[int]) -> SlotPrefill:
         lengths = [len(self.batch.token_ids[r]) - 1 for r in rows]
-        next_position = torch.tensor(lengths, device=self.batch.input_ids.device)
+        next_position = host_tensor(lengths, device=self.batch.input_ids.device)
         prefilled = [length > 0 for length in lengths]
         with_tokens = [i for i, p in zip(picked, prefilled) if p]
         if not with_tokens:
             return SlotPrefill(None, None, 0, prefilled, next_position, lengths)
         assert self.cache is not None and self.mask is not None, "a chunk with tokens has a cache"
         width = max(lengths)
-        at = torch.tensor(with_tokens, device=self.mask.device)
+        at = host_tensor(with_tokens, device=self.mask.device)
         return SlotPrefill(
             slots_kv.PrefilledRows(self.cache, at, width),
             self.mask[at, -width:],
@@ -324,7 +324,7 @@ def _row_temperatures(thinking: list[bool], think: float, answer: float, device)
         return think
     if not any(thinking):
         return answer
-    return torch.tensor([think if th else answer for th in thinking], device=device)[:, None]
+    return host_tensor([think if th else answer for th in thinking], device=device)[:, None]
 
 
 def _decide(
@@ -337,7 +337,7 @@ def _decide(
         return think_rule.step(inputs)
     if not any(thinking) and not both:
         return answer_rule.step(inputs)
-    mask = torch.tensor(thinking, device=inputs.logits.device)
+    mask = host_tensor(thinking, device=inputs.logits.device)
     return merge_steps(mask, think_rule.step(inputs), answer_rule.step(inputs))
 
 

@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING
 
 import torch
 
+from softthink.decoding.host import host_tensor
+
 if TYPE_CHECKING:
     from softthink.decoding.kv import RunningKV
     from softthink.decoding.slots import PrefilledRows
@@ -24,7 +26,8 @@ class ActiveBatch:
     """The rows still generating: model inputs, KV cache and the rule's per-row state.
 
     Attributes:
-        rows: ``[b]`` index of each active row in the original batch.
+        rows: host-side, the index of each active row in the original batch (a list, so that reading it costs no
+            device-to-host copy).
         attention_mask: ``[b, past + 1]`` mask over the cache plus the token about to be fed.
         next_position: ``[b]`` position id of the next fed token.
         cache: the running batch's KV cache (`softthink.decoding.kv`; its rows are the active rows).
@@ -34,21 +37,24 @@ class ActiveBatch:
             for all rows.
     """
 
-    rows: torch.Tensor
+    rows: list[int]
     attention_mask: torch.Tensor
     next_position: torch.Tensor
     cache: RunningKV
     rule_state: dict[str, torch.Tensor] = field(default_factory=dict)
     lengths: list[int] = field(default_factory=list)
 
-    def select(self, keep: torch.Tensor) -> None:
-        """Keep only the rows at positions ``keep`` (a 1-D index tensor), everywhere at once."""
-        self.rows = self.rows[keep]
-        self.attention_mask = self.attention_mask[keep]
-        self.next_position = self.next_position[keep]
-        self.cache.select(keep)
-        self.rule_state = {name: value[keep] for name, value in self.rule_state.items()}
-        self.lengths = [self.lengths[i] for i in keep.tolist()]
+    def select(self, keep: list[int]) -> torch.Tensor:
+        """Keep only the rows at positions ``keep``, everywhere at once; returns ``keep`` as a device index
+        tensor (for the caller's own per-row tensors)."""
+        at = host_tensor(keep, device=self.next_position.device)
+        self.rows = [self.rows[i] for i in keep]
+        self.attention_mask = self.attention_mask[at]
+        self.next_position = self.next_position[at]
+        self.cache.select(at)
+        self.rule_state = {name: value[at] for name, value in self.rule_state.items()}
+        self.lengths = [self.lengths[i] for i in keep]
+        return at
 
     def refill(self, slots: list[int], rows: list[int], prefill: SlotPrefill, fresh_state: dict[str, torch.Tensor]):
         """Put new prompts ``rows`` into the positions ``slots``: their prefilled KV (``prefill``) replaces the
@@ -58,15 +64,16 @@ class ActiveBatch:
             self.cache.grow_left(prefill.width - width)
             self.attention_mask = torch.nn.functional.pad(self.attention_mask, (prefill.width - width, 0))
             width = prefill.width
-        at = torch.tensor(slots, device=self.rows.device)
-        self.rows[at] = torch.tensor(rows, device=self.rows.device)
+        at = host_tensor(slots, device=self.next_position.device)
+        for slot, row in zip(slots, rows):
+            self.rows[slot] = row
         self.next_position[at] = prefill.next_position
         self.attention_mask[at] = 0
         filled = [s for s, p in zip(slots, prefill.prefilled) if p]
         if filled:
             assert prefill.cache is not None and prefill.attention_mask is not None, "prefilled rows have a cache"
             self.cache.place_rows(filled, prefill.cache)
-            rows_filled = torch.tensor(filled, device=at.device)
+            rows_filled = host_tensor(filled, device=at.device)
             self.attention_mask[rows_filled, width - prefill.width :] = prefill.attention_mask
         empty = [s for s, p in zip(slots, prefill.prefilled) if not p]
         if empty:

@@ -100,11 +100,6 @@ def gaussian_step_logp(fed: torch.Tensor, mean: torch.Tensor, sigma: float) -> t
     return -((fed - mean) ** 2).sum(-1) / (2.0 * sigma * sigma)
 
 
-def mixture_embedding(weights: torch.Tensor, embeddings: torch.Tensor) -> torch.Tensor:
-    """``sum_k weights_k * embeddings_k``: ``[..., K] x [..., K, D] -> [..., D]`` (the decode loop's concept token)."""
-    return torch.einsum("...k,...kd->...d", weights, embeddings)
-
-
 def mixture_width(weights: torch.Tensor, kept_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Per row of fed weights ``[..., K]``: ``(exp(H(y)), number of weights > WIDTH_THRESHOLD)``."""
     y = torch.where(kept_mask, weights, torch.zeros_like(weights))

@@ -26,13 +26,14 @@ from dataclasses import dataclass
 import torch
 
 from softthink.decoding.api import eos_token_ids
+from softthink.decoding.concept import mixture_embedding
 from softthink.decoding.config import DecodeConfig
 from softthink.decoding.loop import decode
 from softthink.decoding.markers import resolve_think_marker
 from softthink.decoding.prompts import left_pad
 from softthink.decoding.randomness import PerRowRandomness, PromptGenerators
 from softthink.decoding.rules import Step
-from softthink.rl.soft_objectives import gumbel_perturbed_logits, mixture_embedding
+from softthink.rl.soft_objectives import gumbel_perturbed_logits
 
 _NOISE_SEED_OFFSET = 0x5EED_0F_5EED
 """The Gaussian-noise generator of a row is seeded with ``seed + this`` (independent of its decode generator)."""

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import torch
 
+from softthink.decoding.concept import mixture_embedding
 from softthink.errors import SoftthinkConfigError
 from softthink.rl import soft_objectives as so
 from softthink.rl.soft_config import SoftRLConfig
@@ -63,7 +64,7 @@ def soft_completion_logps(
             step_logp = token_part + so.gaussian_step_logp(fed.detach(), mean, sigma)
         else:
             probs = torch.exp(kept_logp)  # 0 at padding columns
-            mean = so.mixture_embedding(probs.to(fed.dtype), embed(kept_ids))
+            mean = mixture_embedding(probs.to(fed.dtype), embed(kept_ids))
             step_logp = so.gaussian_step_logp(fed.detach(), mean, sigma)
     return torch.where(soft["soft_soft"], step_logp, token_logp), entropies
 

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import torch
 
 from softthink.analysis.entropy import at_least_float32
+from softthink.decoding.concept import concept_embeddings
 from softthink.decoding.config import load_decode_config
 from softthink.decoding.processors import truncate_sorted
 
@@ -120,5 +121,5 @@ def inputs_embeds(model, input_ids: torch.Tensor, soft: SoftInputs) -> torch.Ten
     """The training forward's ``inputs_embeds``: ``embed(input_ids)`` with the concept tokens of ``soft`` put in
     (differentiable in the embedding matrix, like the gold inputs)."""
     embed = model.get_input_embeddings()
-    mixed = torch.einsum("nk,nkh->nh", soft.weights.to(embed.weight.dtype), embed(soft.ids))
+    mixed = concept_embeddings(embed, soft.ids, soft.weights)
     return embed(input_ids).index_put((soft.rows, soft.cols), mixed)

@@ -1,5 +1,6 @@
 """On a CUDA device in bfloat16: softthink's discrete greedy decoding equals `model.generate` token for token, and
 soft thinking with one kept token equals greedy decoding (the CPU float32 versions are in test_greedy_matches_hf),
+the categorical draws equal torch.multinomial's,
 and compile=True (CUDA graphs) equals the eager loop.
 Skipped without CUDA; ``benchmarks/gpu_check.sh`` runs them (``pytest -m cuda``) on a GPU machine."""
 
@@ -10,6 +11,7 @@ import torch
 
 import softthink
 from softthink.testbed.tiny import build_tiny_model, save_tiny
+from tests.decoding.test_randomness import assert_draws_equal_multinomial
 from tests.equivalence.test_greedy_matches_hf import PROMPTS, assert_same_prefix_until_stop, hf_greedy
 
 pytestmark = [
@@ -70,3 +72,46 @@ def test_compiled_cuda_graphs_equal_eager(settings, tiny_tokenizer):
         for a, b in zip(ours, eager):
             assert a.token_ids == b.token_ids
             assert a.trace.entropy == pytest.approx(b.trace.entropy, abs=1e-6)
+
+
+def test_categorical_draws_equal_torch_multinomial_on_cuda():
+    assert_draws_equal_multinomial("cuda")
+
+
+@pytest.mark.parametrize("name", ["greedy_soft", "sampled_gated", "sampled_multiplex"])
+@pytest.mark.parametrize("continuous", [False, True], ids=["one_batch", "continuous"])
+def test_one_synchronisation_per_step_on_cuda(name, continuous, monkeypatch, tiny_tokenizer):
+    """On CUDA, softthink's own code synchronises with the device once per decode step (the step's one read;
+    the CPU version of this count, over every mode, is tests/decoding/test_host_syncs.py): torch's sync debug mode
+    warns at every synchronising call, attributed to the Python line that made it."""
+    import warnings
+
+    import softthink.decoding.loop as loop
+    from tests.decoding.test_host_syncs import CASES, PACKAGE
+    from tests.equivalence.test_continuous_batching import PROMPTS as MIXED_PROMPTS
+    from tests.equivalence.test_continuous_batching import SEEDS
+
+    model = cuda_model("llama")
+    steps = 0
+    decide = loop._decide
+
+    def step(*args, **kwargs):
+        nonlocal steps
+        steps += 1
+        return decide(*args, **kwargs)
+
+    monkeypatch.setattr(loop, "_decide", step)
+    settings = dict(CASES[name], seeds=SEEDS if name.startswith("sampled") else None, trace=False)
+    settings.update(tokenizer=tiny_tokenizer, max_batch_size=3 if continuous else None)
+    softthink.generate(model, MIXED_PROMPTS, **settings)
+    steps = 0  # the first call warmed up the kernels and the pinned-memory pool
+    torch.cuda.set_sync_debug_mode("warn")
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            softthink.generate(model, MIXED_PROMPTS, **settings)
+    finally:
+        torch.cuda.set_sync_debug_mode("default")
+    ours = [w for w in caught if "synchroniz" in str(w.message) and w.filename.startswith(PACKAGE)]
+    assert steps > 20
+    assert len(ours) == steps, sorted({f"{w.filename}:{w.lineno}" for w in ours})

@@ -8,6 +8,7 @@ import math
 import pytest
 import torch
 
+from softthink.decoding.concept import mixture_embedding
 from softthink.decoding.processors import gumbel_softmax_weights
 from softthink.decoding.randomness import Randomness
 from softthink.rl import soft_objectives as so
@@ -56,7 +57,7 @@ def test_gaussian_step_logp_and_mixture_width_hand_computed():
     width, kept = so.mixture_width(weights, mask)
     assert width[0].item() == pytest.approx(2.0) and width[1].item() == pytest.approx(1.0)
     assert kept.tolist() == [2.0, 1.0, 1.0]
-    assert so.mixture_embedding(t(0.25, 0.75), t(2.0, 4.0).reshape(2, 1)).item() == pytest.approx(3.5)
+    assert mixture_embedding(t(0.25, 0.75), t(2.0, 4.0).reshape(2, 1)).item() == pytest.approx(3.5)
 
 
 class FixedUniforms(Randomness):
@@ -120,7 +121,7 @@ def test_gaussian_step_logp_matches_an_independent_density_in_value_and_gradient
 
     def ours(lg, emb):
         probs = so.kept_log_probs(lg, ids, mask, 1.0).exp()
-        return so.gaussian_step_logp(fed, so.mixture_embedding(probs, emb[ids]), sigma)
+        return so.gaussian_step_logp(fed, mixture_embedding(probs, emb[ids]), sigma)
 
     def theirs(lg, emb):
         out = []

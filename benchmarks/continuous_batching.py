@@ -3,7 +3,9 @@
 `fixed chunks` is what callers do without ``max_batch_size``: ``generate`` on consecutive chunks of K prompts, each
 chunk running until its slowest row ends (its finished rows leave, so the batch shrinks). `continuous` is one
 ``generate(prompts, max_batch_size=K)``: a finished row's slot takes the next queued prompt at once. Both use
-per-sample seeds, so they produce the same samples (checked on every run) and differ only in scheduling.
+per-sample seeds, so they produce the same samples and differ only in scheduling (up to float32 rounding, which
+depends on a batch's shape and can flip a near-tie: the table counts the identical samples; every repeat of a
+method must reproduce its first run exactly).
 
 Workloads (each sample is one prompt with its own seed, sampled, ending at EOS or max_new_tokens):
   testbed   the embedded testbed model on its test problems x --samples; traces differ in length by the problem.
@@ -11,7 +13,10 @@ Workloads (each sample is one prompt with its own seed, sampled, ending at EOS o
             answer or a long explanation, x --samples.
 
 Prints each workload's samples/s per method (median of --repeats runs, methods interleaved so machine noise hits
-both alike), the median of the per-repeat ratios continuous / fixed, and the share of slot-steps that did work.
+both alike), the median of the per-repeat ratios continuous / fixed, the share of slot-steps that did work, and
+each method's model calls: decode steps (one-token forwards) and prefill forwards. The ratio of decode steps is
+the gain where a step costs the same at any batch size (a GPU at these sizes); on a CPU a step costs more with more
+rows, so the time ratio is lower.
 
   python benchmarks/continuous_batching.py                       # testbed, soft and discrete, K=8
   python benchmarks/continuous_batching.py --smollm2 PATH.gguf   # plus SmolLM2
@@ -75,24 +80,56 @@ def workload(name: str, args) -> tuple[object, object, list[str], str]:
     return model, tokenizer, [p for p in prompts for _ in range(args.samples)], marker
 
 
+class ForwardCounter:
+    """Counts a model's forwards while active: decode steps (one new token per row) and prefills, with rows."""
+
+    def __init__(self, model):
+        self.model = model
+        self.steps = self.step_rows = self.prefills = 0
+
+    def _count(self, module, args, kwargs) -> None:
+        inputs = kwargs.get("input_ids")
+        if inputs is None:
+            inputs = kwargs.get("inputs_embeds")
+        if inputs is None:
+            inputs = args[0]
+        rows, length = inputs.shape[0], inputs.shape[1]
+        if length == 1:
+            self.steps += 1
+            self.step_rows += rows
+        else:
+            self.prefills += 1
+
+    def __enter__(self) -> ForwardCounter:
+        self.handle = self.model.register_forward_pre_hook(self._count, with_kwargs=True)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.handle.remove()
+
+
 def run(model, tokenizer, prompts, marker, mode: str, args) -> dict:
     settings = dict(MODES[mode], max_new_tokens=args.max_new_tokens, think_end=marker, trace=False)
     seeds = list(range(len(prompts)))
-    reference = None
+    samples: dict[str, list[list[int]]] = {}
     times: dict[str, list[float]] = {m: [] for m in METHODS}
-    for repeat in range(args.repeats + 1):  # the first round warms up
+    calls: dict[str, ForwardCounter] = {}
+    for repeat in range(args.repeats + 1):  # the first round warms up and counts the model calls
         for method, fn in METHODS.items():
-            start = time.perf_counter()
-            gens = fn(model, tokenizer, prompts, seeds, args.slots, settings)
-            seconds = time.perf_counter() - start
+            with ForwardCounter(model) as counter:
+                start = time.perf_counter()
+                gens = fn(model, tokenizer, prompts, seeds, args.slots, settings)
+                seconds = time.perf_counter() - start
+            calls.setdefault(method, counter)
             tokens = [g.token_ids for g in gens]
-            if reference is None:
-                reference = tokens
-            elif tokens != reference:
-                raise AssertionError(f"{method} produced different samples than the first run")
+            if samples.setdefault(method, tokens) != tokens:
+                raise AssertionError(f"{method} produced different samples than its first run")
             if repeat:
                 times[method].append(seconds)
-    assert reference is not None
+    reference = samples["fixed chunks"]
+    # With per-sample seeds the two schedules decode the same samples up to rounding: in float32 a row's logits
+    # depend in the last bits on its batch's shape, which can flip a near-tie (float64: identical, tested).
+    identical = sum(a == b for a, b in zip(samples["continuous"], reference))
     lengths = sorted(len(t) for t in reference)
     ratios = [f / c for f, c in zip(times["fixed chunks"], times["continuous"])]
     return {
@@ -102,6 +139,9 @@ def run(model, tokenizer, prompts, marker, mode: str, args) -> dict:
         "ratios": ratios,
         "lengths": (lengths[0], lengths[len(lengths) // 2], lengths[-1]),
         "fixed_busy": _fixed_busy_share(lengths_in_order=[len(t) for t in reference], slots=args.slots),
+        "calls": {m: (c.steps, c.step_rows / c.steps, c.prefills) for m, c in calls.items()},
+        "identical": identical,
+        "tokens": {m: sum(map(len, t)) for m, t in samples.items()},
     }
 
 
@@ -140,14 +180,18 @@ def main() -> None:
             )
     print(
         "\n| workload | mode | samples | tokens min/median/max | fixed chunks samples/s | continuous samples/s "
-        "| continuous / fixed | fixed chunks busy slots |"
+        "| continuous / fixed | fixed chunks busy slots | decode steps fixed / continuous (rows per step) "
+        "| prefill forwards fixed / continuous | samples identical | tokens fixed / continuous |"
     )
-    print("|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for name, mode, r in rows:
         lo, mid, hi = r["lengths"]
+        (f_steps, f_rows, f_pre), (c_steps, c_rows, c_pre) = r["calls"]["fixed chunks"], r["calls"]["continuous"]
         print(
             f"| {name} | {mode} | {r['samples']} | {lo}/{mid}/{hi} | {r['rate']['fixed chunks']:.2f} | "
-            f"{r['rate']['continuous']:.2f} | {r['ratio']:.2f}x | {r['fixed_busy']:.0%} |"
+            f"{r['rate']['continuous']:.2f} | {r['ratio']:.2f}x | {r['fixed_busy']:.0%} | "
+            f"{f_steps} ({f_rows:.1f}) / {c_steps} ({c_rows:.1f}) = {f_steps / c_steps:.2f}x | {f_pre} / {c_pre} | "
+            f"{r['identical']}/{r['samples']} | {r['tokens']['fixed chunks']} / {r['tokens']['continuous']} |"
         )
     print(
         f"\nK={args.slots} slots, median of {args.repeats} interleaved runs (ratio: median of per-repeat ratios), "

@@ -124,3 +124,17 @@ def test_bad_max_batch_size_is_a_clear_error(tiny_tokenizer):
             softthink.generate(
                 tiny("llama"), ["a", "b"], tokenizer=tiny_tokenizer, max_batch_size=bad, max_new_tokens=2
             )
+
+
+@pytest.mark.parametrize(  # soft_gumbel with Cold Stop ends all rows within 2x of each other here: no long tail
+    "name, cold_stop",
+    [("discrete", 1.0), ("gated", 1.0), ("discrete", None), ("soft_gumbel", None), ("gated", None)],
+)
+def test_multi_token_text_marker(name, cold_stop):
+    """A think marker that is several tokens, matched on the decoded text (models without a ``</think>`` token,
+    such as SmolLM2): rows end thinking at different steps (Cold Stop injects the 8 marker tokens one per step; or
+    the model writes the marker), and continuous batching still equals decoding each prompt alone."""
+    from softthink.testbed.tiny import build_tiny_tokenizer
+
+    settings = {**COMMON, **SAMPLED_MODES[name], "think_end": "</think>", "cold_stop_entropy": cold_stop}
+    check(tiny("llama", dtype=torch.float64), build_tiny_tokenizer(think_token=False), settings, SEEDS, [3])

@@ -81,3 +81,11 @@ def test_one_device_read_per_step(name, continuous, monkeypatch, tiny_tokenizer)
     reads, steps = count_device_reads(monkeypatch, run)
     assert steps > 20
     assert reads == {"loop.py:decode:tolist": steps}, reads
+
+
+def test_host_tensor_is_torch_tensor_on_cpu():
+    from softthink.decoding.host import host_tensor
+
+    for values, dtype in [([1, 2, 3], None), ([True, False], None), ([0.5, 2.0], torch.float64), ([], torch.long)]:
+        ours, expected = host_tensor(values, "cpu", dtype), torch.tensor(values, dtype=dtype)
+        assert ours.dtype == expected.dtype and ours.device.type == "cpu" and torch.equal(ours, expected)

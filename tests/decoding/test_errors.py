@@ -63,12 +63,21 @@ def test_model_without_input_embeddings_is_rejected(tiny_tokenizer):
         softthink.generate(NoEmbeddings(), "hi", tokenizer=tiny_tokenizer)
 
 
-def test_non_finite_logits_raise(tiny_tokenizer):
+@pytest.mark.parametrize(
+    "settings",
+    [
+        dict(mode="soft"),
+        dict(mode="discrete", do_sample=True),
+        dict(mode="gated", entropy_threshold=0.5, do_sample=True),
+    ],
+)
+def test_non_finite_logits_raise(settings, tiny_tokenizer):
+    """Sampled modes too: their draws skip torch.multinomial's own checks, so the loop's check must catch it."""
     model = tiny("qwen2")
     hook = model.lm_head.register_forward_hook(lambda mod, inp, out: out * float("nan"))
     try:
         with pytest.raises(SoftthinkInputError, match="non-finite logits"):
-            softthink.generate(model, "hi", tokenizer=tiny_tokenizer, mode="soft", max_new_tokens=3)
+            softthink.generate(model, "hi", tokenizer=tiny_tokenizer, max_new_tokens=3, **settings)
     finally:
         hook.remove()
 

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import torch
 from transformers.cache_utils import DynamicLayer, DynamicSlidingWindowLayer
 
+from softthink.decoding.host import host_tensor
 from softthink.errors import SoftthinkInputError
 
 _SUPPORTED = (DynamicLayer, DynamicSlidingWindowLayer)
@@ -44,24 +45,24 @@ def place_rows(cache, slots: Sequence[int] | torch.Tensor, source, end: int | No
     """Write row ``i`` of ``source`` into row ``slots[i]`` of ``cache``, right-aligned to column ``end`` (default:
     each layer's width); the slots' columns before it become zeros. ``source`` must not be wider than ``end``.
     A static cache passes ``end``: its layers are wider than what they hold."""
-    index = torch.as_tensor(slots, dtype=torch.long)
+    index = _SlotIndex(slots)
     for dst, src in zip(filled_layers(cache), filled_layers(source)):
         width, new = end if end is not None else dst.keys.shape[-2], src.keys.shape[-2]
         if new > width:
             raise ValueError(f"cannot place {new} columns into a cache {width} columns wide; grow_left first")
         for name in ("keys", "values"):
             target = getattr(dst, name)
-            at = index.to(target.device)
+            at = index.on(target.device)
             target[at, :, : width - new] = 0
             target[at, :, width - new : width] = getattr(src, name).to(target.dtype)
 
 
 def clear_rows(cache, slots: Sequence[int] | torch.Tensor) -> None:
     """Zero rows ``slots`` of every layer (a new prompt with nothing to prefill)."""
-    index = torch.as_tensor(slots, dtype=torch.long)
+    index = _SlotIndex(slots)
     for layer in filled_layers(cache):
-        layer.keys[index.to(layer.keys.device)] = 0
-        layer.values[index.to(layer.values.device)] = 0
+        layer.keys[index.on(layer.keys.device)] = 0
+        layer.values[index.on(layer.values.device)] = 0
 
 
 def grow_left(cache, columns: int) -> None:
@@ -108,6 +109,24 @@ class _Columns:
 def filled_layers(cache) -> list:
     """The layers holding KV tensors (a layer that shares another's KV is never filled and is skipped)."""
     return [layer for layer in cache.layers if getattr(layer, "keys", None) is not None and layer.keys.numel() > 0]
+
+
+class _SlotIndex:
+    """``slots`` as a long index tensor on each device the layers live on (one per device, not one per layer: a
+    model split over devices has layers on several). A host list goes through `host_tensor`, so on CUDA the copy
+    does not wait for the device (a plain ``.to(device)`` would synchronise once per layer)."""
+
+    def __init__(self, slots: Sequence[int] | torch.Tensor):
+        self.slots = slots
+        self.by_device: dict[torch.device, torch.Tensor] = {}
+
+    def on(self, device: torch.device) -> torch.Tensor:
+        if device not in self.by_device:
+            if isinstance(self.slots, torch.Tensor):
+                self.by_device[device] = self.slots.to(device=device, dtype=torch.long)
+            else:
+                self.by_device[device] = host_tensor(list(self.slots), device, torch.long)
+        return self.by_device[device]
 
 
 def _kv(layer) -> tuple[torch.Tensor, torch.Tensor]:

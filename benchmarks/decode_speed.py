@@ -319,13 +319,14 @@ def print_rows(rows: list[dict]) -> None:
 
 
 def markdown(rows: list[dict], meta: dict) -> str:
-    """The table of every timed row: tokens/s, ratios to model.generate and to discrete, share of the bound."""
+    """The table of every timed row: tokens/s, ratios to model.generate, to discrete and discrete_sampled on the
+    same path (a compiled method against the compiled discrete one), compiled against eager, share of the bound."""
     timed = [r for r in rows if "skipped" not in r]
     by_key = {(r["model"], r["batch"], r["method"]): r["tokens_per_s"] for r in timed}
     lines = [
-        "| model | batch | method | tok/s | / model.generate | / discrete | / discrete_sampled | bound tok/s | "
-        "share of bound |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "| model | batch | method | tok/s | / model.generate | / discrete | / discrete_sampled | / eager | "
+        "bound tok/s | share of bound |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
 
     def ratio(r: dict, base: str) -> str:
@@ -333,10 +334,13 @@ def markdown(rows: list[dict], meta: dict) -> str:
         return f"{r['tokens_per_s'] / value:.2f}x" if value and base != r["method"] else ""
 
     for r in timed:
+        compiled = r["method"].endswith(COMPILED_SUFFIX)
+        path = COMPILED_SUFFIX if compiled else ""
+        eager = ratio(r, r["method"].removesuffix(COMPILED_SUFFIX)) if compiled else ""
         lines.append(
             f"| {r['model']} | {r['batch']} | {r['method']} | {r['tokens_per_s']:.1f} | "
-            f"{ratio(r, 'model.generate')} | {ratio(r, 'discrete')} | {ratio(r, 'discrete_sampled')} | "
-            f"{r['bound_tokens_per_s']:.1f} | {100 * r['bound_share']:.0f}% |"
+            f"{ratio(r, 'model.generate')} | {ratio(r, 'discrete' + path)} | {ratio(r, 'discrete_sampled' + path)} | "
+            f"{eager} | {r['bound_tokens_per_s']:.1f} | {100 * r['bound_share']:.0f}% |"
         )
     lines += [f"\n{r['model']} {r['method']}: {r['skipped']}" for r in rows if "skipped" in r]
     lines.append(

@@ -14,6 +14,7 @@ caches of the latest capacity are kept (one per slot count, including the halved
 
 from __future__ import annotations
 
+import types
 import weakref
 from collections.abc import Callable
 
@@ -45,6 +46,29 @@ def one_token_forward(device: torch.device) -> Callable[[object, torch.Tensor, d
     if options.get("mode") != "reduce-overhead":
         return step
     return lambda model, embeds, kwargs: step(model, embeds, kwargs).clone()
+
+
+def fused_decision(function: Callable, device: torch.device, variant: str) -> Callable:
+    """``function`` (the loop's per-step decision, `softthink.decoding.decision.decide_tensors`) compiled for
+    ``device``: with `compile_options`'s backend but never CUDA graphs (its outputs are kept across steps in traces),
+    and with inductor's ``fallback_random`` (draws run torch's own kernels, so they consume the RNG as eager does).
+
+    Each ``variant`` (a mode and phase) compiles its own copy of ``function``'s code: dynamo keeps its graphs, and
+    counts them against its recompile limit, per code object, so modes do not crowd each other out."""
+    options = {k: v for k, v in compile_options(device).items() if k != "mode"}
+    if options.get("backend", "inductor") == "inductor":
+        options["options"] = {"fallback_random": True}
+    key = (function, variant, tuple(sorted((k, str(v)) for k, v in options.items())))
+    if key not in _COMPILED:
+        _COMPILED[key] = torch.compile(_own_code(function, variant), **options)
+    return _COMPILED[key]
+
+
+def _own_code(function: Callable, variant: str) -> Callable:
+    """A copy of ``function`` with a code object of its own, named after ``variant``."""
+    name = f"{function.__name__}__{''.join(c if c.isalnum() else '_' for c in variant)}"
+    code = function.__code__.replace(co_name=name, co_qualname=name)
+    return types.FunctionType(code, function.__globals__, name, function.__defaults__, function.__closure__)
 
 
 def reusable_cache(model, slots: int, capacity: int, make: Callable[[], StaticCache]) -> StaticCache:

@@ -29,16 +29,16 @@ from dataclasses import dataclass
 import torch
 from transformers import DynamicCache
 
-from softthink.analysis.entropy import at_least_float32, probs_and_entropy
 from softthink.decoding import slots as slots_kv
 from softthink.decoding.concept import concept_embeddings
 from softthink.decoding.config import DecodeConfig
+from softthink.decoding.decision import StepDecider
 from softthink.decoding.host import host_tensor
 from softthink.decoding.kv import DynamicKV, ModelStep, RunningKV, StaticKV, static_capacity
 from softthink.decoding.markers import ThinkMarker
 from softthink.decoding.prompts import EncodedBatch
 from softthink.decoding.randomness import GLOBAL_RANDOMNESS, PromptGenerators
-from softthink.decoding.rules import DecodeRule, Step, StepInput, merge_steps, rule_class
+from softthink.decoding.rules import DecodeRule, Step, merge_steps, rule_class
 from softthink.decoding.rules.discrete import Discrete
 from softthink.decoding.state import ActiveBatch, RowRecord, SlotPrefill
 from softthink.errors import SoftthinkInputError
@@ -116,11 +116,11 @@ def decode(
         generators = PromptGenerators(prompt_seeds, device)
     think_rule: DecodeRule = rule_class(config.mode)(config, config.think_sampling())
     answer_rule = Discrete(config, config.answer_sampling())
-    think_temperature, answer_temperature = think_rule.sampling.temperature, answer_rule.sampling.temperature
     marker_matcher = MarkerMatcher(marker, tokenizer) if marker else None
     stop_matcher = StopStringMatcher(config.stop_strings, tokenizer)
     embed = model.get_input_embeddings()
     forward = ModelStep(model)
+    decide = StepDecider(think_rule, answer_rule, both=generators is not None, compile=config.compile, device=device)
 
     n = batch.input_ids.shape[0]
     slots = n if max_batch_size is None else min(max_batch_size, n)
@@ -156,22 +156,18 @@ def decode(
         live = [records[r] for r in rows]
         thinking = [rec.thinking for rec in live]
 
-        # 1. The step's distribution at the phase's temperature, and its entropy.
-        temperature = _row_temperatures(thinking, think_temperature, answer_temperature, device)
-        log_probs = torch.log_softmax(at_least_float32(logits) / temperature, dim=-1)
+        # 1-2. The step's distribution at each row's phase temperature, its entropy, and the phase's rule decision
+        # (`softthink.decoding.decision`); injected marker tokens override it.
         random = generators.for_rows(rows) if generators else GLOBAL_RANDOMNESS
-        inputs = StepInput(logits, *probs_and_entropy(log_probs), active.rule_state, random)
-        del log_probs
-
-        # 2. The phase's rule decides; injected marker tokens override it.
-        step = _decide(think_rule, answer_rule, inputs, thinking, both=generators is not None)
+        step, step_entropy, packed = decide(logits, thinking, random, active.rule_state)
         forced = [bool(rec.forced) for rec in live]
         if any(forced):
             forced_tokens = host_tensor([rec.forced[0] if rec.forced else 0 for rec in live], device=device)
             step = merge_steps(host_tensor(forced, device=device), Step.discrete(forced_tokens), step)
+            packed = torch.stack([step.token_ids.double(), step_entropy.double(), step.soft.double()], 1)
 
         # 3. One device-to-host copy: the visible tokens, entropies and soft flags.
-        synced = torch.stack([step.token_ids.double(), inputs.entropy.double(), step.soft.double()], 1).tolist()
+        synced = packed.tolist()
         if not all(map(_finite, (e for _, e, _ in synced))):
             _raise_non_finite(logits, rows, t)
 
@@ -317,28 +313,6 @@ class QueuedPrompts:
             next_position,
             lengths,
         )
-
-
-def _row_temperatures(thinking: list[bool], think: float, answer: float, device) -> torch.Tensor | float:
-    if all(thinking) or think == answer:
-        return think
-    if not any(thinking):
-        return answer
-    return host_tensor([think if th else answer for th in thinking], device=device)[:, None]
-
-
-def _decide(
-    think_rule: DecodeRule, answer_rule: DecodeRule, inputs: StepInput, thinking: list[bool], both: bool = False
-) -> Step:
-    """Thinking rows follow the mode's rule, answering rows the discrete answer rule. ``both`` runs both rules on
-    every row even when all rows are in one phase (per-prompt seeds: a row's draws must not depend on the other
-    rows' phases)."""
-    if all(thinking) and not both:
-        return think_rule.step(inputs)
-    if not any(thinking) and not both:
-        return answer_rule.step(inputs)
-    mask = host_tensor(thinking, device=inputs.logits.device)
-    return merge_steps(mask, think_rule.step(inputs), answer_rule.step(inputs))
 
 
 def _advance(

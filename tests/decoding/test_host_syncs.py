@@ -16,7 +16,7 @@ import pytest
 import torch
 
 import softthink
-import softthink.decoding.loop as loop
+import softthink.decoding.decision as decision
 from tests.conftest import tiny
 from tests.equivalence.test_continuous_batching import GREEDY, GREEDY_MODES, PROMPTS, SEEDS
 from tests.equivalence.test_prompt_seeds import COMMON, SAMPLED_MODES
@@ -42,7 +42,7 @@ def count_device_reads(monkeypatch, run) -> tuple[collections.Counter, int]:
 
         return read
 
-    decide = loop._decide
+    decide = decision.StepDecider.__call__
 
     def step(*args, **kwargs):
         nonlocal steps
@@ -51,7 +51,7 @@ def count_device_reads(monkeypatch, run) -> tuple[collections.Counter, int]:
 
     for name in READS:
         monkeypatch.setattr(torch.Tensor, name, counted(name))
-    monkeypatch.setattr(loop, "_decide", step)
+    monkeypatch.setattr(decision.StepDecider, "__call__", step)
     run()
     monkeypatch.undo()
     return reads, steps

@@ -2,6 +2,9 @@
 every mode, greedy and sampled with per-prompt seeds, one batch (rows finish at different steps, so idle slots and
 compaction happen) and continuous batching (slots refill; a small capacity forces the cache content to move).
 
+Without per-prompt seeds the step's decision (distribution, entropy, the rule, draws from the global RNG) is
+compiled as well (`softthink.decoding.decision`); with them it stays eager.
+
 Two compilers. Dynamo with its ``eager`` backend captures the same graph as inductor but runs it with torch's own
 kernels, so the static-cache machinery is checked to 1e-9 on float64 models. Inductor, the default on CPU, is
 checked on a subset: identical tokens, entropies and weights to 1e-4 (its fused kernels compute the float32 rotary
@@ -81,6 +84,62 @@ def test_greedy_compiled_equals_eager(name, model, tiny_tokenizer, backend):
 def test_seeded_compiled_equals_eager(name, model, tiny_tokenizer, backend):
     ours, eager = both(model, tiny_tokenizer, {**COMMON, **SAMPLED_MODES[name]}, seeds=SEEDS)
     assert_same(ours, eager, TOLERANCE[backend])
+
+
+@pytest.mark.parametrize("name", list(SAMPLED_MODES))
+def test_global_rng_compiled_equals_eager(name, model, tiny_tokenizer, backend):
+    """Without per-prompt seeds the step's decision runs compiled too, draws included: a seeded (``seed=``) run
+    draws from torch's global RNG exactly what the eager loop draws (rows in both phases: Cold Stop, stop string)."""
+    ours, eager = both(model, tiny_tokenizer, {**COMMON, **SAMPLED_MODES[name], "seed": 3})
+    assert_same(ours, eager, TOLERANCE[backend])
+
+
+@pytest.mark.parametrize("seeds", [None, SEEDS], ids=["global_rng", "prompt_seeds"])
+def test_the_decision_is_compiled_per_mode_and_phase(seeds, model, tiny_tokenizer, monkeypatch, backend):
+    """Without per-prompt seeds every step's decision goes through a compiled function, one per mode and phase
+    variant; with per-prompt generators (which cannot enter a graph) it stays eager."""
+    variants: list[str] = []
+    calls = 0
+    original = compiled.fused_decision
+
+    def recording(function, device, variant):
+        variants.append(variant)
+        fused = original(function, device, variant)
+
+        def counted(*args):
+            nonlocal calls
+            calls += 1
+            return fused(*args)
+
+        return counted
+
+    monkeypatch.setattr(compiled, "fused_decision", recording)
+    settings = {**COMMON, **SAMPLED_MODES["gated"], "trace": False}
+    gens = softthink.generate(model, PROMPTS, tokenizer=tiny_tokenizer, compile=True, seeds=seeds, **settings)
+    if seeds is not None:
+        assert variants == [] and calls == 0
+        return
+    longest = max(g.num_tokens for g in gens)
+    assert calls == longest  # every decode step
+    assert sorted(variants) == ["gated_answer", "gated_mixed", "gated_think"], variants  # Cold Stop mixes phases
+
+
+def test_each_variant_compiles_its_own_code():
+    """Dynamo keeps graphs (and counts recompiles) per code object: each mode and phase gets its own copy."""
+    from softthink.decoding.decision import decide_tensors
+
+    a = compiled._own_code(decide_tensors, "soft_think")
+    b = compiled._own_code(decide_tensors, "soft_mixed")
+    assert a.__code__ is not b.__code__ and a.__code__ is not decide_tensors.__code__
+    assert a.__name__ == "decide_tensors__soft_think"
+    assert a.__code__.co_code == decide_tensors.__code__.co_code
+
+
+@INDUCTOR
+@pytest.mark.parametrize("name", ["discrete", "soft_gumbel", "gated"])
+def test_inductor_global_rng_equals_eager(name, model, tiny_tokenizer, backend):
+    """Inductor's kernels with ``fallback_random``: the draws are torch's, so the samples are the eager ones."""
+    test_global_rng_compiled_equals_eager(name, model, tiny_tokenizer, backend)
 
 
 @INDUCTOR

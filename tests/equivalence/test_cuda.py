@@ -86,21 +86,21 @@ def test_one_synchronisation_per_step_on_cuda(name, continuous, monkeypatch, tin
     warns at every synchronising call, attributed to the Python line that made it."""
     import warnings
 
-    import softthink.decoding.loop as loop
+    import softthink.decoding.decision as decision
     from tests.decoding.test_host_syncs import CASES, PACKAGE
     from tests.equivalence.test_continuous_batching import PROMPTS as MIXED_PROMPTS
     from tests.equivalence.test_continuous_batching import SEEDS
 
     model = cuda_model("llama")
     steps = 0
-    decide = loop._decide
+    decide = decision.StepDecider.__call__
 
     def step(*args, **kwargs):
         nonlocal steps
         steps += 1
         return decide(*args, **kwargs)
 
-    monkeypatch.setattr(loop, "_decide", step)
+    monkeypatch.setattr(decision.StepDecider, "__call__", step)
     settings = dict(CASES[name], seeds=SEEDS if name.startswith("sampled") else None, trace=False)
     settings.update(tokenizer=tiny_tokenizer, max_batch_size=3 if continuous else None)
     softthink.generate(model, MIXED_PROMPTS, **settings)

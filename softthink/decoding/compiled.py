@@ -67,7 +67,7 @@ def fused_decision(function: Callable, device: torch.device, variant: str) -> Ca
 def _own_code(function: Callable, variant: str) -> Callable:
     """A copy of ``function`` with a code object of its own, named after ``variant``."""
     name = f"{function.__name__}__{''.join(c if c.isalnum() else '_' for c in variant)}"
-    code = function.__code__.replace(co_name=name, co_qualname=name)
+    code = function.__code__.replace(co_name=name)  # (co_qualname, Python 3.11+, stays: it only labels tracebacks)
     return types.FunctionType(code, function.__globals__, name, function.__defaults__, function.__closure__)
 
 

@@ -5,6 +5,7 @@ and time. One writer for every kind of run (eval suites, RL training), so they a
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 import importlib.metadata as _md
 import json
 import platform
@@ -51,6 +52,24 @@ def environment(packages: Sequence[str] = ()) -> dict[str, Any]:
         "platform": platform.platform(),
         "versions": {name: _version(name) for name in names},
     }
+
+
+@functools.cache
+def code_identity() -> str:
+    """Which softthink code is running: ``"softthink <version>"``, plus `` @ <commit>`` (and ``+dirty`` when the
+    ``softthink/`` folder has uncommitted changes) for a git checkout. Evaluation records carry it, so a resumed run
+    can tell records of other code from its own. Computed once per process."""
+    identity = f"softthink {_version('softthink') or _package_version()}"
+    commit = _git("rev-parse", "HEAD")
+    if commit:
+        identity += f" @ {commit[:12]}" + ("+dirty" if _git("status", "--porcelain", "--", ".") else "")
+    return identity
+
+
+def _package_version() -> str:
+    from softthink import __version__
+
+    return __version__
 
 
 def write_provenance(path: str | Path, resolved: dict[str, Any], packages: Sequence[str] = ()) -> dict[str, Any]:

@@ -25,6 +25,7 @@ from softthink.errors import SoftthinkDataError
 from softthink.eval.datasets import Problem
 from softthink.eval.grading import GraderConfig, grade
 from softthink.eval.suite import Cell, Suite
+from softthink.provenance import code_identity
 
 RECORD_SCHEMA_VERSION = 2
 """Layout of a record's keys; bump (and extend `upgrade_record`) when a key is renamed or changes meaning."""
@@ -141,6 +142,7 @@ def make_record(
         "soft_fraction": gen.soft_fraction,
         "entropy": _entropy_summary(list(getattr(getattr(gen, "trace", None), "entropy", []) or [])),
         "wall_time": wall_time,
+        "code": code_identity(),
     }
 
 

@@ -35,6 +35,7 @@ the report.
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import hashlib
 import time
@@ -66,6 +67,7 @@ from softthink.eval.results import CELL_SCHEMA_VERSION, CellResult, EvalResults,
 from softthink.eval.store import CellStore, writing
 from softthink.eval.suite import Cell, ModelSpec, Suite, apply_overrides, parse_suite_set
 from softthink.models import load_model
+from softthink.provenance import code_identity
 
 GenerateFn = Callable[..., list[Any]]
 LoadModelFn = Callable[[str], tuple[Any, Any]]
@@ -97,6 +99,22 @@ def generation_windows(
     continuous batching, else one each."""
     size = REFILL_BATCHES if continuous else 1
     return [todo[i : i + size] for i in range(0, len(todo), size)]
+
+
+def _refuse_other_code(done: dict[tuple[str, int], dict[str, Any]], result: CellResult) -> None:
+    """`SoftthinkConfigError` if records ``done`` of a cell that is about to get more samples were written by other
+    softthink code than this process runs (`softthink.provenance.code_identity`): the cell would mix them."""
+    current = code_identity()
+    other = collections.Counter(str(r.get("code", "unrecorded")) for r in done.values() if r.get("code") != current)
+    if not other:
+        return
+    seen = ", ".join(f"{count} by {code!r}" for code, count in sorted(other.items()))
+    raise SoftthinkConfigError(
+        f"cell {result.dir} holds records written by other softthink code ({seen}; 'unrecorded': records from "
+        f"before records named their code), and this run ({current!r}) would add samples to them, mixing two "
+        "versions' behaviour in one result. Run into a new output_dir, delete that cell folder to redo it, or set "
+        "resume_other_code: true in the suite (--set resume_other_code=true) to keep them."
+    )
 
 
 def plan_batches(problems: list[Problem], samples: int, batch_size: int) -> list[list[WorkItem]]:
@@ -460,6 +478,8 @@ class Runner:
         shards = (1, 0) if cell.model.tp_plan else (self.num_processes, self.process_index)
         todo = [(batch, [it for it in batch if it.key not in done]) for batch in shard_batches(plan, *shards)]
         todo = [(batch, pending) for batch, pending in todo if pending]
+        if todo and not self.suite.resume_other_code:
+            _refuse_other_code(done, result)
         result.generated += self._generate(
             GenerationJob(
                 cell,

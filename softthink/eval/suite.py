@@ -130,6 +130,10 @@ class Suite:
     once from the rest, so the batch stays full while long traces finish. The samples are the same as with fixed
     batches (each is a function of its own seed). Without ``seed_per_sample`` batches stay fixed: their one RNG
     stream per batch is what a resumed run must replay."""
+    resume_other_code: bool = False
+    """Let a resumed run add samples to a cell whose records on disk were written by other softthink code (another
+    version or commit, or records from before records named their code). False (the default): such a cell fails
+    with an error naming the code on disk and the ways out, since its records would mix two versions' behaviour."""
     limit: int | None = None
     """First N problems of every benchmark (a benchmark's own ``limit`` wins)."""
     ids: list[str] | None = None
@@ -173,7 +177,7 @@ class Suite:
             fail("seeds", "must be a list of ints", self.seeds)
         if len(set(self.seeds)) != len(self.seeds):
             fail("seeds", "must not repeat", self.seeds)
-        for key in ("seed_per_sample", "continuous_batching"):
+        for key in ("seed_per_sample", "continuous_batching", "resume_other_code"):
             if not isinstance(getattr(self, key), bool):
                 fail(key, "must be true or false", getattr(self, key))
         for key in ("samples", "batch_size"):

@@ -14,6 +14,7 @@ consumes the global RNG exactly as the eager one does. Per-prompt generators kee
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 
 import torch
@@ -61,7 +62,7 @@ class StepDecider:
 
     ``both`` runs both rules on every row even when all rows are in one phase (per-prompt seeds: a row's draws must
     not depend on the other rows' phases). ``compile`` runs `decide_tensors` compiled
-    (`softthink.decoding.compiled.fused_decision`, one graph set per mode and phase) when the step draws from
+    (`softthink.decoding.compiled.fused_decision`, one code copy per mode, phase and setting) when the step draws from
     torch's global RNG; with per-row generators it runs eagerly."""
 
     def __init__(self, think_rule: DecodeRule, answer_rule: DecodeRule, *, both: bool, compile: bool, device):
@@ -91,9 +92,20 @@ class StepDecider:
         if not self.compile:
             return decide_tensors
         if phase not in self.compiled:
-            variant = f"{self.think_rule.name}_{phase}"
+            variant = f"{self.think_rule.name}_{phase}_{self._settings_digest()}"
             self.compiled[phase] = compiled.fused_decision(decide_tensors, self.device, variant)
         return self.compiled[phase]
+
+    def _settings_digest(self) -> str:
+        """A short hash of what the compiled decision bakes in as constants (both phases' sampling parameters and
+        the mode's own fields), so that each setting gets its own code copy and its own recompile budget."""
+        config = self.think_rule.config
+        settings = (
+            self.think_rule.sampling,
+            self.answer_rule.sampling,
+            [(name, getattr(config, name)) for name in sorted(self.think_rule.uses)],
+        )
+        return hashlib.sha1(repr(settings).encode()).hexdigest()[:10]
 
     def _temperature(self, thinking: list[bool]) -> torch.Tensor | float:
         think, answer = self.think_temperature, self.answer_temperature

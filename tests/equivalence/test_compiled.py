@@ -96,8 +96,8 @@ def test_global_rng_compiled_equals_eager(name, model, tiny_tokenizer, backend):
 
 @pytest.mark.parametrize("seeds", [None, SEEDS], ids=["global_rng", "prompt_seeds"])
 def test_the_decision_is_compiled_per_mode_and_phase(seeds, model, tiny_tokenizer, monkeypatch, backend):
-    """Without per-prompt seeds every step's decision goes through a compiled function, one per mode and phase
-    variant; with per-prompt generators (which cannot enter a graph) it stays eager."""
+    """Without per-prompt seeds every step's decision goes through a compiled function, one per mode, phase and
+    setting; with per-prompt generators (which cannot enter a graph) it stays eager."""
     variants: list[str] = []
     calls = 0
     original = compiled.fused_decision
@@ -121,7 +121,9 @@ def test_the_decision_is_compiled_per_mode_and_phase(seeds, model, tiny_tokenize
         return
     longest = max(g.num_tokens for g in gens)
     assert calls == longest  # every decode step
-    assert sorted(variants) == ["gated_answer", "gated_mixed", "gated_think"], variants  # Cold Stop mixes phases
+    # Cold Stop mixes phases; each variant name ends with a digest of the decision's settings
+    assert sorted(v.rsplit("_", 1)[0] for v in variants) == ["gated_answer", "gated_mixed", "gated_think"], variants
+    assert len({v.rsplit("_", 1)[1] for v in variants}) == 1
 
 
 def test_each_variant_compiles_its_own_code():
@@ -133,6 +135,25 @@ def test_each_variant_compiles_its_own_code():
     assert a.__code__ is not b.__code__ and a.__code__ is not decide_tensors.__code__
     assert a.__name__ == "decide_tensors__soft_think"
     assert a.__code__.co_code == decide_tensors.__code__.co_code
+
+
+def test_each_setting_of_a_mode_has_its_own_variant():
+    """What the compiled decision bakes in (sampling, the mode's fields) names its code copy; what it does not
+    (the seed, the token budget) does not, so a grid's cells of one setting share one set of graphs."""
+    from softthink.decoding.decision import StepDecider
+    from softthink.decoding.rules import rule_class
+    from softthink.decoding.rules.discrete import Discrete
+
+    def digest(**settings):
+        config = softthink.DecodeConfig(mode="soft", **settings)
+        rule = rule_class("soft")(config, config.think_sampling())
+        answer = Discrete(config, config.answer_sampling())
+        return StepDecider(rule, answer, both=False, compile=True, device=torch.device("cpu"))._settings_digest()
+
+    assert digest(max_topk=3) != digest(max_topk=5)
+    assert digest(temperature=0.6) != digest(temperature=0.7)
+    assert digest(answer_temperature=0.5) != digest()
+    assert digest(seed=1, max_new_tokens=8) == digest(seed=2, max_new_tokens=64)
 
 
 @INDUCTOR

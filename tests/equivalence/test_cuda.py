@@ -60,18 +60,24 @@ def test_load_model_defaults_to_cuda_bf16(tmp_path, tiny_tokenizer):
     assert gen.num_tokens > 0
 
 
+@pytest.mark.parametrize("rng", ["prompt_seeds", "global"])
 @pytest.mark.parametrize("settings", [dict(mode="discrete"), dict(mode="soft", max_topk=5, noise="gumbel")])
-def test_compiled_cuda_graphs_equal_eager(settings, tiny_tokenizer):
+def test_compiled_cuda_graphs_equal_eager(settings, rng, tiny_tokenizer):
     """compile=True on CUDA (CUDA graphs) decodes what the eager loop decodes, one batch and continuous (float64,
-    so the comparison tests the engine, not rounding; the CPU version is test_compiled.py)."""
+    so the comparison tests the engine, not rounding; the CPU version is test_compiled.py). With the global RNG
+    (``seed=``) the step's decision runs compiled too, its draws through torch's kernels."""
     model = build_tiny_model("llama", dtype=torch.float64).to("cuda")
-    common = dict(tokenizer=tiny_tokenizer, max_new_tokens=MAX_NEW, seeds=list(range(len(PROMPTS))), **settings)
-    eager = softthink.generate(model, PROMPTS, **common)
+    seeding = dict(seeds=list(range(len(PROMPTS)))) if rng == "prompt_seeds" else dict(seed=3, do_sample=True)
+    common = dict(tokenizer=tiny_tokenizer, max_new_tokens=MAX_NEW, **seeding, **settings)
     for slots in (None, 2):
+        # per-prompt seeds: any schedule decodes the same samples; the global RNG's draws depend on the schedule
+        eager = softthink.generate(model, PROMPTS, max_batch_size=None if rng == "prompt_seeds" else slots, **common)
         ours = softthink.generate(model, PROMPTS, compile=True, max_batch_size=slots, **common)
         for a, b in zip(ours, eager):
             assert a.token_ids == b.token_ids
-            assert a.trace.entropy == pytest.approx(b.trace.entropy, abs=1e-6)
+            # inductor computes the rotary embeddings in float32 even in a float64 model, and soft steps feed the
+            # difference back: the same test on CPU (inductor) differs by up to 1.2e-3 nats with identical tokens
+            assert a.trace.entropy == pytest.approx(b.trace.entropy, abs=5e-3)
 
 
 def test_categorical_draws_equal_torch_multinomial_on_cuda():

@@ -60,7 +60,8 @@ def code_identity() -> str:
     ``softthink/`` folder has uncommitted changes) for a git checkout. Evaluation records carry it, so a resumed run
     can tell records of other code from its own. Computed once per process."""
     identity = f"softthink {_version('softthink') or _package_version()}"
-    commit = _git("rev-parse", "HEAD")
+    # Only a checkout that tracks this package (not, say, a virtualenv inside some other repository) names a commit.
+    commit = _git("rev-parse", "HEAD") if _git("ls-files", "--", "__init__.py") else None
     if commit:
         identity += f" @ {commit[:12]}" + ("+dirty" if _git("status", "--porcelain", "--", ".") else "")
     return identity

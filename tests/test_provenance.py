@@ -6,8 +6,11 @@ import json
 import subprocess
 from pathlib import Path
 
+import pytest
 import yaml
 
+import softthink
+from softthink import provenance
 from softthink.provenance import DEFAULT_PACKAGES, environment, write_provenance
 
 REPO = Path(__file__).resolve().parents[1]
@@ -33,3 +36,25 @@ def test_write_provenance_json_and_yaml(tmp_path):
     write_provenance(tmp_path / "run.yaml", {"suite": {"name": "s"}})
     data = yaml.safe_load((tmp_path / "run.yaml").read_text())
     assert data["suite"] == {"name": "s"} and data["provenance"]["git_commit"] == written["provenance"]["git_commit"]
+
+
+def _fake_git(answers: dict[str, str | None]):
+    return lambda *args: answers.get(args[0])
+
+
+@pytest.mark.parametrize(
+    ("answers", "expected"),
+    [
+        ({"ls-files": "__init__.py", "rev-parse": "0123456789abcdef", "status": None}, " @ 0123456789ab"),
+        ({"ls-files": "__init__.py", "rev-parse": "0123456789abcdef", "status": " M loop.py"}, " @ 0123456789ab+dirty"),
+        # a repository that does not track the package (a virtualenv inside another project) names no commit
+        ({"ls-files": None, "rev-parse": "fedcba9876543210", "status": None}, ""),
+    ],
+)
+def test_code_identity(answers, expected, monkeypatch):
+    monkeypatch.setattr(provenance, "_git", _fake_git(answers))
+    provenance.code_identity.cache_clear()
+    try:
+        assert provenance.code_identity() == f"softthink {softthink.__version__}{expected}"
+    finally:
+        provenance.code_identity.cache_clear()

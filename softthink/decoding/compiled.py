@@ -53,8 +53,9 @@ def fused_decision(function: Callable, device: torch.device, variant: str) -> Ca
     ``device``: with `compile_options`'s backend but never CUDA graphs (its outputs are kept across steps in traces),
     and with inductor's ``fallback_random`` (draws run torch's own kernels, so they consume the RNG as eager does).
 
-    Each ``variant`` (a mode and phase) compiles its own copy of ``function``'s code: dynamo keeps its graphs, and
-    counts them against its recompile limit, per code object, so modes do not crowd each other out."""
+    Each ``variant`` (a mode, phase and setting) compiles its own copy of ``function``'s code: dynamo keeps its
+    graphs, and counts them against its recompile limit, per code object, so variants do not crowd each other
+    out."""
     options = {k: v for k, v in compile_options(device).items() if k != "mode"}
     if options.get("backend", "inductor") == "inductor":
         options["options"] = {"fallback_random": True}

@@ -478,8 +478,8 @@ class Runner:
         shards = (1, 0) if cell.model.tp_plan else (self.num_processes, self.process_index)
         todo = [(batch, [it for it in batch if it.key not in done]) for batch in shard_batches(plan, *shards)]
         todo = [(batch, pending) for batch, pending in todo if pending]
-        if todo and not self.suite.resume_other_code:
-            _refuse_other_code(done, result)
+        if todo and not self.suite.resume_other_code:  # only records this run's result would include count
+            _refuse_other_code({key: record for key, record in done.items() if key in wanted}, result)
         result.generated += self._generate(
             GenerationJob(
                 cell,

@@ -78,3 +78,14 @@ def test_a_finished_cell_of_other_code_is_read_without_error(suite_dict, tok, fa
 def test_resume_other_code_must_be_a_bool(suite_dict):
     with pytest.raises(SoftthinkConfigError, match="resume_other_code"):
         Suite.from_dict(suite_dict(resume_other_code="yes"))
+
+
+def test_records_outside_the_plan_do_not_count(suite_dict, tok, fake_load, tmp_path):
+    """Records of other code for samples this run does not include (a smaller ``samples``) mix into nothing."""
+    run_with_fake(suite_dict(decode=["discrete"]), FakeGenerate(tok), fake_load)
+    for path in (tmp_path / "out").glob("cells/*/records*.jsonl"):
+        rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+        kept = [dict(row, code=OTHER) for row in rows if row["sample_index"] == 1]  # sample 0 is decoded again
+        path.write_text("".join(json.dumps(r) + "\n" for r in kept))
+    res = run_with_fake(suite_dict(decode=["discrete"], samples=1), FakeGenerate(tok), fake_load)
+    assert res.errors == [] and len(res.records) == 6 and {r["sample_index"] for r in res.records} == {0}

@@ -9,6 +9,7 @@ import functools
 import importlib.metadata as _md
 import json
 import platform
+import re
 import subprocess
 from collections.abc import Sequence
 from pathlib import Path
@@ -59,7 +60,7 @@ def code_identity() -> str:
     """Which softthink code is running: ``"softthink <version>"``, plus `` @ <commit>`` (and ``+dirty`` when the
     ``softthink/`` folder has uncommitted changes) for a git checkout. Evaluation records carry it, so a resumed run
     can tell records of other code from its own. Computed once per process."""
-    identity = f"softthink {_version('softthink') or _package_version()}"
+    identity = f"softthink {_source_version()}"
     # Only a checkout that tracks this package (not, say, a virtualenv inside some other repository) names a commit.
     commit = _git("rev-parse", "HEAD") if _git("ls-files", "--", "__init__.py") else None
     if commit:
@@ -67,10 +68,11 @@ def code_identity() -> str:
     return identity
 
 
-def _package_version() -> str:
-    from softthink import __version__
-
-    return __version__
+def _source_version() -> str:
+    """``__version__`` as the running package's source states it (read, not imported: this module is imported by
+    the package itself), else the installed distribution's version."""
+    match = re.search(r'^__version__ = "([^"]+)"', (PACKAGE_DIR / "__init__.py").read_text(), re.MULTILINE)
+    return match.group(1) if match else str(_version("softthink"))
 
 
 def write_provenance(path: str | Path, resolved: dict[str, Any], packages: Sequence[str] = ()) -> dict[str, Any]:

@@ -52,8 +52,12 @@ def decide_tensors(
     else:
         assert thinking is not None, "a mixed step needs its rows' phases"
         step = merge_steps(thinking, think_rule.step(inputs), answer_rule.step(inputs))
-    synced = torch.stack([step.token_ids.double(), inputs.entropy.double(), step.soft.double()], 1)
-    return step.token_ids, step.kept_ids, step.weights, step.soft, inputs.entropy, synced
+    return step.token_ids, step.kept_ids, step.weights, step.soft, inputs.entropy, host_values(step, inputs.entropy)
+
+
+def host_values(step: Step, entropy: torch.Tensor) -> torch.Tensor:
+    """``[b, 3]`` float64: each row's visible token, entropy and soft flag, the one tensor the host reads a step."""
+    return torch.stack([step.token_ids.double(), entropy.double(), step.soft.double()], 1)
 
 
 class StepDecider:

@@ -32,7 +32,7 @@ from transformers import DynamicCache
 from softthink.decoding import slots as slots_kv
 from softthink.decoding.concept import concept_embeddings
 from softthink.decoding.config import DecodeConfig
-from softthink.decoding.decision import StepDecider
+from softthink.decoding.decision import StepDecider, host_values
 from softthink.decoding.host import host_tensor
 from softthink.decoding.kv import DynamicKV, ModelStep, RunningKV, StaticKV, static_capacity
 from softthink.decoding.markers import ThinkMarker
@@ -164,7 +164,7 @@ def decode(
         if any(forced):
             forced_tokens = host_tensor([rec.forced[0] if rec.forced else 0 for rec in live], device=device)
             step = merge_steps(host_tensor(forced, device=device), Step.discrete(forced_tokens), step)
-            packed = torch.stack([step.token_ids.double(), step_entropy.double(), step.soft.double()], 1)
+            packed = host_values(step, step_entropy)
 
         # 3. One device-to-host copy: the visible tokens, entropies and soft flags.
         synced = packed.tolist()

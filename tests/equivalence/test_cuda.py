@@ -75,9 +75,10 @@ def test_compiled_cuda_graphs_equal_eager(settings, rng, tiny_tokenizer):
         ours = softthink.generate(model, PROMPTS, compile=True, max_batch_size=slots, **common)
         for a, b in zip(ours, eager):
             assert a.token_ids == b.token_ids
-            # inductor computes the rotary embeddings in float32 even in a float64 model, and soft steps feed the
-            # difference back: the same test on CPU (inductor) differs by up to 1.2e-3 nats with identical tokens
-            assert a.trace.entropy == pytest.approx(b.trace.entropy, abs=5e-3)
+            # global RNG: inductor computes the rotary embeddings in float32 even in a float64 model, and soft steps
+            # feed the difference back; this case on CPU (inductor) differs by up to 1.2e-3 nats, tokens identical
+            tolerance = 1e-6 if rng == "prompt_seeds" else 5e-3
+            assert a.trace.entropy == pytest.approx(b.trace.entropy, abs=tolerance)
 
 
 def test_categorical_draws_equal_torch_multinomial_on_cuda():
